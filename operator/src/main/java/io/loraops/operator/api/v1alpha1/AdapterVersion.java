@@ -1,0 +1,43 @@
+package io.loraops.operator.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import java.util.List;
+import lombok.Data;
+
+/**
+ * One immutable published version. The same record is stored, never edited, in the version's
+ * ConfigMap, which is what makes history survive the loss of any status.
+ */
+@Data
+public class AdapterVersion {
+
+  @JsonPropertyDescription("Version number: 1, 2, 3, ... never reused.")
+  private Integer version;
+
+  @JsonPropertyDescription("sha256 digest over the adapter files.")
+  private String digest;
+
+  @JsonPropertyDescription("Folder holding adapter_config.json and adapter_model.safetensors.")
+  private String artifactUri;
+
+  @JsonPropertyDescription("The base model it was trained on.")
+  private ModelIdentity baseModel;
+
+  @JsonPropertyDescription("LoRA rank.")
+  private Integer rank;
+
+  @JsonPropertyDescription("LoRA alpha.")
+  private Double alpha;
+
+  @JsonPropertyDescription("Adapted modules.")
+  private List<String> targetModules;
+
+  @JsonPropertyDescription("The trial's metrics.")
+  private TrialMetrics metrics;
+
+  @JsonPropertyDescription("The LoraJob and trial that produced it.")
+  private VersionSource source;
+
+  @JsonPropertyDescription("When it was published (RFC 3339).")
+  private String createdAt;
+}

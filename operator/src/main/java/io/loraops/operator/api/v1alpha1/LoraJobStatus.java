@@ -1,0 +1,49 @@
+package io.loraops.operator.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.ArrayList;
+import java.util.List;
+import lombok.Data;
+
+/** Observed state of a LoraJob. Conditions are the truth; phase is a summary for people. */
+@Data
+public class LoraJobStatus {
+
+  @JsonPropertyDescription("The metadata.generation this status was computed for.")
+  private Long observedGeneration;
+
+  @JsonPropertyDescription(
+      "One-word summary for people, derived from the conditions: Pending, Running, Suspended,"
+          + " Succeeded or Failed. Automation should read conditions instead.")
+  private String phase;
+
+  @JsonPropertyDescription(
+      "Conditions: Progressing, Suspended, Complete, Failed (see docs/conditions.md for every"
+          + " reason).")
+  private List<Condition> conditions = new ArrayList<>();
+
+  @JsonPropertyDescription("Finished trials / all trials, e.g. 3/4.")
+  private String progress;
+
+  @JsonPropertyDescription("Number of trials in the expanded sweep.")
+  private Integer trialsTotal;
+
+  @JsonPropertyDescription("Trials that succeeded.")
+  private Integer trialsSucceeded;
+
+  @JsonPropertyDescription("Trials that failed for good (retries exhausted or not retryable).")
+  private Integer trialsFailed;
+
+  @JsonPropertyDescription("Trials whose Job exists and has not finished.")
+  private Integer trialsActive;
+
+  @JsonPropertyDescription("Every trial of the sweep, in sweep order.")
+  private List<TrialStatus> trials = new ArrayList<>();
+
+  @JsonPropertyDescription("The trial chosen by the objective, once all trials have finished.")
+  private BestTrial bestTrial;
+
+  @JsonPropertyDescription("The LoraAdapter version this job published, once published.")
+  private Integer publishedVersion;
+}

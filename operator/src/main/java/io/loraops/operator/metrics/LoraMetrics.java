@@ -1,0 +1,59 @@
+package io.loraops.operator.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The operator's own Prometheus metrics. Labels are namespace, adapter and a bounded result:
+ * never a LoraJob, trial or pod name, whose number has no bound.
+ */
+public class LoraMetrics {
+
+  private final MeterRegistry registry;
+  /** Active trial Jobs per (namespace, adapter), summed over the LoraJobs publishing into it. */
+  private final Map<Tags, Map<String, Integer>> activeByJob = new ConcurrentHashMap<>();
+  private final Map<Tags, AtomicInteger> activeGauges = new ConcurrentHashMap<>();
+
+  public LoraMetrics(MeterRegistry registry) {
+    this.registry = registry;
+  }
+
+  /** A trial reached its end: {@code lora_trials_total}, {@code lora_trial_duration_seconds}. */
+  public void trialFinished(String namespace, String adapter, String result, Double seconds) {
+    Tags tags = Tags.of("namespace", namespace, "adapter", adapter, "result", result);
+    Counter.builder("lora.trials").description("Trials that finished, by result").tags(tags).register(registry).increment();
+    if (seconds != null) {
+      Timer.builder("lora.trial.duration")
+          .description("Wall time of finished trials")
+          .tags(tags)
+          .register(registry)
+          .record(Duration.ofMillis((long) (seconds * 1000)));
+    }
+  }
+
+  /** {@code lora_adapter_versions_total}. */
+  public void versionPublished(String namespace, String adapter) {
+    Counter.builder("lora.adapter.versions")
+        .description("Adapter versions published")
+        .tags("namespace", namespace, "adapter", adapter)
+        .register(registry)
+        .increment();
+  }
+
+  /** {@code lora_jobs_active}: trial Jobs currently holding a slot, per namespace and adapter. */
+  public void activeTrials(String namespace, String adapter, String loraJob, int active) {
+    Tags tags = Tags.of("namespace", namespace, "adapter", adapter);
+    activeByJob.computeIfAbsent(tags, t -> new ConcurrentHashMap<>()).put(loraJob, active);
+    AtomicInteger gauge =
+        activeGauges.computeIfAbsent(
+            tags,
+            t -> registry.gauge("lora.jobs.active", t, new AtomicInteger()));
+    gauge.set(activeByJob.get(tags).values().stream().mapToInt(Integer::intValue).sum());
+  }
+}

@@ -1,0 +1,318 @@
+package io.loraops.operator.reconciler;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.loraops.contract.ContractJson;
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.LoraJobStatus;
+import io.loraops.operator.api.v1alpha1.Objective;
+import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.config.OperatorSettings;
+import io.loraops.operator.metrics.LoraMetrics;
+import io.loraops.operator.publish.Publisher;
+import io.loraops.operator.status.BestTrialSelector;
+import io.loraops.operator.status.Conditions;
+import io.loraops.operator.status.LoraJobStatusCalculator;
+import io.loraops.operator.status.PublishOutcome;
+import io.loraops.operator.status.TrialObserver;
+import io.loraops.operator.status.TrialPhase;
+import io.loraops.operator.status.TrialScheduler;
+import io.loraops.operator.support.EventRecorder;
+import io.loraops.operator.support.Labels;
+import io.loraops.operator.support.Names;
+import io.loraops.operator.sweep.SweepExpander;
+import io.loraops.operator.sweep.Trial;
+import io.loraops.operator.trainer.TrialConfigs;
+import io.loraops.operator.trainer.TrialJobBuilder;
+import io.quarkiverse.operatorsdk.annotations.RBACRule;
+import java.net.HttpURLConnection;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+
+/**
+ * Runs a LoraJob's sweep: one batch/v1 Job per trial, at most {@code parallelism} at a time, then
+ * publishes the best trial as a new LoraAdapter version.
+ *
+ * <p>Every step is safe to repeat: child names are deterministic (a repeated create is an
+ * AlreadyExists), a finished trial's result is recorded on its Job before anything depends on it,
+ * and a version is found by the LoraJob's uid before a new one is made.
+ */
+@ControllerConfiguration(name = LoraJobReconciler.NAME)
+@RBACRule(apiGroups = "batch", resources = "jobs", verbs = {"get", "list", "watch", "create", "patch"})
+@RBACRule(apiGroups = "", resources = "pods", verbs = {"get", "list", "watch"})
+@RBACRule(apiGroups = "", resources = "configmaps", verbs = {"get", "list", "watch", "create"})
+@RBACRule(apiGroups = "", resources = "events", verbs = {"create"})
+@RBACRule(apiGroups = LoraJob.GROUP, resources = "loraadapters", verbs = {"get", "create"})
+// Owner references with blockOwnerDeletion need update on the owner's finalizers subresource.
+@RBACRule(apiGroups = LoraJob.GROUP, resources = "lorajobs/finalizers", verbs = {"update"})
+public class LoraJobReconciler implements Reconciler<LoraJob> {
+
+  public static final String NAME = "lorajob";
+  private static final Logger LOG = Logger.getLogger(LoraJobReconciler.class);
+
+  private final TrialJobBuilder builder;
+  private final LoraMetrics metrics;
+  private final Clock clock;
+  private InformerEventSource<Job, LoraJob> jobs;
+
+  public LoraJobReconciler(OperatorSettings settings, LoraMetrics metrics, Clock clock) {
+    this.builder = new TrialJobBuilder(settings);
+    this.metrics = metrics;
+    this.clock = clock;
+  }
+
+  @Override
+  public List<EventSource<?, LoraJob>> prepareEventSources(EventSourceContext<LoraJob> context) {
+    jobs =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(Job.class, LoraJob.class)
+                .withName("trial-jobs")
+                .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withSecondaryToPrimaryMapper(byLoraJobLabel())
+                .build(),
+            context);
+    InformerEventSource<Pod, LoraJob> pods =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(Pod.class, LoraJob.class)
+                .withName("trial-pods")
+                .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withSecondaryToPrimaryMapper(byLoraJobLabel())
+                .build(),
+            context);
+    return List.of(jobs, pods);
+  }
+
+  @Override
+  public UpdateControl<LoraJob> reconcile(LoraJob loraJob, Context<LoraJob> context) {
+    KubernetesClient client = context.getClient();
+    Instant now = clock.instant();
+
+    List<Trial> trials = SweepExpander.expand(loraJob.getSpec());
+    Map<String, Job> trialJobs = ownedJobsByTrial(loraJob, context.getSecondaryResources(Job.class));
+    Map<String, List<Pod>> trialPods = podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
+    List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods);
+
+    recordFinishedTrials(client, loraJob, observed, trialJobs, now);
+    startAndSuspendTrials(client, loraJob, trials, observed, trialJobs);
+    PublishOutcome publish = publishIfDone(client, loraJob, observed, now);
+
+    LoraJobStatus status = LoraJobStatusCalculator.compute(loraJob, observed, publish, now);
+    metrics.activeTrials(
+        loraJob.getMetadata().getNamespace(), loraJob.getSpec().getAdapter(),
+        loraJob.getMetadata().getName(), status.getTrialsActive());
+    return patchStatusIfChanged(client, loraJob, status, now);
+  }
+
+  private List<TrialStatus> observe(
+      LoraJob loraJob, List<Trial> trials, Map<String, Job> trialJobs, Map<String, List<Pod>> trialPods) {
+    Map<String, TrialStatus> previous =
+        loraJob.getStatus() == null
+            ? Map.of()
+            : loraJob.getStatus().getTrials().stream()
+                .collect(Collectors.toMap(TrialStatus::getName, t -> t, (a, b) -> a));
+    List<TrialStatus> observed = new ArrayList<>(trials.size());
+    for (Trial trial : trials) {
+      observed.add(
+          TrialObserver.observe(
+              trial,
+              Names.trialJob(loraJob, trial.name()),
+              TrialConfigs.artifactUri(loraJob, trial),
+              trialJobs.get(trial.name()),
+              trialPods.getOrDefault(trial.name(), List.of()),
+              previous.get(trial.name())));
+    }
+    return observed;
+  }
+
+  /**
+   * Writes each newly finished trial's result onto its Job, once. The annotation is the durable
+   * record (pods may be garbage-collected, status may be lost), and writing it is what counts the
+   * trial in the metrics and emits its Event, so neither happens twice.
+   */
+  private void recordFinishedTrials(
+      KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Map<String, Job> trialJobs, Instant now) {
+    for (TrialStatus trial : observed) {
+      Job job = trialJobs.get(trial.getName());
+      if (job == null || !TrialPhase.isTerminal(trial.getPhase()) || TrialObserver.recordedResult(job).isPresent()) {
+        continue;
+      }
+      ObjectNode patch = JsonNodeFactory.instance.objectNode();
+      patch.putObject("metadata").putObject("annotations")
+          .put(Labels.RESULT_ANNOTATION, TrialObserver.resultAnnotation(trial));
+      Job updated =
+          client.batch().v1().jobs().inNamespace(job.getMetadata().getNamespace()).withName(job.getMetadata().getName())
+              .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
+      jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
+
+      boolean succeeded = TrialPhase.SUCCEEDED.equals(trial.getPhase());
+      metrics.trialFinished(
+          loraJob.getMetadata().getNamespace(),
+          loraJob.getSpec().getAdapter(),
+          succeeded ? "succeeded" : "failed",
+          trial.getMetrics() == null ? null : trial.getMetrics().getDurationSeconds());
+      EventRecorder.record(
+          client,
+          loraJob,
+          succeeded ? EventRecorder.NORMAL : EventRecorder.WARNING,
+          succeeded ? "TrialSucceeded" : "TrialFailed",
+          "trial " + trial.getName() + " (rank " + trial.getParameters().getRank() + ", alpha "
+              + trial.getParameters().getAlpha() + ", lr " + trial.getParameters().getLearningRate() + "): "
+              + (succeeded && trial.getMetrics() != null ? "evalLoss " + trial.getMetrics().getEvalLoss() : trial.getReason() + ": " + trial.getMessage()),
+          now);
+      LOG.infof("%s/%s trial %s %s (%s)", loraJob.getMetadata().getNamespace(), loraJob.getMetadata().getName(),
+          trial.getName(), trial.getPhase(), trial.getReason());
+    }
+  }
+
+  private void startAndSuspendTrials(
+      KubernetesClient client, LoraJob loraJob, List<Trial> trials, List<TrialStatus> observed, Map<String, Job> trialJobs) {
+    boolean queued = loraJob.getMetadata().getLabels() != null
+        && loraJob.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
+    TrialScheduler.Plan plan = TrialScheduler.plan(loraJob.getSpec(), trials, observed, trialJobs, queued);
+    for (Trial trial : plan.toCreate()) {
+      observed.set(trial.index(), createTrial(client, loraJob, trial, observed.get(trial.index())));
+    }
+    String namespace = loraJob.getMetadata().getNamespace();
+    for (String name : plan.toSuspend()) {
+      setSuspended(client, namespace, name, true);
+    }
+    for (String name : plan.toResume()) {
+      setSuspended(client, namespace, name, false);
+    }
+  }
+
+  private TrialStatus createTrial(KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status) {
+    TrialJobBuilder.TrialObjects objects = builder.build(loraJob, trial);
+    try {
+      createIfAbsent(client, objects.configMap());
+      Job created = createIfAbsent(client, objects.job());
+      if (created != null) {
+        jobs.handleRecentResourceCreate(ResourceID.fromResource(loraJob), created);
+      }
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != 422) {
+        throw e;
+      }
+      // The API server refused the Job itself (e.g. a bad toleration): retrying cannot help.
+      status.setPhase(TrialPhase.FAILED);
+      status.setReason("InvalidTrialJob");
+      status.setMessage("the trial Job was refused: " + e.getStatus().getMessage());
+      return status;
+    }
+    status.setPhase(TrialPhase.PENDING);
+    status.setReason("Created");
+    status.setMessage("trial Job created");
+    return status;
+  }
+
+  /** Creates {@code resource}; null if it already existed (a repeated reconcile). */
+  private static <T extends HasMetadata> T createIfAbsent(KubernetesClient client, T resource) {
+    try {
+      return client.resource(resource).create();
+    } catch (KubernetesClientException e) {
+      if (e.getCode() == HttpURLConnection.HTTP_CONFLICT) {
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  private static void setSuspended(KubernetesClient client, String namespace, String job, boolean suspend) {
+    client.batch().v1().jobs().inNamespace(namespace).withName(job)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
+  }
+
+  private PublishOutcome publishIfDone(KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Instant now) {
+    LoraJobStatus previous = loraJob.getStatus();
+    if (previous != null && previous.getPublishedVersion() != null) {
+      return PublishOutcome.published(previous.getPublishedVersion());
+    }
+    if (!observed.stream().allMatch(t -> TrialPhase.isTerminal(t.getPhase()))) {
+      return PublishOutcome.notAttempted();
+    }
+    Objective objective = loraJob.getSpec().getSweep() == null ? new Objective() : loraJob.getSpec().getSweep().getObjective();
+    return BestTrialSelector.select(observed, objective)
+        .map(best -> new Publisher(client, metrics).publish(loraJob, best, now))
+        .orElse(PublishOutcome.notAttempted());
+  }
+
+  private static UpdateControl<LoraJob> patchStatusIfChanged(
+      KubernetesClient client, LoraJob loraJob, LoraJobStatus status, Instant now) {
+    LoraJobStatus previous = loraJob.getStatus();
+    if (Objects.equals(previous, status)) {
+      return UpdateControl.noUpdate();
+    }
+    for (Conditions.Transition t :
+        Conditions.transitions(
+            previous == null ? null : previous.getConditions(),
+            status.getConditions(),
+            LoraJobStatusCalculator.WARNING_TYPES)) {
+      // Only conditions that became True are news; their False counterparts are implied.
+      if (Conditions.TRUE.equals(t.condition().getStatus())) {
+        EventRecorder.record(
+            client, loraJob, t.warning() ? EventRecorder.WARNING : EventRecorder.NORMAL,
+            t.condition().getReason(), t.condition().getMessage(), now);
+      }
+    }
+    loraJob.setStatus(status);
+    return UpdateControl.patchStatus(loraJob);
+  }
+
+  /** Jobs of this LoraJob object (not of an earlier one of the same name), by trial name. */
+  private static Map<String, Job> ownedJobsByTrial(LoraJob loraJob, Set<Job> jobs) {
+    Map<String, Job> byTrial = new HashMap<>();
+    for (Job job : jobs) {
+      boolean owned = job.getMetadata().getOwnerReferences().stream()
+          .anyMatch(o -> o.getUid().equals(loraJob.getMetadata().getUid()));
+      if (owned) {
+        byTrial.put(job.getMetadata().getLabels().get(Labels.TRIAL), job);
+      }
+    }
+    return byTrial;
+  }
+
+  private static Map<String, List<Pod>> podsByTrial(Set<Pod> pods, Map<String, Job> trialJobs) {
+    Map<String, List<Pod>> byTrial = new HashMap<>();
+    for (Pod pod : pods) {
+      String trial = pod.getMetadata().getLabels().get(Labels.TRIAL);
+      Job job = trialJobs.get(trial);
+      String podJob = pod.getMetadata().getLabels().get("batch.kubernetes.io/job-name");
+      if (job != null && job.getMetadata().getName().equals(podJob)) {
+        byTrial.computeIfAbsent(trial, t -> new ArrayList<>()).add(pod);
+      }
+    }
+    return byTrial;
+  }
+
+  private static <R extends HasMetadata> SecondaryToPrimaryMapper<R> byLoraJobLabel() {
+    return resource -> {
+      String name = resource.getMetadata().getLabels() == null ? null : resource.getMetadata().getLabels().get(Labels.LORA_JOB);
+      return name == null ? Set.of() : Set.of(new ResourceID(name, resource.getMetadata().getNamespace()));
+    };
+  }
+}

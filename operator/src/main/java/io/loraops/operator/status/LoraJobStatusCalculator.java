@@ -1,0 +1,141 @@
+package io.loraops.operator.status;
+
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.LoraJobStatus;
+import io.loraops.operator.api.v1alpha1.Objective;
+import io.loraops.operator.api.v1alpha1.TrialStatus;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Collectors;
+
+/**
+ * A LoraJob's status as a pure function of its spec, its trials and the publish outcome.
+ *
+ * <p>Condition types and their reasons (documented for users in docs/conditions.md):
+ *
+ * <ul>
+ *   <li>{@code Progressing}: True {@code TrialsRunning}; False {@code Suspended}, {@code
+ *       Finished}, {@code Failed}.
+ *   <li>{@code Suspended}: True {@code Suspended}; False {@code NotSuspended}.
+ *   <li>{@code Complete}: True {@code VersionPublished}; False {@code TrialsRunning}, {@code
+ *       Publishing}, {@code Suspended}, or the Failed reason.
+ *   <li>{@code Failed}: True {@code AllTrialsFailed}, {@code NoComparableTrial}, {@code
+ *       BaseModelMismatch}; False {@code NoFailure}.
+ * </ul>
+ */
+public final class LoraJobStatusCalculator {
+
+  public static final String PROGRESSING = "Progressing";
+  public static final String SUSPENDED = "Suspended";
+  public static final String COMPLETE = "Complete";
+  public static final String FAILED = "Failed";
+
+  /** Types for which True is bad news: their transitions become Warning events. */
+  public static final List<String> WARNING_TYPES = List.of(FAILED);
+
+  private LoraJobStatusCalculator() {}
+
+  public static LoraJobStatus compute(
+      LoraJob job, List<TrialStatus> trials, PublishOutcome publish, Instant now) {
+    Objective objective =
+        job.getSpec().getSweep() == null ? new Objective() : job.getSpec().getSweep().getObjective();
+    int total = trials.size();
+    int succeeded = count(trials, TrialPhase.SUCCEEDED);
+    int failed = count(trials, TrialPhase.FAILED);
+    int active = (int) trials.stream().filter(t -> TrialPhase.holdsSlot(t.getPhase())).count();
+    boolean allDone = succeeded + failed == total;
+    Optional<TrialStatus> best =
+        allDone ? BestTrialSelector.select(trials, objective) : Optional.empty();
+    boolean suspended = Boolean.TRUE.equals(job.getSpec().getSuspend());
+
+    Optional<Failure> failure = failure(trials, allDone, succeeded, best.isPresent(), publish, objective);
+    boolean complete = publish.isPublished();
+    boolean finished = complete || failure.isPresent();
+    boolean paused = suspended && !finished;
+
+    String running = (succeeded + failed) + "/" + total + " trials finished, " + active + " active";
+    List<Conditions.Desired> desired =
+        List.of(
+            finished
+                ? new Conditions.Desired(PROGRESSING, false, failure.isPresent() ? "Failed" : "Finished", "no trial left to run")
+                : paused
+                    ? new Conditions.Desired(PROGRESSING, false, "Suspended", running)
+                    : new Conditions.Desired(PROGRESSING, true, "TrialsRunning", running),
+            new Conditions.Desired(
+                SUSPENDED,
+                paused,
+                paused ? "Suspended" : "NotSuspended",
+                paused ? "spec.suspend is true: no trial starts and running trials are suspended" : "spec.suspend is false"),
+            complete
+                ? new Conditions.Desired(
+                    COMPLETE,
+                    true,
+                    "VersionPublished",
+                    "published version " + publish.version() + " of LoraAdapter " + job.getSpec().getAdapter()
+                        + best.map(b -> " from trial " + b.getName()).orElse(""))
+                : new Conditions.Desired(
+                    COMPLETE,
+                    false,
+                    failure.map(Failure::reason).orElse(allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
+                    failure.map(Failure::message).orElse(allDone ? "publishing the best trial" : running)),
+            failure
+                .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
+                .orElse(new Conditions.Desired(FAILED, false, "NoFailure", "no failure")));
+
+    LoraJobStatus status = new LoraJobStatus();
+    LoraJobStatus previous = job.getStatus();
+    status.setObservedGeneration(job.getMetadata().getGeneration());
+    status.setConditions(
+        Conditions.apply(
+            previous == null ? null : previous.getConditions(),
+            desired,
+            job.getMetadata().getGeneration(),
+            now));
+    status.setPhase(
+        failure.isPresent() ? "Failed"
+            : complete ? "Succeeded"
+            : paused ? "Suspended"
+            : active > 0 || succeeded + failed > 0 ? "Running"
+            : "Pending");
+    status.setProgress((succeeded + failed) + "/" + total);
+    status.setTrialsTotal(total);
+    status.setTrialsSucceeded(succeeded);
+    status.setTrialsFailed(failed);
+    status.setTrialsActive(active);
+    status.setTrials(trials);
+    status.setBestTrial(best.map(b -> BestTrialSelector.describe(b, objective)).orElse(null));
+    status.setPublishedVersion(publish.version());
+    return status;
+  }
+
+  private record Failure(String reason, String message) {}
+
+  private static Optional<Failure> failure(
+      List<TrialStatus> trials,
+      boolean allDone,
+      int succeeded,
+      boolean hasBest,
+      PublishOutcome publish,
+      Objective objective) {
+    if (allDone && succeeded == 0) {
+      String reasons =
+          trials.stream().map(t -> t.getName() + ": " + t.getReason()).collect(Collectors.joining(", "));
+      return Optional.of(new Failure("AllTrialsFailed", "every trial failed (" + reasons + "); see status.trials[].message"));
+    }
+    if (allDone && !hasBest) {
+      return Optional.of(
+          new Failure(
+              "NoComparableTrial",
+              "no succeeded trial reported " + objective.getMetric() + ", the objective's metric"));
+    }
+    if (publish.isRefused()) {
+      return Optional.of(new Failure(publish.reason(), publish.message()));
+    }
+    return Optional.empty();
+  }
+
+  private static int count(List<TrialStatus> trials, String phase) {
+    return (int) trials.stream().filter(t -> phase.equals(t.getPhase())).count();
+  }
+}

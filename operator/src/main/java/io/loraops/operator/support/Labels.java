@@ -1,0 +1,52 @@
+package io.loraops.operator.support;
+
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Label and annotation keys the operator writes, and the label sets of its children. */
+public final class Labels {
+  public static final String NAME = "app.kubernetes.io/name";
+  public static final String INSTANCE = "app.kubernetes.io/instance";
+  public static final String COMPONENT = "app.kubernetes.io/component";
+  public static final String PART_OF = "app.kubernetes.io/part-of";
+  public static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+
+  public static final String LORA_JOB = "loraops.io/lorajob";
+  public static final String TRIAL = "loraops.io/trial";
+  public static final String ADAPTER = "loraops.io/adapter";
+  public static final String VERSION = "loraops.io/version";
+  public static final String SOURCE_UID = "loraops.io/source-uid";
+
+  /** Kueue's queue label; copied from a LoraJob to its trial Jobs. */
+  public static final String KUEUE_QUEUE_NAME = "kueue.x-k8s.io/queue-name";
+
+  /** Annotation on a finished trial Job holding its recorded result (a TrialStatus as JSON). */
+  public static final String RESULT_ANNOTATION = "loraops.io/result";
+
+  public static final String OPERATOR = "lora-operator";
+  public static final String TRIAL_COMPONENT = "trial";
+
+  /** Selects every trial Job and trial Pod this operator created. */
+  public static final String TRIAL_SELECTOR =
+      MANAGED_BY + "=" + OPERATOR + "," + COMPONENT + "=" + TRIAL_COMPONENT;
+
+  /** Selects every version record. */
+  public static final String VERSION_RECORD_SELECTOR = MANAGED_BY + "=" + OPERATOR + "," + VERSION;
+
+  private Labels() {}
+
+  /** Labels of a trial's Job, Pod and ConfigMap. */
+  public static Map<String, String> forTrial(LoraJob job, String trial) {
+    Map<String, String> labels = new LinkedHashMap<>();
+    labels.put(NAME, "lora-trainer");
+    labels.put(INSTANCE, job.getMetadata().getName());
+    labels.put(COMPONENT, TRIAL_COMPONENT);
+    labels.put(PART_OF, OPERATOR);
+    labels.put(MANAGED_BY, OPERATOR);
+    labels.put(LORA_JOB, job.getMetadata().getName());
+    labels.put(TRIAL, trial);
+    labels.put(ADAPTER, job.getSpec().getAdapter());
+    return labels;
+  }
+}
