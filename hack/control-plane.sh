@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# A real, minimal Kubernetes control plane on loopback for integration tests and the demo:
+# etcd + kube-apiserver + kube-controller-manager from .tools/bin (hack/install-tools.sh).
+# There is no kubelet and no scheduler: Pods are created (by Jobs, ...) but stay Pending.
+#
+# Usage:
+#   hack/control-plane.sh up <dir>      start (no-op if already running); waits until ready
+#   hack/control-plane.sh down <dir>    stop the processes this script started in <dir>
+#   hack/control-plane.sh status <dir>  print state; exit 0 only if everything runs
+#
+# All state lives under <dir>: etcd data, certificates and tokens (pki/), logs (logs/),
+# pid files (run/), the chosen ports (ports.env) and an admin kubeconfig (kubeconfig).
+# Everything listens on 127.0.0.1 only.
+#
+# Environment:
+#   LORA_TOOLS_BIN              binaries (default: <repo>/.tools/bin)
+#   LORA_APISERVER_PORT         kube-apiserver secure port   (default: a free port)
+#   LORA_ETCD_PORT              etcd client port            (default: a free port)
+#   LORA_ETCD_PEER_PORT         etcd peer port              (default: a free port)
+#   LORA_KCM_PORT               kube-controller-manager secure (health) port (default: a free port)
+#   LORA_CONTROL_PLANE_TIMEOUT  seconds 'up' waits for readiness (default: 60)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN_DIR="${LORA_TOOLS_BIN:-${ROOT}/.tools/bin}"
+TIMEOUT="${LORA_CONTROL_PLANE_TIMEOUT:-60}"
+COMPONENTS=(etcd kube-apiserver kube-controller-manager) # start order; stopped in reverse
+# Cluster-internal ranges only; nothing is routed to them (no kubelet, no kube-proxy).
+SERVICE_CIDR="10.0.0.0/24"
+SERVICE_IP="10.0.0.1"
+
+die() { echo "control-plane: $*" >&2; exit 1; }
+log() { echo "control-plane: $*"; }
+
+usage() { die "usage: $0 up|down|status <dir>"; }
+
+# ---- processes ----------------------------------------------------------------------------
+pidfile() { echo "${DIR}/run/$1.pid"; }
+
+# Prints the pid of component $1 if it is alive AND is the process we started (its command
+# line names our state directory), so a recycled pid is never touched.
+running_pid() {
+  local f pid cmdline
+  f="$(pidfile "$1")"
+  [[ -f "${f}" ]] || return 1
+  pid="$(<"${f}")"
+  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
+  [[ -r "/proc/${pid}/cmdline" ]] || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
+  [[ "${cmdline}" == *"${DIR}/"* ]] || return 1
+  echo "${pid}"
+}
+
+log_tail() {
+  local f="${DIR}/logs/$1.log"
+  [[ -f "${f}" ]] || return 0
+  echo "---- last lines of ${f} ----" >&2
+  tail -n 20 "${f}" >&2
+}
+
+# fail COMPONENT MESSAGE: one-line reason + the component's log, stops what was started.
+fail() {
+  echo "control-plane: $2" >&2
+  [[ -n "$1" ]] && log_tail "$1"
+  stop_all >/dev/null 2>&1 || true
+  exit 1
+}
+
+start_component() {
+  local name="$1"
+  shift
+  # setsid: the processes outlive the calling shell and do not get its Ctrl-C; only 'down'
+  # stops them. In a script (no job control) setsid execs in place, so $! is their pid.
+  # 9>&-: the daemons must not inherit (and so hold forever) the <dir> lock on fd 9.
+  setsid "${BIN_DIR}/${name}" "$@" </dev/null >>"${DIR}/logs/${name}.log" 2>&1 9>&- &
+  echo "$!" >"$(pidfile "${name}")"
+}
+
+# stop_components NAME...: SIGTERM to each that runs, then up to 10s for all of them to
+# exit before SIGKILL.
+stop_components() {
+  local name pid i n names=() pids=()
+  for name in "$@"; do
+    if pid="$(running_pid "${name}")"; then
+      kill -TERM "${pid}" 2>/dev/null || true
+      names+=("${name}")
+      pids+=("${pid}")
+    fi
+    rm -f "$(pidfile "${name}")"
+  done
+  for i in "${!pids[@]}"; do
+    for ((n = 0; n < 100; n++)); do
+      kill -0 "${pids[i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      kill -KILL "${pids[i]}" 2>/dev/null || true
+      log "${names[i]} (pid ${pids[i]}) did not stop in 10s; killed"
+    fi
+    log "stopped ${names[i]} (pid ${pids[i]})"
+  done
+}
+
+# The apiserver and kcm stop together (kcm's errors while its apiserver goes away do not
+# matter); etcd last, so the apiserver can finish its writes.
+stop_all() {
+  stop_components kube-controller-manager kube-apiserver
+  stop_components etcd
+}
+
+# ---- ports --------------------------------------------------------------------------------
+# Listening TCP ports (IPv4 and IPv6) read from /proc, so no extra tool is needed.
+listening_ports() {
+  local f
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    # state 0A = LISTEN; local address is HEXIP:HEXPORT
+    [[ -r "${f}" ]] && awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' "${f}"
+  done | sort -u | while read -r hex; do echo $((16#${hex})); done
+}
+
+# (Captured first: 'producer | grep -q' can fail with SIGPIPE under pipefail.)
+port_in_use() {
+  local ports
+  ports="$(listening_ports)"
+  grep -qx -- "$1" <<<"${ports}"
+}
+
+# Picks a free port below the kernel's ephemeral range (32768+), so an outgoing connection
+# does not take it between now and the bind.
+TAKEN=" "
+free_port() {
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ "${TAKEN}" == *" ${p} "* ]] && continue
+    port_in_use "${p}" && continue
+    TAKEN+="${p} "
+    echo "${p}"
+    return 0
+  done
+  die "found no free TCP port on 127.0.0.1"
+}
+
+# choose_port VAR ENV_NAME SAVED: the env override wins, then the port used last time in this
+# <dir> (keeps an existing kubeconfig valid), then a random free one.
+choose_port() {
+  local var="$1" env_name="$2" saved="$3" p
+  p="${!env_name:-}"
+  if [[ -n "${p}" ]]; then
+    [[ "${p}" =~ ^[0-9]+$ ]] || die "${env_name}='${p}' is not a port number"
+    port_in_use "${p}" && die "port ${p} (${env_name}) is already in use"
+  elif [[ -n "${saved}" ]] && ! port_in_use "${saved}" && [[ "${TAKEN}" != *" ${saved} "* ]]; then
+    p="${saved}"
+  else
+    p="$(free_port)"
+  fi
+  TAKEN+="${p} "
+  printf -v "${var}" '%s' "${p}"
+}
+
+# ---- certificates, tokens, kubeconfig -----------------------------------------------------
+ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed (pki in ${DIR}/pki)"; }
+
+# A throw-away CA signs the apiserver's serving certificate, so clients (kubectl, fabric8)
+# verify TLS against certificate-authority-data instead of skipping verification.
+ensure_pki() {
+  local pki="${DIR}/pki"
+  mkdir -p "${pki}"
+  chmod 700 "${pki}"
+  if [[ ! -f "${pki}/ca.crt" ]]; then
+    ossl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=lora-local-ca" \
+      -keyout "${pki}/ca.key" -out "${pki}/ca.crt"
+  fi
+  if [[ ! -f "${pki}/apiserver.crt" ]]; then
+    printf '%s\n' \
+      "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" \
+      "subjectAltName=IP:127.0.0.1,IP:${SERVICE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" \
+      >"${pki}/apiserver.ext"
+    ossl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=kube-apiserver" \
+      -keyout "${pki}/apiserver.key" -out "${pki}/apiserver.csr"
+    ossl x509 -req -sha256 -days 3650 -in "${pki}/apiserver.csr" -CA "${pki}/ca.crt" \
+      -CAkey "${pki}/ca.key" -CAcreateserial -extfile "${pki}/apiserver.ext" -out "${pki}/apiserver.crt.tmp"
+    mv "${pki}/apiserver.crt.tmp" "${pki}/apiserver.crt"
+  fi
+  # Key pair that signs and verifies ServiceAccount tokens.
+  if [[ ! -f "${pki}/sa.pub" ]]; then
+    ossl genrsa -out "${pki}/sa.key" 2048
+    ossl rsa -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub"
+  fi
+  # Static bearer tokens: an admin and the controller manager, both in system:masters (a
+  # throw-away test cluster; it spares kcm per-controller service-account credentials).
+  if [[ ! -f "${pki}/tokens.csv" ]]; then
+    printf '%s,admin,uid-admin,"system:masters"\n%s,system:kube-controller-manager,uid-kcm,"system:masters"\n' \
+      "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" >"${pki}/tokens.csv"
+  fi
+}
+
+token_of() { awk -F, -v u="$1" '$2 == u { print $1 }' "${DIR}/pki/tokens.csv"; }
+
+write_kubeconfig() {
+  local out="$1" user="$2" ca
+  ca="$(base64 -w0 <"${DIR}/pki/ca.crt")"
+  cat >"${out}.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lora-local
+  cluster:
+    server: https://127.0.0.1:${APISERVER_PORT}
+    certificate-authority-data: ${ca}
+users:
+- name: ${user}
+  user:
+    token: $(token_of "${user}")
+contexts:
+- name: lora-local
+  context:
+    cluster: lora-local
+    user: ${user}
+    namespace: default
+current-context: lora-local
+EOF
+  chmod 600 "${out}.tmp"
+  mv "${out}.tmp" "${out}"
+}
+
+# ---- commands -----------------------------------------------------------------------------
+load_ports() {
+  SAVED_APISERVER_PORT="" SAVED_ETCD_PORT="" SAVED_ETCD_PEER_PORT="" SAVED_KCM_PORT=""
+  if [[ -f "${DIR}/ports.env" ]]; then
+    # shellcheck disable=SC1091 # written by this script
+    source "${DIR}/ports.env"
+    SAVED_APISERVER_PORT="${APISERVER_PORT:-}" SAVED_ETCD_PORT="${ETCD_PORT:-}"
+    SAVED_ETCD_PEER_PORT="${ETCD_PEER_PORT:-}" SAVED_KCM_PORT="${KCM_PORT:-}"
+  fi
+}
+
+kubectl_() { "${BIN_DIR}/kubectl" --kubeconfig "${DIR}/kubeconfig" --request-timeout=5s "$@"; }
+apiserver_ready() { [[ "$(kubectl_ get --raw=/readyz 2>/dev/null)" == "ok" ]]; }
+kcm_healthy() { [[ "$(curl -sk --max-time 2 "https://127.0.0.1:${KCM_PORT}/healthz" 2>/dev/null)" == "ok" ]]; }
+etcd_healthy() { [[ "$(curl -s --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health" 2>/dev/null)" == *'"health":"true"'* ]]; }
+
+default_sa_exists() { kubectl_ -n default get serviceaccount default >/dev/null 2>&1; }
+
+# wait_for COMPONENT MESSAGE CHECK...: polls CHECK until it succeeds; fails at once if any
+# started component died, or when the shared startup deadline passes.
+wait_for() {
+  local component="$1" message="$2" c
+  shift 2
+  until "$@"; do
+    for c in "${COMPONENTS[@]}"; do
+      if [[ -f "$(pidfile "${c}")" ]] && ! running_pid "${c}" >/dev/null; then
+        fail "${c}" "${c} exited during startup"
+      fi
+    done
+    ((SECONDS < DEADLINE)) || fail "${component}" "${message} after ${TIMEOUT}s"
+    sleep 0.25
+  done
+}
+
+all_running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do running_pid "${c}" >/dev/null || return 1; done
+}
+
+cmd_up() {
+  local t0=${SECONDS} c
+  load_ports
+  if all_running; then
+    # shellcheck disable=SC1091
+    source "${DIR}/ports.env"
+    if apiserver_ready; then
+      log "already running in ${DIR} (https://127.0.0.1:${APISERVER_PORT})"
+      return 0
+    fi
+  fi
+  # Something is half up (or up but not answering): start again from a clean slate of
+  # processes; the data in <dir> is kept.
+  stop_all >/dev/null
+
+  for c in "${COMPONENTS[@]}"; do
+    [[ -x "${BIN_DIR}/${c}" ]] || die "missing ${BIN_DIR}/${c}; run hack/install-tools.sh"
+  done
+  [[ -x "${BIN_DIR}/kubectl" ]] || die "missing ${BIN_DIR}/kubectl; run hack/install-tools.sh"
+  command -v openssl >/dev/null 2>&1 || die "missing prerequisite 'openssl'"
+  command -v curl >/dev/null 2>&1 || die "missing prerequisite 'curl'"
+  command -v setsid >/dev/null 2>&1 || die "missing prerequisite 'setsid' (util-linux)"
+
+  choose_port ETCD_PORT LORA_ETCD_PORT "${SAVED_ETCD_PORT}"
+  choose_port ETCD_PEER_PORT LORA_ETCD_PEER_PORT "${SAVED_ETCD_PEER_PORT}"
+  choose_port APISERVER_PORT LORA_APISERVER_PORT "${SAVED_APISERVER_PORT}"
+  choose_port KCM_PORT LORA_KCM_PORT "${SAVED_KCM_PORT}"
+  mkdir -p "${DIR}/run" "${DIR}/logs" "${DIR}/etcd" "${DIR}/kcm-certs" "${DIR}/flexvolume"
+  chmod 700 "${DIR}/etcd"
+  printf 'APISERVER_PORT=%s\nETCD_PORT=%s\nETCD_PEER_PORT=%s\nKCM_PORT=%s\n' \
+    "${APISERVER_PORT}" "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${KCM_PORT}" >"${DIR}/ports.env"
+  ensure_pki
+  write_kubeconfig "${DIR}/kubeconfig" admin
+  write_kubeconfig "${DIR}/pki/kcm.kubeconfig" system:kube-controller-manager
+  local pki="${DIR}/pki"
+
+  # Components start one after the other, each once the previous one is healthy: no
+  # connection-refused noise in the logs, and a failure names the component at fault.
+  DEADLINE=$((SECONDS + TIMEOUT))
+
+  # --unsafe-no-fsync: tests throw the data away, and fsync dominates etcd latency on
+  # shared disks.
+  start_component etcd \
+    --name=lora-local --data-dir="${DIR}/etcd" \
+    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster="lora-local=http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --unsafe-no-fsync --log-level=warn
+  wait_for etcd "etcd not healthy on 127.0.0.1:${ETCD_PORT}" etcd_healthy
+
+  # --endpoint-reconciler-type=none: the 'kubernetes' Service would otherwise get a
+  #   loopback endpoint, which Endpoints validation rejects (log noise every 10s).
+  # --requestheader-*: completes kube-system/extension-apiserver-authentication, which
+  #   kcm's delegated authentication reads (it logs errors every few seconds otherwise);
+  #   no front-proxy client certificate is ever issued.
+  start_component kube-apiserver \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
+    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
+    --tls-cert-file="${pki}/apiserver.crt" --tls-private-key-file="${pki}/apiserver.key" \
+    --client-ca-file="${pki}/ca.crt" \
+    --requestheader-client-ca-file="${pki}/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --token-auth-file="${pki}/tokens.csv" --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="${pki}/sa.pub" --service-account-signing-key-file="${pki}/sa.key" \
+    --service-cluster-ip-range="${SERVICE_CIDR}" --endpoint-reconciler-type=none \
+    --allow-privileged=true --profiling=false
+  wait_for kube-apiserver "kube-apiserver not ready (/readyz) on 127.0.0.1:${APISERVER_PORT}" apiserver_ready
+
+  # --controllers=*: the default set (job, garbage collector, namespace, serviceaccount,
+  #   serviceaccount-token, ...). --use-service-account-credentials=false: every controller
+  #   uses kcm's own (system:masters) token.
+  # --flex-volume-plugin-dir: kcm creates it when missing; keep that inside <dir>.
+  start_component kube-controller-manager \
+    --kubeconfig="${pki}/kcm.kubeconfig" \
+    --authentication-kubeconfig="${pki}/kcm.kubeconfig" \
+    --authorization-kubeconfig="${pki}/kcm.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="${KCM_PORT}" --cert-dir="${DIR}/kcm-certs" \
+    --controllers='*' --use-service-account-credentials=false --leader-elect=false \
+    --service-account-private-key-file="${pki}/sa.key" --root-ca-file="${pki}/ca.crt" \
+    --cluster-signing-cert-file="${pki}/ca.crt" --cluster-signing-key-file="${pki}/ca.key" \
+    --flex-volume-plugin-dir="${DIR}/flexvolume" --profiling=false
+  wait_for kube-controller-manager "kube-controller-manager not healthy on 127.0.0.1:${KCM_PORT}" kcm_healthy
+  # Created by kcm's serviceaccount controller; until it exists, admission refuses Pods in
+  # namespace default.
+  wait_for kube-controller-manager "ServiceAccount default/default not created" default_sa_exists
+
+  log "up in $((SECONDS - t0))s: https://127.0.0.1:${APISERVER_PORT}  (export KUBECONFIG=${DIR}/kubeconfig)"
+}
+
+cmd_down() {
+  local c any=""
+  for c in "${COMPONENTS[@]}"; do running_pid "${c}" >/dev/null && any=1; done
+  [[ -n "${any}" ]] || log "nothing running in ${DIR}"
+  stop_all
+}
+
+cmd_status() {
+  local c pid rc=0
+  load_ports
+  for c in "${COMPONENTS[@]}"; do
+    if pid="$(running_pid "${c}")"; then
+      printf '%-24s running (pid %s)\n' "${c}" "${pid}"
+    else
+      printf '%-24s stopped\n' "${c}"
+      rc=1
+    fi
+  done
+  if [[ ${rc} -eq 0 && -n "${SAVED_APISERVER_PORT}" ]]; then
+    APISERVER_PORT="${SAVED_APISERVER_PORT}"
+    if apiserver_ready; then
+      printf '%-24s https://127.0.0.1:%s ready (kubeconfig: %s)\n' apiserver "${APISERVER_PORT}" "${DIR}/kubeconfig"
+    else
+      printf '%-24s https://127.0.0.1:%s NOT ready\n' apiserver "${APISERVER_PORT}"
+      rc=1
+    fi
+  fi
+  return "${rc}"
+}
+
+[[ $# -eq 2 ]] || usage
+CMD="$1"
+[[ -n "$2" ]] || usage
+if [[ "${CMD}" == up ]]; then mkdir -p "$2"; fi
+if [[ ! -d "$2" ]]; then
+  # down/status on a directory that was never used: nothing runs there.
+  [[ "${CMD}" == down ]] && { log "nothing running in $2"; exit 0; }
+  [[ "${CMD}" == status ]] && { echo "no control plane in $2"; exit 1; }
+  usage
+fi
+DIR="$(cd "$2" && pwd)"
+# Serialize up/down on one <dir> (two test JVMs, make demo + tests).
+if [[ "${CMD}" != status ]] && command -v flock >/dev/null 2>&1; then
+  exec 9>"${DIR}/control-plane.lock"
+  flock -w 120 9 || die "another control-plane.sh has held ${DIR}/control-plane.lock for 120s"
+fi
+case "${CMD}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) usage ;;
+esac

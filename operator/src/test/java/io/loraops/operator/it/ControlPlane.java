@@ -1,0 +1,121 @@
+package io.loraops.operator.it;
+
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * A real control plane (etcd, kube-apiserver, kube-controller-manager) shared by every *IT in this
+ * JVM, started by {@code hack/control-plane.sh} from the binaries {@code make tools} installs.
+ * With {@code LORA_IT_KUBECONFIG} set, that cluster is used instead and left running.
+ *
+ * <p>There is no kubelet and no scheduler: the Job controller creates trial pods, and tests play
+ * the kubelet's part with {@link FakeKubelet}.
+ */
+public final class ControlPlane {
+
+  public static final Path REPO = Path.of("..").toAbsolutePath().normalize();
+  private static KubernetesClient client;
+  private static Path kubeconfig;
+
+  private ControlPlane() {}
+
+  public static synchronized KubernetesClient client() {
+    if (client == null) {
+      start();
+    }
+    return client;
+  }
+
+  public static synchronized Path kubeconfig() {
+    client();
+    return kubeconfig;
+  }
+
+  /** A fresh namespace, so tests never see each other's objects. */
+  public static String newNamespace(String prefix) {
+    String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 6).toLowerCase(Locale.ROOT);
+    client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build()).create();
+    return name;
+  }
+
+  /** Runs {@code kubectl} against the control plane; returns its stdout, fails on a non-zero exit. */
+  public static String kubectl(String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>();
+    command.add(REPO.resolve(".tools/bin/kubectl").toString());
+    command.add("--kubeconfig=" + kubeconfig());
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+      throw new IllegalStateException("kubectl " + String.join(" ", args) + " failed:\n" + out);
+    }
+    return out;
+  }
+
+  private static void start() {
+    try {
+      String external = System.getenv("LORA_IT_KUBECONFIG");
+      if (external != null && !external.isBlank()) {
+        kubeconfig = Path.of(external);
+      } else {
+        Path dir = Path.of("target/it-control-plane").toAbsolutePath();
+        script("up", dir);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+          try {
+            script("down", dir);
+          } catch (Exception e) {
+            System.err.println("could not stop the test control plane: " + e.getMessage());
+          }
+        }));
+        kubeconfig = dir.resolve("kubeconfig");
+      }
+      Config config = Config.fromKubeconfig(Files.readString(kubeconfig));
+      client = new KubernetesClientBuilder().withConfig(config).build();
+      installCrds();
+    } catch (IOException | InterruptedException e) {
+      throw new IllegalStateException("could not start the test control plane", e);
+    }
+  }
+
+  private static void script(String verb, Path dir) throws IOException, InterruptedException {
+    Process p =
+        new ProcessBuilder("bash", REPO.resolve("hack/control-plane.sh").toString(), verb, dir.toString())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (p.waitFor() != 0) {
+      throw new IllegalStateException("hack/control-plane.sh " + verb + " failed (run `make tools`?):\n" + out);
+    }
+  }
+
+  /** Installs the committed CRDs, exactly as a user would, and waits until they are served. */
+  private static void installCrds() throws IOException {
+    try (Stream<Path> files = Files.list(REPO.resolve("crds"))) {
+      for (Path file : files.sorted().toList()) {
+        try (var in = Files.newInputStream(file)) {
+          CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
+          crd.getMetadata().setManagedFields(null);
+          client.resource(crd).forceConflicts().serverSideApply();
+          client.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
+              .waitUntilCondition(
+                  c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
+                      .anyMatch(cond -> "Established".equals(cond.getType()) && "True".equals(cond.getStatus())),
+                  30, TimeUnit.SECONDS);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,43 @@
+package io.loraops.operator.it;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.Operator;
+import io.loraops.operator.config.OperatorSettings;
+import io.loraops.operator.metrics.LoraMetrics;
+import io.loraops.operator.reconciler.LoraAdapterReconciler;
+import io.loraops.operator.reconciler.LoraJobReconciler;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Clock;
+
+/**
+ * The operator, in-process, as production wires it (server-side apply on), watching one
+ * namespace. Start and stop it at will to test what a restart does.
+ */
+public final class OperatorHarness implements AutoCloseable {
+
+  private final Operator operator;
+  public final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+  private OperatorHarness(KubernetesClient client, String namespace) {
+    operator =
+        new Operator(
+            o -> o.withKubernetesClient(client)
+                .withCloseClientOnStop(false)
+                .withUseSSAToPatchPrimaryResource(true));
+    Clock clock = Clock.systemUTC();
+    operator.register(
+        new LoraJobReconciler(OperatorSettings.defaults(), new LoraMetrics(registry), clock),
+        c -> c.settingNamespace(namespace));
+    operator.register(new LoraAdapterReconciler(clock), c -> c.settingNamespace(namespace));
+    operator.start();
+  }
+
+  public static OperatorHarness start(KubernetesClient client, String namespace) {
+    return new OperatorHarness(client, namespace);
+  }
+
+  @Override
+  public void close() {
+    operator.stop();
+  }
+}

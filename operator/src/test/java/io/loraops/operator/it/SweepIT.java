@@ -1,0 +1,211 @@
+package io.loraops.operator.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
+import io.loraops.operator.api.v1alpha1.AdapterVersion;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.status.Conditions;
+import io.loraops.operator.support.Labels;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** A sweep end to end against a real API server and the real Job controller. */
+class SweepIT {
+
+  static final Map<String, Double> EVAL_LOSS_BY_TRIAL =
+      Map.of("t000", 2.0, "t001", 1.5, "t002", 1.8, "t003", 1.9);
+
+  KubernetesClient client = ControlPlane.client();
+  String namespace;
+  OperatorHarness operator;
+  FakeKubelet kubelet;
+
+  @BeforeEach
+  void startOperator() {
+    namespace = ControlPlane.newNamespace("sweep");
+    operator = OperatorHarness.start(client, namespace);
+    kubelet = new FakeKubelet(client, namespace);
+  }
+
+  @AfterEach
+  void stopOperator() {
+    operator.close();
+  }
+
+  @Test
+  void fourTrialSweepRunsTwoAtATimeAndPublishesTheBestTrialAsVersionOne() {
+    ActiveJobsWatch active = ActiveJobsWatch.start(client, namespace);
+    client.resource(Manifests.loraJob(Manifests.sweep("ranks", "4, 8, 16, 32", 2, 1), namespace)).create();
+
+    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() -> {
+      for (Pod pod : kubelet.runningPods(null)) {
+        kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
+      }
+      return isComplete(loraJob("ranks"));
+    });
+    active.close();
+
+    assertThat(active.max()).as("most trial Jobs active at once").isEqualTo(2);
+    LoraJob job = loraJob("ranks");
+    assertThat(job.getStatus().getPhase()).isEqualTo("Succeeded");
+    assertThat(job.getStatus().getProgress()).isEqualTo("4/4");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(job.getStatus().getBestTrial().getName()).isEqualTo("t001");
+    assertThat(job.getStatus().getBestTrial().getRank()).isEqualTo(8);
+    assertThat(job.getStatus().getBestTrial().getEvalLoss()).isEqualTo(1.5);
+    assertThat(job.getStatus().getTrials()).extracting(TrialStatus::getPhase).containsOnly("Succeeded");
+    assertThat(job.getStatus().getObservedGeneration()).isEqualTo(job.getMetadata().getGeneration());
+    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(4);
+
+    await().atMost(Duration.ofSeconds(20)).until(() -> adapter().getStatus() != null
+        && adapter().getStatus().getLatestVersion() != null);
+    LoraAdapter adapter = adapter();
+    assertThat(adapter.getStatus().getLatestVersion()).isEqualTo(1);
+    assertThat(Conditions.isTrue(adapter.getStatus().getConditions(), "Ready")).isTrue();
+    AdapterVersion v1 = adapter.getStatus().getVersions().get(0);
+    assertThat(v1.getVersion()).isEqualTo(1);
+    assertThat(v1.getRank()).isEqualTo(8);
+    assertThat(v1.getAlpha()).isEqualTo(16.0);
+    assertThat(v1.getMetrics().getEvalLoss()).isEqualTo(1.5);
+    assertThat(v1.getSource().getTrial()).isEqualTo("t001");
+    assertThat(v1.getArtifactUri()).startsWith("pvc://adapters/support-bot/trials/ranks-").endsWith("/t001");
+    assertThat(v1.getDigest()).startsWith("sha256:");
+
+    assertThat(eventReasons()).contains("TrialSucceeded", "VersionPublished");
+    assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count()).isEqualTo(4);
+    assertThat(operator.registry.get("lora.adapter.versions").counter().count()).isEqualTo(1);
+
+    // Deleting the LoraJob garbage-collects its Jobs and ConfigMaps; the version stays.
+    client.resource(job).delete();
+    await().atMost(Duration.ofSeconds(60)).until(() ->
+        client.batch().v1().jobs().inNamespace(namespace).list().getItems().isEmpty()
+            && client.configMaps().inNamespace(namespace).withLabel(Labels.LORA_JOB).list().getItems().isEmpty());
+    assertThat(versionRecords()).hasSize(1);
+    assertThat(adapter().getStatus().getVersions()).hasSize(1);
+  }
+
+  @Test
+  void failingTrialIsRetriedThenMarkedFailedWhileTheRestFinish() {
+    client.resource(Manifests.loraJob(Manifests.sweep("flaky", "4, 8, 16", 3, 1), namespace)).create();
+
+    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() -> {
+      for (Pod pod : kubelet.runningPods(null)) {
+        String trial = pod.getMetadata().getLabels().get(Labels.TRIAL);
+        if (trial.equals("t001")) {
+          kubelet.fail(pod, 1, "TrainerError", "CUDA error: an illegal memory access was encountered");
+        } else {
+          kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(trial));
+        }
+      }
+      return isComplete(loraJob("flaky"));
+    });
+
+    LoraJob job = loraJob("flaky");
+    TrialStatus failed = job.getStatus().getTrials().get(1);
+    assertThat(failed.getPhase()).isEqualTo("Failed");
+    assertThat(failed.getReason()).isEqualTo("TrainerError");
+    assertThat(failed.getAttempts()).as("first attempt + backoffLimit retries").isEqualTo(2);
+    assertThat(failed.getMessage()).contains("illegal memory access").contains("BackoffLimitExceeded");
+    assertThat(job.getStatus().getTrialsSucceeded()).isEqualTo(2);
+    assertThat(job.getStatus().getTrialsFailed()).isEqualTo(1);
+    assertThat(job.getStatus().getBestTrial().getName()).isEqualTo("t002");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(eventReasons()).contains("TrialFailed");
+  }
+
+  @Test
+  void badConfigIsNotRetried() {
+    client.resource(Manifests.loraJob(Manifests.sweep("badcfg", "4", 1, 3), namespace)).create();
+
+    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300)).until(() -> {
+      kubelet.runningPods(null).forEach(pod -> kubelet.fail(pod, 2, "BadConfig", "lora.targetModules: no module named q_proj in gpt2"));
+      LoraJob job = loraJob("badcfg");
+      return job.getStatus() != null && Conditions.isTrue(job.getStatus().getConditions(), "Failed");
+    });
+
+    LoraJob job = loraJob("badcfg");
+    assertThat(job.getStatus().getPhase()).isEqualTo("Failed");
+    assertThat(Conditions.find(job.getStatus().getConditions(), "Failed").get().getReason()).isEqualTo("AllTrialsFailed");
+    TrialStatus trial = job.getStatus().getTrials().get(0);
+    assertThat(trial.getReason()).isEqualTo("BadConfig");
+    assertThat(trial.getAttempts()).as("the pod failure policy stops retries of exit code 2").isEqualTo(1);
+    assertThat(trial.getMessage()).contains("no module named q_proj");
+    assertThat(versionRecords()).isEmpty();
+  }
+
+  private LoraJob loraJob(String name) {
+    return client.resources(LoraJob.class).inNamespace(namespace).withName(name).get();
+  }
+
+  private LoraAdapter adapter() {
+    return client.resources(LoraAdapter.class).inNamespace(namespace).withName("support-bot").get();
+  }
+
+  private java.util.List<ConfigMap> versionRecords() {
+    return client.configMaps().inNamespace(namespace).withLabel(Labels.ADAPTER, "support-bot")
+        .withLabel(Labels.VERSION).list().getItems();
+  }
+
+  private java.util.List<String> eventReasons() {
+    return client.v1().events().inNamespace(namespace).list().getItems().stream().map(Event::getReason).toList();
+  }
+
+  static boolean isComplete(LoraJob job) {
+    return job != null && job.getStatus() != null && Conditions.isTrue(job.getStatus().getConditions(), "Complete");
+  }
+
+  /** Records the most trial Jobs that were unfinished at the same moment. */
+  static final class ActiveJobsWatch implements Watcher<Job>, AutoCloseable {
+    private final Set<String> active = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger max = new AtomicInteger();
+    private Watch watch;
+
+    static ActiveJobsWatch start(KubernetesClient client, String namespace) {
+      ActiveJobsWatch w = new ActiveJobsWatch();
+      w.watch = client.batch().v1().jobs().inNamespace(namespace).watch(w);
+      return w;
+    }
+
+    @Override
+    public void eventReceived(Action action, Job job) {
+      boolean finished = job.getStatus() != null && job.getStatus().getConditions() != null
+          && job.getStatus().getConditions().stream().anyMatch(c ->
+              ("Complete".equals(c.getType()) || "Failed".equals(c.getType())) && "True".equals(c.getStatus()));
+      if (action == Action.DELETED || finished) {
+        active.remove(job.getMetadata().getName());
+      } else {
+        active.add(job.getMetadata().getName());
+      }
+      max.accumulateAndGet(active.size(), Math::max);
+    }
+
+    @Override
+    public void onClose(WatcherException cause) {}
+
+    int max() {
+      return max.get();
+    }
+
+    @Override
+    public void close() {
+      watch.close();
+    }
+  }
+}
