@@ -23,7 +23,8 @@ class ContractJsonTest {
 
     TrialConfig config = ContractJson.readConfig(golden);
 
-    assertThat(config.lora().rank()).isEqualTo(8);
+    assertThat(config.lora().rank()).isEqualTo(4);
+    assertThat(config.lora().alpha()).isEqualTo(8.0);
     assertThat(config.lora().targetModules()).containsExactly("q_proj", "v_proj");
     assertThat(config.training().maxSteps()).isEqualTo(100);
     assertThat(config.training().epochs()).isNull();

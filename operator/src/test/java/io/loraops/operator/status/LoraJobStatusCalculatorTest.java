@@ -1,0 +1,145 @@
+package io.loraops.operator.status;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.loraops.operator.Fixtures;
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.LoraJobStatus;
+import io.loraops.operator.api.v1alpha1.Objective;
+import io.loraops.operator.api.v1alpha1.TrialMetrics;
+import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.sweep.SweepExpander;
+import io.loraops.operator.sweep.Trial;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class LoraJobStatusCalculatorTest {
+
+  static final Instant T0 = Instant.parse("2026-11-22T06:00:00Z");
+  static final Instant T1 = Instant.parse("2026-11-22T06:05:00Z");
+
+  LoraJob job = Fixtures.load("support-bot-sweep.yaml", LoraJob.class);
+  List<Trial> trials = SweepExpander.expand(job.getSpec());
+
+  @Test
+  void everyConditionIsPresentFromTheFirstReconcile() {
+    LoraJobStatus status = compute(statuses("Waiting", "Waiting", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0);
+
+    assertThat(status.getConditions()).extracting(Condition::getType)
+        .containsExactly("Progressing", "Suspended", "Complete", "Failed");
+    assertThat(status.getConditions()).allSatisfy(c -> {
+      assertThat(c.getObservedGeneration()).isEqualTo(1L);
+      assertThat(c.getLastTransitionTime()).isEqualTo(T0.toString());
+      assertThat(c.getReason()).matches("[A-Z][A-Za-z]+");
+    });
+    assertThat(status.getPhase()).isEqualTo("Pending");
+    assertThat(status.getProgress()).isEqualTo("0/4");
+    assertThat(status.getObservedGeneration()).isEqualTo(1L);
+  }
+
+  @Test
+  void transitionTimeMovesOnlyWhenStatusFlips() {
+    job.setStatus(compute(statuses("Running", "Running", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0));
+    LoraJobStatus later = compute(statuses("Succeeded", "Running", "Running", "Waiting"), PublishOutcome.notAttempted(), T1);
+
+    Condition progressing = Conditions.find(later.getConditions(), "Progressing").orElseThrow();
+    assertThat(progressing.getStatus()).isEqualTo("True");
+    assertThat(progressing.getLastTransitionTime()).isEqualTo(T0.toString());
+    assertThat(progressing.getMessage()).isEqualTo("1/4 trials finished, 2 active");
+    assertThat(later.getPhase()).isEqualTo("Running");
+
+    job.setStatus(later);
+    LoraJobStatus done = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Failed"), PublishOutcome.published(3), T1);
+    assertThat(Conditions.find(done.getConditions(), "Complete").orElseThrow())
+        .satisfies(c -> {
+          assertThat(c.getStatus()).isEqualTo("True");
+          assertThat(c.getReason()).isEqualTo("VersionPublished");
+          assertThat(c.getLastTransitionTime()).isEqualTo(T1.toString());
+        });
+    assertThat(Conditions.transitions(later.getConditions(), done.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
+        .extracting(t -> t.condition().getType())
+        .containsExactly("Progressing", "Complete");
+  }
+
+  @Test
+  void succeededSweepNamesTheBestTrialAndVersion() {
+    LoraJobStatus status = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Failed"), PublishOutcome.published(3), T0);
+    assertThat(status.getPhase()).isEqualTo("Succeeded");
+    assertThat(status.getBestTrial().getName()).isEqualTo("t002");
+    assertThat(status.getBestTrial().getRank()).isEqualTo(8);
+    assertThat(status.getPublishedVersion()).isEqualTo(3);
+    assertThat(status.getTrialsFailed()).isEqualTo(1);
+    assertThat(Conditions.isTrue(status.getConditions(), "Failed")).as("one failed trial does not fail the sweep").isFalse();
+  }
+
+  @Test
+  void allTrialsFailedFailsTheJobWithEveryReason() {
+    LoraJobStatus status = compute(statuses("Failed", "Failed", "Failed", "Failed"), PublishOutcome.notAttempted(), T0);
+    Condition failed = Conditions.find(status.getConditions(), "Failed").orElseThrow();
+    assertThat(failed.getStatus()).isEqualTo("True");
+    assertThat(failed.getReason()).isEqualTo("AllTrialsFailed");
+    assertThat(failed.getMessage()).contains("t000: OutOfMemory");
+    assertThat(status.getPhase()).isEqualTo("Failed");
+    assertThat(Conditions.transitions(null, status.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
+        .filteredOn(t -> t.condition().getType().equals("Failed"))
+        .singleElement()
+        .satisfies(t -> assertThat(t.warning()).isTrue());
+  }
+
+  @Test
+  void refusedPublishIsAFailureThatKeepsTheResults() {
+    LoraJobStatus status = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded"),
+        PublishOutcome.refused("BaseModelMismatch", "LoraAdapter support-bot is for base model llama"), T0);
+    assertThat(Conditions.find(status.getConditions(), "Failed").orElseThrow().getReason()).isEqualTo("BaseModelMismatch");
+    assertThat(status.getBestTrial()).isNotNull();
+    assertThat(status.getTrialsSucceeded()).isEqualTo(4);
+  }
+
+  @Test
+  void suspendedSweepSaysSo() {
+    job.getSpec().setSuspend(true);
+    LoraJobStatus status = compute(statuses("Succeeded", "Suspended", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0);
+    assertThat(status.getPhase()).isEqualTo("Suspended");
+    assertThat(Conditions.isTrue(status.getConditions(), "Suspended")).isTrue();
+    assertThat(Conditions.find(status.getConditions(), "Progressing").orElseThrow().getReason()).isEqualTo("Suspended");
+  }
+
+  @Test
+  void maximizeGoalAndTiesGoToTheEarlierTrial() {
+    List<TrialStatus> trials = statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded");
+    trials.get(3).getMetrics().setEvalLoss(trials.get(2).getMetrics().getEvalLoss());
+    Objective min = new Objective();
+    assertThat(BestTrialSelector.select(trials, min).orElseThrow().getName()).isEqualTo("t002");
+    Objective max = new Objective();
+    max.setGoal(Objective.Goal.Maximize);
+    assertThat(BestTrialSelector.select(trials, max).orElseThrow().getName()).isEqualTo("t000");
+  }
+
+  private LoraJobStatus compute(List<TrialStatus> statuses, PublishOutcome publish, Instant now) {
+    return LoraJobStatusCalculator.compute(job, statuses, publish, now);
+  }
+
+  /** Trial statuses in the given phases; eval losses 2.0, 1.8, 1.2, 1.5; failures are OOM. */
+  private List<TrialStatus> statuses(String... phases) {
+    double[] losses = {2.0, 1.8, 1.2, 1.5};
+    List<TrialStatus> list = new ArrayList<>();
+    for (int i = 0; i < phases.length; i++) {
+      TrialStatus s = new TrialStatus();
+      s.setName(trials.get(i).name());
+      s.setIndex(i);
+      s.setParameters(trials.get(i).parameters());
+      s.setPhase(phases[i]);
+      s.setReason(phases[i].equals("Failed") ? "OutOfMemory" : "Whatever");
+      if (phases[i].equals("Succeeded")) {
+        TrialMetrics m = new TrialMetrics();
+        m.setEvalLoss(losses[i]);
+        s.setMetrics(m);
+      }
+      list.add(s);
+    }
+    return list;
+  }
+}
