@@ -52,8 +52,8 @@ public final class ContractJson {
 
   /**
    * Parses a termination message. Empty when the text is missing, truncated or not a summary
-   * (Kubernetes cuts messages at 4 KiB, and a crashed process may have written nothing or a
-   * stack trace instead).
+   * (Kubernetes cuts messages at 4 KiB, and a crashed process may have written nothing or a stack
+   * trace instead).
    */
   public static Optional<TrialSummary> parseSummary(String terminationMessage) {
     if (terminationMessage == null || terminationMessage.isBlank()) {

@@ -1,8 +1,7 @@
 package io.loraops.contract;
 
 /**
- * One JSON line the trainer prints to stdout while it trains, for `kubectl logs` and log
- * pipelines.
+ * One JSON line the trainer prints to stdout while it trains, for `kubectl logs` and log pipelines.
  *
  * @param event {@code step}, {@code eval}, {@code checkpoint} or {@code done}
  * @param step optimizer step

@@ -6,9 +6,9 @@ import java.util.List;
  * What the operator hands one trainer process: the whole trial, already resolved to local paths.
  *
  * <p>The operator writes this as {@code trial.json} into a ConfigMap mounted into the trial pod;
- * the trainer reads it from the path given as its only argument. Every value is final: the
- * trainer applies no defaults of its own beyond those documented here, so the operator's view of a
- * trial and what actually ran can never disagree.
+ * the trainer reads it from the path given as its only argument. Every value is final: the trainer
+ * applies no defaults of its own beyond those documented here, so the operator's view of a trial
+ * and what actually ran can never disagree.
  *
  * @param contractVersion {@link #CURRENT_VERSION}; a trainer refuses versions it does not know
  * @param job the LoraJob's name
@@ -53,7 +53,8 @@ public record TrialConfig(
    *     validationPath is given
    * @param validationPath optional separate JSONL file for evaluation
    */
-  public record Dataset(String path, String format, Double validationSplit, String validationPath) {}
+  public record Dataset(
+      String path, String format, Double validationSplit, String validationPath) {}
 
   /**
    * @param rank r, the inner dimension of B·A

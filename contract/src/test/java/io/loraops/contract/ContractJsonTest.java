@@ -10,8 +10,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The golden files are the contract's wire form. The operator's trial builder and the trainer's
- * config reader are each tested against the same files, so a change on one side that the other
- * does not follow fails a test.
+ * config reader are each tested against the same files, so a change on one side that the other does
+ * not follow fails a test.
  */
 class ContractJsonTest {
 

@@ -1,12 +1,12 @@
 package io.loraops.operator.config;
 
+import io.loraops.operator.metrics.LoraMetrics;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
-import io.loraops.operator.metrics.LoraMetrics;
-import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Clock;
 
 /** CDI wiring: the one place Quarkus configuration becomes plain objects. */

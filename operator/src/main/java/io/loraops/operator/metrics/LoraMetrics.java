@@ -10,14 +10,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The operator's own Prometheus metrics. Labels are namespace, adapter and a bounded result:
- * never a LoraJob, trial or pod name, whose number has no bound.
+ * The operator's own Prometheus metrics. Labels are namespace, adapter and a bounded result: never
+ * a LoraJob, trial or pod name, whose number has no bound.
  */
 public class LoraMetrics {
 
   private final MeterRegistry registry;
+
   /** Active trial Jobs per (namespace, adapter), summed over the LoraJobs publishing into it. */
   private final Map<Tags, Map<String, Integer>> activeByJob = new ConcurrentHashMap<>();
+
   private final Map<Tags, AtomicInteger> activeGauges = new ConcurrentHashMap<>();
 
   public LoraMetrics(MeterRegistry registry) {
@@ -27,7 +29,11 @@ public class LoraMetrics {
   /** A trial reached its end: {@code lora_trials_total}, {@code lora_trial_duration_seconds}. */
   public void trialFinished(String namespace, String adapter, String result, Double seconds) {
     Tags tags = Tags.of("namespace", namespace, "adapter", adapter, "result", result);
-    Counter.builder("lora.trials").description("Trials that finished, by result").tags(tags).register(registry).increment();
+    Counter.builder("lora.trials")
+        .description("Trials that finished, by result")
+        .tags(tags)
+        .register(registry)
+        .increment();
     if (seconds != null) {
       Timer.builder("lora.trial.duration")
           .description("Wall time of finished trials")
@@ -52,8 +58,7 @@ public class LoraMetrics {
     activeByJob.computeIfAbsent(tags, t -> new ConcurrentHashMap<>()).put(loraJob, active);
     AtomicInteger gauge =
         activeGauges.computeIfAbsent(
-            tags,
-            t -> registry.gauge("lora.jobs.active", t, new AtomicInteger()));
+            tags, t -> registry.gauge("lora.jobs.active", t, new AtomicInteger()));
     gauge.set(activeByJob.get(tags).values().stream().mapToInt(Integer::intValue).sum());
   }
 }

@@ -24,8 +24,8 @@ import java.util.Optional;
  *
  * <p>Idempotent by construction: a LoraJob's uid is recorded on its version, so a second attempt
  * (after a restart, a lost status write or a re-reconcile) finds the first one instead of making
- * another; version numbers are claimed by creating {@code loraadapter-<name>-v<N>}, which only
- * one writer can do.
+ * another; version numbers are claimed by creating {@code loraadapter-<name>-v<N>}, which only one
+ * writer can do.
  */
 public final class Publisher {
 
@@ -51,15 +51,24 @@ public final class Publisher {
     if (!adapter.getSpec().getBaseModel().accepts(trainedOn)) {
       return PublishOutcome.refused(
           "BaseModelMismatch",
-          "LoraAdapter " + adapterName + " is for base model " + adapter.getSpec().getBaseModel()
-              + " but this job trained on " + trainedOn + "; trial results are kept. Point"
-              + " spec.adapter at an adapter for " + trainedOn + " in a new LoraJob, or change the"
+          "LoraAdapter "
+              + adapterName
+              + " is for base model "
+              + adapter.getSpec().getBaseModel()
+              + " but this job trained on "
+              + trainedOn
+              + "; trial results are kept. Point"
+              + " spec.adapter at an adapter for "
+              + trainedOn
+              + " in a new LoraJob, or change the"
               + " LoraAdapter's spec.baseModel.");
     }
 
     // A direct list, not the cache: this runs once per job and must see every version.
     List<ConfigMap> records =
-        client.configMaps().inNamespace(namespace)
+        client
+            .configMaps()
+            .inNamespace(namespace)
             .withLabel(Labels.MANAGED_BY, Labels.OPERATOR)
             .withLabel(Labels.ADAPTER, adapterName)
             .list()
@@ -82,7 +91,10 @@ public final class Publisher {
     for (int attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++, next++) {
       AdapterVersion version = VersionRecords.describe(job, best, next, now);
       try {
-        client.configMaps().resource(VersionRecords.record(namespace, adapterName, version)).create();
+        client
+            .configMaps()
+            .resource(VersionRecords.record(namespace, adapterName, version))
+            .create();
         metrics.versionPublished(namespace, adapterName);
         return PublishOutcome.published(next);
       } catch (KubernetesClientException e) {
@@ -90,14 +102,22 @@ public final class Publisher {
           throw e;
         }
         ConfigMap taken =
-            client.configMaps().inNamespace(namespace).withName(Names.versionRecord(adapterName, next)).get();
+            client
+                .configMaps()
+                .inNamespace(namespace)
+                .withName(Names.versionRecord(adapterName, next))
+                .get();
         if (taken != null && VersionRecords.publishedBy(taken, job)) {
           return PublishOutcome.published(next);
         }
       }
     }
     throw new IllegalStateException(
-        "could not claim a version number for " + adapterName + " after " + MAX_CLAIM_ATTEMPTS + " attempts");
+        "could not claim a version number for "
+            + adapterName
+            + " after "
+            + MAX_CLAIM_ATTEMPTS
+            + " attempts");
   }
 
   private LoraAdapter getOrCreateAdapter(String namespace, String name, ModelIdentity base) {

@@ -16,11 +16,11 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Version records: one immutable ConfigMap per published version, named after the adapter and
- * the version number. Pure.
+ * Version records: one immutable ConfigMap per published version, named after the adapter and the
+ * version number. Pure.
  *
- * <p>Why ConfigMaps and not only the LoraAdapter's status: creating an object under a fixed name
- * is atomic, so the name is the lock that keeps a version number from ever being given twice; the
+ * <p>Why ConfigMaps and not only the LoraAdapter's status: creating an object under a fixed name is
+ * atomic, so the name is the lock that keeps a version number from ever being given twice; the
  * record is owned by nothing, so it outlives the LoraJob and the LoraAdapter; and status can be
  * rebuilt from it at any time (the same idea as Deployment revisions kept in ReplicaSets).
  */
@@ -30,8 +30,7 @@ public final class VersionRecords {
 
   private VersionRecords() {}
 
-  public static AdapterVersion describe(
-      LoraJob job, TrialStatus best, int version, Instant now) {
+  public static AdapterVersion describe(LoraJob job, TrialStatus best, int version, Instant now) {
     AdapterVersion v = new AdapterVersion();
     v.setVersion(version);
     v.setDigest(best.getDigest());
@@ -56,11 +55,16 @@ public final class VersionRecords {
         .withNamespace(namespace)
         .withLabels(
             Map.of(
-                Labels.MANAGED_BY, Labels.OPERATOR,
-                Labels.PART_OF, Labels.OPERATOR,
-                Labels.ADAPTER, adapter,
-                Labels.VERSION, version.getVersion().toString(),
-                Labels.SOURCE_UID, version.getSource().getLoraJobUid()))
+                Labels.MANAGED_BY,
+                Labels.OPERATOR,
+                Labels.PART_OF,
+                Labels.OPERATOR,
+                Labels.ADAPTER,
+                adapter,
+                Labels.VERSION,
+                version.getVersion().toString(),
+                Labels.SOURCE_UID,
+                version.getSource().getLoraJobUid()))
         .endMetadata()
         .withImmutable(true)
         .addToData(DATA_KEY, ContractJson.toPrettyJson(version))
@@ -89,6 +93,8 @@ public final class VersionRecords {
   }
 
   public static boolean publishedBy(ConfigMap record, LoraJob job) {
-    return job.getMetadata().getUid().equals(record.getMetadata().getLabels().get(Labels.SOURCE_UID));
+    return job.getMetadata()
+        .getUid()
+        .equals(record.getMetadata().getLabels().get(Labels.SOURCE_UID));
   }
 }

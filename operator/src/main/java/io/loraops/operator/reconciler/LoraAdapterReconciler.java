@@ -30,8 +30,14 @@ import java.util.Set;
  * version records. Rolling versions out to inference servers is a later addition.
  */
 @ControllerConfiguration(name = LoraAdapterReconciler.NAME)
-@RBACRule(apiGroups = "", resources = "configmaps", verbs = {"get", "list", "watch"})
-@RBACRule(apiGroups = "", resources = "events", verbs = {"create"})
+@RBACRule(
+    apiGroups = "",
+    resources = "configmaps",
+    verbs = {"get", "list", "watch"})
+@RBACRule(
+    apiGroups = "",
+    resources = "events",
+    verbs = {"create"})
 public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
 
   public static final String NAME = "loraadapter";
@@ -43,16 +49,19 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
   }
 
   @Override
-  public List<EventSource<?, LoraAdapter>> prepareEventSources(EventSourceContext<LoraAdapter> context) {
+  public List<EventSource<?, LoraAdapter>> prepareEventSources(
+      EventSourceContext<LoraAdapter> context) {
     return List.of(
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(ConfigMap.class, LoraAdapter.class)
                 .withName("version-records")
                 .withLabelSelector(Labels.VERSION_RECORD_SELECTOR)
                 .withSecondaryToPrimaryMapper(
-                    record -> Set.of(new ResourceID(
-                        record.getMetadata().getLabels().get(Labels.ADAPTER),
-                        record.getMetadata().getNamespace())))
+                    record ->
+                        Set.of(
+                            new ResourceID(
+                                record.getMetadata().getLabels().get(Labels.ADAPTER),
+                                record.getMetadata().getNamespace())))
                 .build(),
             context));
   }
@@ -75,22 +84,35 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
             previous == null ? null : previous.getConditions(),
             status.getConditions(),
             LoraAdapterStatusCalculator.WARNING_TYPES)) {
-      boolean news = Conditions.TRUE.equals(t.condition().getStatus())
-          || LoraAdapterStatusCalculator.READY.equals(t.condition().getType());
+      boolean news =
+          Conditions.TRUE.equals(t.condition().getStatus())
+              || LoraAdapterStatusCalculator.READY.equals(t.condition().getType());
       if (news) {
-        EventRecorder.record(context.getClient(), adapter,
-            t.warning() || !Conditions.TRUE.equals(t.condition().getStatus()) && !"NoVersions".equals(t.condition().getReason())
-                ? EventRecorder.WARNING : EventRecorder.NORMAL,
-            t.condition().getReason(), t.condition().getMessage(), now);
+        EventRecorder.record(
+            context.getClient(),
+            adapter,
+            t.warning()
+                    || !Conditions.TRUE.equals(t.condition().getStatus())
+                        && !"NoVersions".equals(t.condition().getReason())
+                ? EventRecorder.WARNING
+                : EventRecorder.NORMAL,
+            t.condition().getReason(),
+            t.condition().getMessage(),
+            now);
       }
     }
-    if (previous != null && status.getLatestVersion() != null
+    if (previous != null
+        && status.getLatestVersion() != null
         && !status.getLatestVersion().equals(previous.getLatestVersion())) {
-      EventRecorder.record(context.getClient(), adapter, EventRecorder.NORMAL, "VersionPublished",
-          "version " + status.getLatestVersion() + " published", now);
+      EventRecorder.record(
+          context.getClient(),
+          adapter,
+          EventRecorder.NORMAL,
+          "VersionPublished",
+          "version " + status.getLatestVersion() + " published",
+          now);
     }
     adapter.setStatus(status);
     return UpdateControl.patchStatus(adapter);
   }
-
 }

@@ -63,13 +63,31 @@ import org.jboss.logging.Logger;
  * and a version is found by the LoraJob's uid before a new one is made.
  */
 @ControllerConfiguration(name = LoraJobReconciler.NAME)
-@RBACRule(apiGroups = "batch", resources = "jobs", verbs = {"get", "list", "watch", "create", "patch"})
-@RBACRule(apiGroups = "", resources = "pods", verbs = {"get", "list", "watch"})
-@RBACRule(apiGroups = "", resources = "configmaps", verbs = {"get", "list", "watch", "create"})
-@RBACRule(apiGroups = "", resources = "events", verbs = {"create"})
-@RBACRule(apiGroups = LoraJob.GROUP, resources = "loraadapters", verbs = {"get", "create"})
+@RBACRule(
+    apiGroups = "batch",
+    resources = "jobs",
+    verbs = {"get", "list", "watch", "create", "patch"})
+@RBACRule(
+    apiGroups = "",
+    resources = "pods",
+    verbs = {"get", "list", "watch"})
+@RBACRule(
+    apiGroups = "",
+    resources = "configmaps",
+    verbs = {"get", "list", "watch", "create"})
+@RBACRule(
+    apiGroups = "",
+    resources = "events",
+    verbs = {"create"})
+@RBACRule(
+    apiGroups = LoraJob.GROUP,
+    resources = "loraadapters",
+    verbs = {"get", "create"})
 // Owner references with blockOwnerDeletion need update on the owner's finalizers subresource.
-@RBACRule(apiGroups = LoraJob.GROUP, resources = "lorajobs/finalizers", verbs = {"update"})
+@RBACRule(
+    apiGroups = LoraJob.GROUP,
+    resources = "lorajobs/finalizers",
+    verbs = {"update"})
 public class LoraJobReconciler implements Reconciler<LoraJob> {
 
   public static final String NAME = "lorajob";
@@ -113,8 +131,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     Instant now = clock.instant();
 
     List<Trial> trials = SweepExpander.expand(loraJob.getSpec());
-    Map<String, Job> trialJobs = ownedJobsByTrial(loraJob, context.getSecondaryResources(Job.class));
-    Map<String, List<Pod>> trialPods = podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
+    Map<String, Job> trialJobs =
+        ownedJobsByTrial(loraJob, context.getSecondaryResources(Job.class));
+    Map<String, List<Pod>> trialPods =
+        podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
     List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods);
 
     recordFinishedTrials(client, loraJob, observed, trialJobs, now);
@@ -129,7 +149,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   }
 
   private List<TrialStatus> observe(
-      LoraJob loraJob, List<Trial> trials, Map<String, Job> trialJobs, Map<String, List<Pod>> trialPods) {
+      LoraJob loraJob,
+      List<Trial> trials,
+      Map<String, Job> trialJobs,
+      Map<String, List<Pod>> trialPods) {
     Map<String, TrialStatus> previous =
         loraJob.getStatus() == null
             ? Map.of()
@@ -155,17 +178,30 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
    * trial in the metrics and emits its Event, so neither happens twice.
    */
   private void recordFinishedTrials(
-      KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Map<String, Job> trialJobs, Instant now) {
+      KubernetesClient client,
+      LoraJob loraJob,
+      List<TrialStatus> observed,
+      Map<String, Job> trialJobs,
+      Instant now) {
     for (TrialStatus trial : observed) {
       Job job = trialJobs.get(trial.getName());
-      if (job == null || !TrialPhase.isTerminal(trial.getPhase()) || TrialObserver.recordedResult(job).isPresent()) {
+      if (job == null
+          || !TrialPhase.isTerminal(trial.getPhase())
+          || TrialObserver.recordedResult(job).isPresent()) {
         continue;
       }
       ObjectNode patch = JsonNodeFactory.instance.objectNode();
-      patch.putObject("metadata").putObject("annotations")
+      patch
+          .putObject("metadata")
+          .putObject("annotations")
           .put(Labels.RESULT_ANNOTATION, TrialObserver.resultAnnotation(trial));
       Job updated =
-          client.batch().v1().jobs().inNamespace(job.getMetadata().getNamespace()).withName(job.getMetadata().getName())
+          client
+              .batch()
+              .v1()
+              .jobs()
+              .inNamespace(job.getMetadata().getNamespace())
+              .withName(job.getMetadata().getName())
               .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
       jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
 
@@ -180,20 +216,40 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
           loraJob,
           succeeded ? EventRecorder.NORMAL : EventRecorder.WARNING,
           succeeded ? "TrialSucceeded" : "TrialFailed",
-          "trial " + trial.getName() + " (rank " + trial.getParameters().getRank() + ", alpha "
-              + trial.getParameters().getAlpha() + ", lr " + trial.getParameters().getLearningRate() + "): "
-              + (succeeded && trial.getMetrics() != null ? "evalLoss " + trial.getMetrics().getEvalLoss() : trial.getReason() + ": " + trial.getMessage()),
+          "trial "
+              + trial.getName()
+              + " (rank "
+              + trial.getParameters().getRank()
+              + ", alpha "
+              + trial.getParameters().getAlpha()
+              + ", lr "
+              + trial.getParameters().getLearningRate()
+              + "): "
+              + (succeeded && trial.getMetrics() != null
+                  ? "evalLoss " + trial.getMetrics().getEvalLoss()
+                  : trial.getReason() + ": " + trial.getMessage()),
           now);
-      LOG.infof("%s/%s trial %s %s (%s)", loraJob.getMetadata().getNamespace(), loraJob.getMetadata().getName(),
-          trial.getName(), trial.getPhase(), trial.getReason());
+      LOG.infof(
+          "%s/%s trial %s %s (%s)",
+          loraJob.getMetadata().getNamespace(),
+          loraJob.getMetadata().getName(),
+          trial.getName(),
+          trial.getPhase(),
+          trial.getReason());
     }
   }
 
   private void startAndSuspendTrials(
-      KubernetesClient client, LoraJob loraJob, List<Trial> trials, List<TrialStatus> observed, Map<String, Job> trialJobs) {
-    boolean queued = loraJob.getMetadata().getLabels() != null
-        && loraJob.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
-    TrialScheduler.Plan plan = TrialScheduler.plan(loraJob.getSpec(), trials, observed, trialJobs, queued);
+      KubernetesClient client,
+      LoraJob loraJob,
+      List<Trial> trials,
+      List<TrialStatus> observed,
+      Map<String, Job> trialJobs) {
+    boolean queued =
+        loraJob.getMetadata().getLabels() != null
+            && loraJob.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
+    TrialScheduler.Plan plan =
+        TrialScheduler.plan(loraJob.getSpec(), trials, observed, trialJobs, queued);
     for (Trial trial : plan.toCreate()) {
       observed.set(trial.index(), createTrial(client, loraJob, trial, observed.get(trial.index())));
     }
@@ -206,7 +262,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     }
   }
 
-  private TrialStatus createTrial(KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status) {
+  private TrialStatus createTrial(
+      KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status) {
     TrialJobBuilder.TrialObjects objects = builder.build(loraJob, trial);
     try {
       createIfAbsent(client, objects.configMap());
@@ -242,12 +299,19 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     }
   }
 
-  private static void setSuspended(KubernetesClient client, String namespace, String job, boolean suspend) {
-    client.batch().v1().jobs().inNamespace(namespace).withName(job)
+  private static void setSuspended(
+      KubernetesClient client, String namespace, String job, boolean suspend) {
+    client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withName(job)
         .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
   }
 
-  private PublishOutcome publishIfDone(KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Instant now) {
+  private PublishOutcome publishIfDone(
+      KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Instant now) {
     LoraJobStatus previous = loraJob.getStatus();
     if (previous != null && previous.getPublishedVersion() != null) {
       return PublishOutcome.published(previous.getPublishedVersion());
@@ -255,7 +319,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     if (!observed.stream().allMatch(t -> TrialPhase.isTerminal(t.getPhase()))) {
       return PublishOutcome.notAttempted();
     }
-    Objective objective = loraJob.getSpec().getSweep() == null ? new Objective() : loraJob.getSpec().getSweep().getObjective();
+    Objective objective =
+        loraJob.getSpec().getSweep() == null
+            ? new Objective()
+            : loraJob.getSpec().getSweep().getObjective();
     return BestTrialSelector.select(observed, objective)
         .map(best -> new Publisher(client, metrics).publish(loraJob, best, now))
         .orElse(PublishOutcome.notAttempted());
@@ -275,8 +342,12 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       // Only conditions that became True are news; their False counterparts are implied.
       if (Conditions.TRUE.equals(t.condition().getStatus())) {
         EventRecorder.record(
-            client, loraJob, t.warning() ? EventRecorder.WARNING : EventRecorder.NORMAL,
-            t.condition().getReason(), t.condition().getMessage(), now);
+            client,
+            loraJob,
+            t.warning() ? EventRecorder.WARNING : EventRecorder.NORMAL,
+            t.condition().getReason(),
+            t.condition().getMessage(),
+            now);
       }
     }
     loraJob.setStatus(status);
@@ -287,8 +358,9 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   private static Map<String, Job> ownedJobsByTrial(LoraJob loraJob, Set<Job> jobs) {
     Map<String, Job> byTrial = new HashMap<>();
     for (Job job : jobs) {
-      boolean owned = job.getMetadata().getOwnerReferences().stream()
-          .anyMatch(o -> o.getUid().equals(loraJob.getMetadata().getUid()));
+      boolean owned =
+          job.getMetadata().getOwnerReferences().stream()
+              .anyMatch(o -> o.getUid().equals(loraJob.getMetadata().getUid()));
       if (owned) {
         byTrial.put(job.getMetadata().getLabels().get(Labels.TRIAL), job);
       }
@@ -311,8 +383,13 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
 
   private static <R extends HasMetadata> SecondaryToPrimaryMapper<R> byLoraJobLabel() {
     return resource -> {
-      String name = resource.getMetadata().getLabels() == null ? null : resource.getMetadata().getLabels().get(Labels.LORA_JOB);
-      return name == null ? Set.of() : Set.of(new ResourceID(name, resource.getMetadata().getNamespace()));
+      String name =
+          resource.getMetadata().getLabels() == null
+              ? null
+              : resource.getMetadata().getLabels().get(Labels.LORA_JOB);
+      return name == null
+          ? Set.of()
+          : Set.of(new ResourceID(name, resource.getMetadata().getNamespace()));
     };
   }
 }

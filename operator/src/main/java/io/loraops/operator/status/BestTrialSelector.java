@@ -14,7 +14,8 @@ public final class BestTrialSelector {
   private BestTrialSelector() {}
 
   public static Optional<TrialStatus> select(List<TrialStatus> trials, Objective objective) {
-    Comparator<TrialStatus> byValue = Comparator.comparingDouble(t -> value(t, objective.getMetric()));
+    Comparator<TrialStatus> byValue =
+        Comparator.comparingDouble(t -> value(t, objective.getMetric()));
     if (objective.getGoal() == Objective.Goal.Maximize) {
       byValue = byValue.reversed();
     }

@@ -35,8 +35,8 @@ public final class Conditions {
   }
 
   /**
-   * The new condition list: desired values, with each condition's transition time carried over
-   * from {@code previous} when its status did not change.
+   * The new condition list: desired values, with each condition's transition time carried over from
+   * {@code previous} when its status did not change.
    */
   public static List<Condition> apply(
       List<Condition> previous, List<Desired> desired, Long generation, Instant now) {

@@ -28,9 +28,12 @@ public final class LoraAdapterStatusCalculator {
 
   private LoraAdapterStatusCalculator() {}
 
-  public static LoraAdapterStatus compute(LoraAdapter adapter, List<AdapterVersion> records, Instant now) {
+  public static LoraAdapterStatus compute(
+      LoraAdapter adapter, List<AdapterVersion> records, Instant now) {
     List<AdapterVersion> versions =
-        records.stream().sorted(Comparator.comparing(AdapterVersion::getVersion).reversed()).toList();
+        records.stream()
+            .sorted(Comparator.comparing(AdapterVersion::getVersion).reversed())
+            .toList();
     Optional<Integer> latest = versions.stream().map(AdapterVersion::getVersion).findFirst();
     var base = adapter.getSpec().getBaseModel();
     var pinned = adapter.getSpec().getVersion();
@@ -43,19 +46,43 @@ public final class LoraAdapterStatusCalculator {
 
     Conditions.Desired ready;
     if (versions.isEmpty()) {
-      ready = new Conditions.Desired(READY, false, "NoVersions",
-          "no version published yet; a LoraJob with spec.adapter: " + adapter.getMetadata().getName() + " publishes one");
+      ready =
+          new Conditions.Desired(
+              READY,
+              false,
+              "NoVersions",
+              "no version published yet; a LoraJob with spec.adapter: "
+                  + adapter.getMetadata().getName()
+                  + " publishes one");
     } else if (desired.isEmpty() && !followLatest) {
-      ready = new Conditions.Desired(READY, false, "VersionNotFound",
-          "spec.version " + pinned.getIntVal() + " does not exist; versions are 1.." + latest.get());
+      ready =
+          new Conditions.Desired(
+              READY,
+              false,
+              "VersionNotFound",
+              "spec.version "
+                  + pinned.getIntVal()
+                  + " does not exist; versions are 1.."
+                  + latest.get());
     } else if (desired.isEmpty() || !base.accepts(desired.get().getBaseModel())) {
-      String trainedOn = desired.map(v -> "version " + v.getVersion() + " was trained on " + v.getBaseModel())
-          .orElse("no version was trained on it");
-      ready = new Conditions.Desired(READY, false, "BaseModelMismatch",
-          "spec.baseModel is " + base + " but " + trainedOn);
+      String trainedOn =
+          desired
+              .map(v -> "version " + v.getVersion() + " was trained on " + v.getBaseModel())
+              .orElse("no version was trained on it");
+      ready =
+          new Conditions.Desired(
+              READY, false, "BaseModelMismatch", "spec.baseModel is " + base + " but " + trainedOn);
     } else {
-      ready = new Conditions.Desired(READY, true, "VersionAvailable",
-          "version " + desired.get().getVersion() + " is available (" + desired.get().getArtifactUri() + ")");
+      ready =
+          new Conditions.Desired(
+              READY,
+              true,
+              "VersionAvailable",
+              "version "
+                  + desired.get().getVersion()
+                  + " is available ("
+                  + desired.get().getArtifactUri()
+                  + ")");
     }
     boolean usable = ready.status();
 
@@ -67,7 +94,8 @@ public final class LoraAdapterStatusCalculator {
             previous == null ? null : previous.getConditions(),
             List.of(
                 ready,
-                new Conditions.Desired(PROGRESSING, false, "NoServingTargets", "no serving targets are configured"),
+                new Conditions.Desired(
+                    PROGRESSING, false, "NoServingTargets", "no serving targets are configured"),
                 new Conditions.Desired(DEGRADED, false, "AsExpected", "no failed rollout")),
             adapter.getMetadata().getGeneration(),
             now));

@@ -15,8 +15,8 @@ import java.util.stream.Collectors;
  * <p>Condition types and their reasons (documented for users in docs/conditions.md):
  *
  * <ul>
- *   <li>{@code Progressing}: True {@code TrialsRunning}; False {@code Suspended}, {@code
- *       Finished}, {@code Failed}.
+ *   <li>{@code Progressing}: True {@code TrialsRunning}; False {@code Suspended}, {@code Finished},
+ *       {@code Failed}.
  *   <li>{@code Suspended}: True {@code Suspended}; False {@code NotSuspended}.
  *   <li>{@code Complete}: True {@code VersionPublished}; False {@code TrialsRunning}, {@code
  *       Publishing}, {@code Suspended}, or the Failed reason.
@@ -39,7 +39,9 @@ public final class LoraJobStatusCalculator {
   public static LoraJobStatus compute(
       LoraJob job, List<TrialStatus> trials, PublishOutcome publish, Instant now) {
     Objective objective =
-        job.getSpec().getSweep() == null ? new Objective() : job.getSpec().getSweep().getObjective();
+        job.getSpec().getSweep() == null
+            ? new Objective()
+            : job.getSpec().getSweep().getObjective();
     int total = trials.size();
     int succeeded = count(trials, TrialPhase.SUCCEEDED);
     int failed = count(trials, TrialPhase.FAILED);
@@ -49,7 +51,8 @@ public final class LoraJobStatusCalculator {
         allDone ? BestTrialSelector.select(trials, objective) : Optional.empty();
     boolean suspended = Boolean.TRUE.equals(job.getSpec().getSuspend());
 
-    Optional<Failure> failure = failure(trials, allDone, succeeded, best.isPresent(), publish, objective);
+    Optional<Failure> failure =
+        failure(trials, allDone, succeeded, best.isPresent(), publish, objective);
     boolean complete = publish.isPublished();
     boolean finished = complete || failure.isPresent();
     boolean paused = suspended && !finished;
@@ -58,7 +61,11 @@ public final class LoraJobStatusCalculator {
     List<Conditions.Desired> desired =
         List.of(
             finished
-                ? new Conditions.Desired(PROGRESSING, false, failure.isPresent() ? "Failed" : "Finished", "no trial left to run")
+                ? new Conditions.Desired(
+                    PROGRESSING,
+                    false,
+                    failure.isPresent() ? "Failed" : "Finished",
+                    "no trial left to run")
                 : paused
                     ? new Conditions.Desired(PROGRESSING, false, "Suspended", running)
                     : new Conditions.Desired(PROGRESSING, true, "TrialsRunning", running),
@@ -66,19 +73,28 @@ public final class LoraJobStatusCalculator {
                 SUSPENDED,
                 paused,
                 paused ? "Suspended" : "NotSuspended",
-                paused ? "spec.suspend is true: no trial starts and running trials are suspended" : "spec.suspend is false"),
+                paused
+                    ? "spec.suspend is true: no trial starts and running trials are suspended"
+                    : "spec.suspend is false"),
             complete
                 ? new Conditions.Desired(
                     COMPLETE,
                     true,
                     "VersionPublished",
-                    "published version " + publish.version() + " of LoraAdapter " + job.getSpec().getAdapter()
+                    "published version "
+                        + publish.version()
+                        + " of LoraAdapter "
+                        + job.getSpec().getAdapter()
                         + best.map(b -> " from trial " + b.getName()).orElse(""))
                 : new Conditions.Desired(
                     COMPLETE,
                     false,
-                    failure.map(Failure::reason).orElse(allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
-                    failure.map(Failure::message).orElse(allDone ? "publishing the best trial" : running)),
+                    failure
+                        .map(Failure::reason)
+                        .orElse(allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
+                    failure
+                        .map(Failure::message)
+                        .orElse(allDone ? "publishing the best trial" : running)),
             failure
                 .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
                 .orElse(new Conditions.Desired(FAILED, false, "NoFailure", "no failure")));
@@ -93,11 +109,13 @@ public final class LoraJobStatusCalculator {
             job.getMetadata().getGeneration(),
             now));
     status.setPhase(
-        failure.isPresent() ? "Failed"
-            : complete ? "Succeeded"
-            : paused ? "Suspended"
-            : active > 0 || succeeded + failed > 0 ? "Running"
-            : "Pending");
+        failure.isPresent()
+            ? "Failed"
+            : complete
+                ? "Succeeded"
+                : paused
+                    ? "Suspended"
+                    : active > 0 || succeeded + failed > 0 ? "Running" : "Pending");
     status.setProgress((succeeded + failed) + "/" + total);
     status.setTrialsTotal(total);
     status.setTrialsSucceeded(succeeded);
@@ -120,8 +138,13 @@ public final class LoraJobStatusCalculator {
       Objective objective) {
     if (allDone && succeeded == 0) {
       String reasons =
-          trials.stream().map(t -> t.getName() + ": " + t.getReason()).collect(Collectors.joining(", "));
-      return Optional.of(new Failure("AllTrialsFailed", "every trial failed (" + reasons + "); see status.trials[].message"));
+          trials.stream()
+              .map(t -> t.getName() + ": " + t.getReason())
+              .collect(Collectors.joining(", "));
+      return Optional.of(
+          new Failure(
+              "AllTrialsFailed",
+              "every trial failed (" + reasons + "); see status.trials[].message"));
     }
     if (allDone && !hasBest) {
       return Optional.of(

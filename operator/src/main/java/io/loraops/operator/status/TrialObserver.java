@@ -39,14 +39,20 @@ public final class TrialObserver {
    * @param previous the trial's entry in the last written status, or null
    */
   public static TrialStatus observe(
-      Trial trial, String jobName, String artifactUri, Job job, List<Pod> pods, TrialStatus previous) {
+      Trial trial,
+      String jobName,
+      String artifactUri,
+      Job job,
+      List<Pod> pods,
+      TrialStatus previous) {
     TrialStatus status = base(trial, jobName);
     if (job == null) {
       if (previous != null && TrialPhase.isTerminal(previous.getPhase())) {
         // The Job is gone (deleted by hand) but its result was recorded: keep it.
         return merge(status, previous);
       }
-      return phase(status, TrialPhase.WAITING, "WaitingForSlot", "waiting for a free parallelism slot");
+      return phase(
+          status, TrialPhase.WAITING, "WaitingForSlot", "waiting for a free parallelism slot");
     }
     Optional<TrialStatus> recorded = recordedResult(job);
     if (recorded.isPresent()) {
@@ -94,25 +100,39 @@ public final class TrialObserver {
     }
 
     if (Boolean.TRUE.equals(job.getSpec().getSuspend())) {
-      boolean queued = job.getMetadata().getLabels() != null
-          && job.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
+      boolean queued =
+          job.getMetadata().getLabels() != null
+              && job.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
       return queued
-          ? phase(status, TrialPhase.QUEUED, "WaitingForAdmission", "waiting for Kueue to admit the trial Job")
+          ? phase(
+              status,
+              TrialPhase.QUEUED,
+              "WaitingForAdmission",
+              "waiting for Kueue to admit the trial Job")
           : phase(status, TrialPhase.SUSPENDED, "Suspended", "the trial Job is suspended");
     }
 
     Pod pod = latestPod.filter(p -> !isFinished(p)).orElse(null);
-    String retryNote = nz(jobStatus == null ? null : jobStatus.getFailed()) > 0
-        ? " (retry " + jobStatus.getFailed() + lastExit.map(t -> "; last attempt: " + exitDescription(summary, t)).orElse("") + ")"
-        : "";
+    String retryNote =
+        nz(jobStatus == null ? null : jobStatus.getFailed()) > 0
+            ? " (retry "
+                + jobStatus.getFailed()
+                + lastExit.map(t -> "; last attempt: " + exitDescription(summary, t)).orElse("")
+                + ")"
+            : "";
     if (pod == null) {
-      return phase(status, TrialPhase.PENDING, "Starting", "waiting for the trial's pod" + retryNote);
+      return phase(
+          status, TrialPhase.PENDING, "Starting", "waiting for the trial's pod" + retryNote);
     }
     if ("Running".equals(pod.getStatus().getPhase())) {
-      return phase(status, TrialPhase.RUNNING, retryNote.isEmpty() ? "Training" : "Retrying", "trainer running" + retryNote);
+      return phase(
+          status,
+          TrialPhase.RUNNING,
+          retryNote.isEmpty() ? "Training" : "Retrying",
+          "trainer running" + retryNote);
     }
-    Optional<PodCondition> unschedulable = podCondition(pod, "PodScheduled")
-        .filter(c -> "False".equals(c.getStatus()));
+    Optional<PodCondition> unschedulable =
+        podCondition(pod, "PodScheduled").filter(c -> "False".equals(c.getStatus()));
     if (unschedulable.isPresent()) {
       return phase(
           status,
@@ -120,21 +140,27 @@ public final class TrialObserver {
           "Unschedulable",
           "cannot be scheduled: " + nullToEmpty(unschedulable.get().getMessage()));
     }
-    Optional<ContainerStateWaiting> waiting = trainer(pod)
-        .map(ContainerStatus::getState)
-        .map(s -> s.getWaiting())
-        .filter(w -> w.getReason() != null);
+    Optional<ContainerStateWaiting> waiting =
+        trainer(pod)
+            .map(ContainerStatus::getState)
+            .map(s -> s.getWaiting())
+            .filter(w -> w.getReason() != null);
     if (waiting.isPresent()) {
-      return phase(status, TrialPhase.PENDING, waiting.get().getReason(), truncate(waiting.get().getMessage()));
+      return phase(
+          status,
+          TrialPhase.PENDING,
+          waiting.get().getReason(),
+          truncate(waiting.get().getMessage()));
     }
     return phase(status, TrialPhase.PENDING, "Starting", "the trial's pod is starting" + retryNote);
   }
 
   /** The recorded result on a finished trial Job, if any. */
   public static Optional<TrialStatus> recordedResult(Job job) {
-    String json = job.getMetadata().getAnnotations() == null
-        ? null
-        : job.getMetadata().getAnnotations().get(Labels.RESULT_ANNOTATION);
+    String json =
+        job.getMetadata().getAnnotations() == null
+            ? null
+            : job.getMetadata().getAnnotations().get(Labels.RESULT_ANNOTATION);
     if (json == null) {
       return Optional.empty();
     }
@@ -167,12 +193,21 @@ public final class TrialObserver {
   }
 
   private static String failureMessage(
-      Optional<TrialSummary> summary, Optional<ContainerStateTerminated> exit, JobCondition failed) {
+      Optional<TrialSummary> summary,
+      Optional<ContainerStateTerminated> exit,
+      JobCondition failed) {
     String detail = exit.map(t -> exitDescription(summary, t)).orElse("no pod ran to completion");
-    return truncate(detail + " (Job " + nullToEmpty(failed.getReason()) + ": " + nullToEmpty(failed.getMessage()) + ")");
+    return truncate(
+        detail
+            + " (Job "
+            + nullToEmpty(failed.getReason())
+            + ": "
+            + nullToEmpty(failed.getMessage())
+            + ")");
   }
 
-  private static String exitDescription(Optional<TrialSummary> summary, ContainerStateTerminated t) {
+  private static String exitDescription(
+      Optional<TrialSummary> summary, ContainerStateTerminated t) {
     if (summary.isPresent() && summary.get().message() != null) {
       return "exit " + t.getExitCode() + ": " + summary.get().message();
     }
@@ -201,7 +236,8 @@ public final class TrialObserver {
     return result;
   }
 
-  private static TrialStatus phase(TrialStatus status, String phase, String reason, String message) {
+  private static TrialStatus phase(
+      TrialStatus status, String phase, String reason, String message) {
     status.setPhase(phase);
     status.setReason(reason);
     status.setMessage(message);
@@ -237,7 +273,9 @@ public final class TrialObserver {
     if (pod.getStatus() == null || pod.getStatus().getConditions() == null) {
       return Optional.empty();
     }
-    return pod.getStatus().getConditions().stream().filter(c -> type.equals(c.getType())).findFirst();
+    return pod.getStatus().getConditions().stream()
+        .filter(c -> type.equals(c.getType()))
+        .findFirst();
   }
 
   private static Optional<ContainerStatus> trainer(Pod pod) {
@@ -252,8 +290,14 @@ public final class TrialObserver {
   private static Optional<ContainerStateTerminated> terminated(Pod pod) {
     return trainer(pod)
         .flatMap(
-            c -> Optional.ofNullable(c.getState() == null ? null : c.getState().getTerminated())
-                .or(() -> Optional.ofNullable(c.getLastState() == null ? null : c.getLastState().getTerminated())));
+            c ->
+                Optional.ofNullable(c.getState() == null ? null : c.getState().getTerminated())
+                    .or(
+                        () ->
+                            Optional.ofNullable(
+                                c.getLastState() == null
+                                    ? null
+                                    : c.getLastState().getTerminated())));
   }
 
   private static boolean isFinished(Pod pod) {

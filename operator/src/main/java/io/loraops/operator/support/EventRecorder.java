@@ -21,9 +21,16 @@ public final class EventRecorder {
   private EventRecorder() {}
 
   public static void record(
-      KubernetesClient client, HasMetadata about, String type, String reason, String message, Instant now) {
+      KubernetesClient client,
+      HasMetadata about,
+      String type,
+      String reason,
+      String message,
+      Instant now) {
     String name =
-        about.getMetadata().getName() + "." + Long.toHexString(now.toEpochMilli())
+        about.getMetadata().getName()
+            + "."
+            + Long.toHexString(now.toEpochMilli())
             + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x1000));
     var event =
         new EventBuilder()
@@ -52,7 +59,9 @@ public final class EventRecorder {
     try {
       client.v1().events().inNamespace(about.getMetadata().getNamespace()).resource(event).create();
     } catch (KubernetesClientException e) {
-      LOG.warnf("could not record event %s on %s/%s: %s", reason, about.getKind(), about.getMetadata().getName(), e.getMessage());
+      LOG.warnf(
+          "could not record event %s on %s/%s: %s",
+          reason, about.getKind(), about.getMetadata().getName(), e.getMessage());
     }
   }
 }

@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * Expands a LoraJob's sweep into its trials. Pure and deterministic: the same spec always gives
- * the same trials, in the same order, with the same names — which is what lets a restarted
- * operator find the Jobs it created before.
+ * Expands a LoraJob's sweep into its trials. Pure and deterministic: the same spec always gives the
+ * same trials, in the same order, with the same names — which is what lets a restarted operator
+ * find the Jobs it created before.
  */
 public final class SweepExpander {
 
@@ -19,7 +19,9 @@ public final class SweepExpander {
   public static List<Trial> expand(LoraJobSpec spec) {
     Sweep sweep = spec.getSweep();
     List<Integer> ranks =
-        sweep != null && sweep.getRank() != null ? sweep.getRank() : List.of(spec.getLora().getRank());
+        sweep != null && sweep.getRank() != null
+            ? sweep.getRank()
+            : List.of(spec.getLora().getRank());
     List<Double> learningRates =
         sweep != null && sweep.getLearningRate() != null
             ? sweep.getLearningRate()

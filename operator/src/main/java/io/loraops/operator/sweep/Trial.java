@@ -10,7 +10,12 @@ import java.util.List;
  * @param name stable name (t000, t001, ...)
  */
 public record Trial(
-    int index, String name, int rank, double alpha, double learningRate, List<String> targetModules) {
+    int index,
+    String name,
+    int rank,
+    double alpha,
+    double learningRate,
+    List<String> targetModules) {
 
   public TrialParameters parameters() {
     return new TrialParameters(rank, alpha, learningRate, List.copyOf(targetModules));

@@ -35,8 +35,8 @@ import java.util.Map;
  * Desired state of one trial: its ConfigMap (the trial config, the operator/trainer contract) and
  * its batch/v1 Job. Pure: the same LoraJob, trial and settings always give the same objects.
  *
- * <p>A trial is a plain Job so everything that works on Jobs works unchanged: Kueue admission,
- * pod failure policies, suspend, quotas, {@code kubectl get jobs}.
+ * <p>A trial is a plain Job so everything that works on Jobs works unchanged: Kueue admission, pod
+ * failure policies, suspend, quotas, {@code kubectl get jobs}.
  */
 public final class TrialJobBuilder {
 
@@ -75,9 +75,10 @@ public final class TrialJobBuilder {
             .build();
 
     Map<String, String> jobLabels = new LinkedHashMap<>(labels);
-    String queue = loraJob.getMetadata().getLabels() == null
-        ? null
-        : loraJob.getMetadata().getLabels().get(Labels.KUEUE_QUEUE_NAME);
+    String queue =
+        loraJob.getMetadata().getLabels() == null
+            ? null
+            : loraJob.getMetadata().getLabels().get(Labels.KUEUE_QUEUE_NAME);
     if (queue != null) {
       jobLabels.put(Labels.KUEUE_QUEUE_NAME, queue);
     }
@@ -111,8 +112,8 @@ public final class TrialJobBuilder {
   }
 
   /**
-   * Retrying cannot fix a bad config or bad data, so those exit codes fail the trial at once;
-   * pods evicted by preemption or node drain do not count against the retry budget.
+   * Retrying cannot fix a bad config or bad data, so those exit codes fail the trial at once; pods
+   * evicted by preemption or node drain do not count against the retry budget.
    */
   static PodFailurePolicy podFailurePolicy() {
     return new PodFailurePolicyBuilder()

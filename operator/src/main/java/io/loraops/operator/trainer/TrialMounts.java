@@ -29,9 +29,10 @@ final class TrialMounts {
   String localPath(String uri, String role, boolean writable) {
     StorageUri parsed = StorageUri.parse(uri);
     if (parsed.isClaim()) {
-      String volume = volumes.containsKey(parsed.claim())
-          ? volumes.get(parsed.claim()).getName()
-          : "claim-" + volumes.size();
+      String volume =
+          volumes.containsKey(parsed.claim())
+              ? volumes.get(parsed.claim()).getName()
+              : "claim-" + volumes.size();
       volumes.putIfAbsent(
           parsed.claim(),
           new VolumeBuilder()

@@ -21,8 +21,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The committed CRDs ({@code crds/} and the Helm chart's copy) are generated from the Java model
- * and must match it exactly. {@code make crds} rewrites them (it runs this test with
- * {@code -Dcrds.update=true}); anywhere else a difference fails the build.
+ * and must match it exactly. {@code make crds} rewrites them (it runs this test with {@code
+ * -Dcrds.update=true}); anywhere else a difference fails the build.
  */
 class CrdFilesTest {
 
@@ -55,7 +55,8 @@ class CrdFilesTest {
   static String generate(Class<?> resource) throws Exception {
     Path out = Files.createTempDirectory("crds");
     new CRDGenerator()
-        .customResourceClasses(resource.asSubclass(io.fabric8.kubernetes.client.CustomResource.class))
+        .customResourceClasses(
+            resource.asSubclass(io.fabric8.kubernetes.client.CustomResource.class))
         .forCRDVersions("v1")
         .inOutputDir(out.toFile())
         .generate();
@@ -70,8 +71,8 @@ class CrdFilesTest {
   }
 
   /**
-   * The API server estimates each CEL rule's worst-case cost from the declared bounds and refuses
-   * a CRD whose rules could be too expensive; a string without maxLength counts as megabytes. The
+   * The API server estimates each CEL rule's worst-case cost from the declared bounds and refuses a
+   * CRD whose rules could be too expensive; a string without maxLength counts as megabytes. The
    * generator gives enum strings and string-list items no maxLength, so bound them here: an enum by
    * its longest value, a list item by 253 (a Kubernetes name).
    */
@@ -79,8 +80,12 @@ class CrdFilesTest {
     if (schema == null) {
       return;
     }
-    if ("string".equals(schema.getType()) && schema.getEnum() != null && !schema.getEnum().isEmpty() && schema.getMaxLength() == null) {
-      schema.setMaxLength(schema.getEnum().stream().mapToLong(e -> e.asText().length()).max().orElse(0));
+    if ("string".equals(schema.getType())
+        && schema.getEnum() != null
+        && !schema.getEnum().isEmpty()
+        && schema.getMaxLength() == null) {
+      schema.setMaxLength(
+          schema.getEnum().stream().mapToLong(e -> e.asText().length()).max().orElse(0));
     }
     JSONSchemaProps items = schema.getItems() == null ? null : schema.getItems().getSchema();
     if (items != null && "string".equals(items.getType()) && items.getMaxLength() == null) {
@@ -105,8 +110,10 @@ class CrdFilesTest {
             .map(AdditionalPrinterColumn::name)
             .toList();
     var version = crd.getSpec().getVersions().get(0);
-    List<CustomResourceColumnDefinition> columns = new ArrayList<>(version.getAdditionalPrinterColumns());
-    columns.sort((a, b) -> Integer.compare(declared.indexOf(a.getName()), declared.indexOf(b.getName())));
+    List<CustomResourceColumnDefinition> columns =
+        new ArrayList<>(version.getAdditionalPrinterColumns());
+    columns.sort(
+        (a, b) -> Integer.compare(declared.indexOf(a.getName()), declared.indexOf(b.getName())));
     version.setAdditionalPrinterColumns(columns);
   }
 }

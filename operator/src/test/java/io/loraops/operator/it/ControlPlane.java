@@ -18,8 +18,8 @@ import java.util.stream.Stream;
 
 /**
  * A real control plane (etcd, kube-apiserver, kube-controller-manager) shared by every *IT in this
- * JVM, started by {@code hack/control-plane.sh} from the binaries {@code make tools} installs.
- * With {@code LORA_IT_KUBECONFIG} set, that cluster is used instead and left running.
+ * JVM, started by {@code hack/control-plane.sh} from the binaries {@code make tools} installs. With
+ * {@code LORA_IT_KUBECONFIG} set, that cluster is used instead and left running.
  *
  * <p>There is no kubelet and no scheduler: the Job controller creates trial pods, and tests play
  * the kubelet's part with {@link FakeKubelet}.
@@ -46,12 +46,18 @@ public final class ControlPlane {
 
   /** A fresh namespace, so tests never see each other's objects. */
   public static String newNamespace(String prefix) {
-    String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 6).toLowerCase(Locale.ROOT);
-    client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build()).create();
+    String name =
+        prefix + "-" + UUID.randomUUID().toString().substring(0, 6).toLowerCase(Locale.ROOT);
+    client()
+        .namespaces()
+        .resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build())
+        .create();
     return name;
   }
 
-  /** Runs {@code kubectl} against the control plane; returns its stdout, fails on a non-zero exit. */
+  /**
+   * Runs {@code kubectl} against the control plane; returns its stdout, fails on a non-zero exit.
+   */
   public static String kubectl(String... args) throws IOException, InterruptedException {
     List<String> command = new ArrayList<>();
     command.add(REPO.resolve(".tools/bin/kubectl").toString());
@@ -73,13 +79,17 @@ public final class ControlPlane {
       } else {
         Path dir = Path.of("target/it-control-plane").toAbsolutePath();
         script("up", dir);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-          try {
-            script("down", dir);
-          } catch (Exception e) {
-            System.err.println("could not stop the test control plane: " + e.getMessage());
-          }
-        }));
+        Runtime.getRuntime()
+            .addShutdownHook(
+                new Thread(
+                    () -> {
+                      try {
+                        script("down", dir);
+                      } catch (Exception e) {
+                        System.err.println(
+                            "could not stop the test control plane: " + e.getMessage());
+                      }
+                    }));
         kubeconfig = dir.resolve("kubeconfig");
       }
       Config config = Config.fromKubeconfig(Files.readString(kubeconfig));
@@ -92,12 +102,14 @@ public final class ControlPlane {
 
   private static void script(String verb, Path dir) throws IOException, InterruptedException {
     Process p =
-        new ProcessBuilder("bash", REPO.resolve("hack/control-plane.sh").toString(), verb, dir.toString())
+        new ProcessBuilder(
+                "bash", REPO.resolve("hack/control-plane.sh").toString(), verb, dir.toString())
             .redirectErrorStream(true)
             .start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     if (p.waitFor() != 0) {
-      throw new IllegalStateException("hack/control-plane.sh " + verb + " failed (run `make tools`?):\n" + out);
+      throw new IllegalStateException(
+          "hack/control-plane.sh " + verb + " failed (run `make tools`?):\n" + out);
     }
   }
 
@@ -106,14 +118,26 @@ public final class ControlPlane {
     try (Stream<Path> files = Files.list(REPO.resolve("crds"))) {
       for (Path file : files.sorted().toList()) {
         try (var in = Files.newInputStream(file)) {
-          CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
+          CustomResourceDefinition crd =
+              client.apiextensions().v1().customResourceDefinitions().load(in).item();
           crd.getMetadata().setManagedFields(null);
           client.resource(crd).forceConflicts().serverSideApply();
-          client.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
+          client
+              .apiextensions()
+              .v1()
+              .customResourceDefinitions()
+              .withName(crd.getMetadata().getName())
               .waitUntilCondition(
-                  c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
-                      .anyMatch(cond -> "Established".equals(cond.getType()) && "True".equals(cond.getStatus())),
-                  30, TimeUnit.SECONDS);
+                  c ->
+                      c != null
+                          && c.getStatus() != null
+                          && c.getStatus().getConditions().stream()
+                              .anyMatch(
+                                  cond ->
+                                      "Established".equals(cond.getType())
+                                          && "True".equals(cond.getStatus())),
+                  30,
+                  TimeUnit.SECONDS);
         }
       }
     }

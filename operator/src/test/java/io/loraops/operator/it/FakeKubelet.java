@@ -13,9 +13,9 @@ import java.time.Instant;
 import java.util.List;
 
 /**
- * Plays the kubelet for trial pods: reports a pod as finished, with the exit code and
- * termination message a trainer would leave. The real Job controller (kube-controller-manager)
- * takes it from there: counting, retrying, marking the Job complete or failed.
+ * Plays the kubelet for trial pods: reports a pod as finished, with the exit code and termination
+ * message a trainer would leave. The real Job controller (kube-controller-manager) takes it from
+ * there: counting, retrying, marking the Job complete or failed.
  */
 public final class FakeKubelet {
 
@@ -29,11 +29,20 @@ public final class FakeKubelet {
 
   /** Trial pods that have not finished, for one trial ("t001") or all (null). */
   public List<Pod> runningPods(String trial) {
-    return client.pods().inNamespace(namespace).withLabelSelector(Labels.TRIAL_SELECTOR).list().getItems().stream()
+    return client
+        .pods()
+        .inNamespace(namespace)
+        .withLabelSelector(Labels.TRIAL_SELECTOR)
+        .list()
+        .getItems()
+        .stream()
         .filter(p -> trial == null || trial.equals(p.getMetadata().getLabels().get(Labels.TRIAL)))
         .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
-        .filter(p -> p.getStatus() == null || p.getStatus().getPhase() == null
-            || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
+        .filter(
+            p ->
+                p.getStatus() == null
+                    || p.getStatus().getPhase() == null
+                    || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
         .toList();
   }
 
@@ -46,7 +55,16 @@ public final class FakeKubelet {
             0,
             null,
             null,
-            new TrialSummary.Metrics(evalLoss + 0.1, evalLoss, evalLoss, Math.exp(evalLoss), 20L, 1000.0, 9216L, 37_000L, 12.5),
+            new TrialSummary.Metrics(
+                evalLoss + 0.1,
+                evalLoss,
+                evalLoss,
+                Math.exp(evalLoss),
+                20L,
+                1000.0,
+                9216L,
+                37_000L,
+                12.5),
             "sha256:" + "ab".repeat(32),
             List.of("adapter_config.json", "adapter_model.safetensors"),
             "/lora/claims/adapters/x");
@@ -55,34 +73,44 @@ public final class FakeKubelet {
 
   /** The trainer failed with this exit code and message. */
   public void fail(Pod pod, int exitCode, String reason, String message) {
-    finish(pod, "Failed", exitCode, "Error", ContractJson.toJson(TrialSummary.failure(exitCode, reason, message)));
+    finish(
+        pod,
+        "Failed",
+        exitCode,
+        "Error",
+        ContractJson.toJson(TrialSummary.failure(exitCode, reason, message)));
   }
 
   private void finish(Pod pod, String phase, int exitCode, String reason, String message) {
     String now = Instant.now().toString();
-    client.pods().inNamespace(namespace).withName(pod.getMetadata().getName()).editStatus(
-        p -> new PodBuilder(p)
-            .editOrNewStatus()
-            .withPhase(phase)
-            .withStartTime(now)
-            .withContainerStatuses(
-                new ContainerStatusBuilder()
-                    .withName(TrialJobBuilder.CONTAINER)
-                    .withImage(p.getSpec().getContainers().get(0).getImage())
-                    .withImageID("")
-                    .withReady(false)
-                    .withRestartCount(0)
-                    .withNewState()
-                    .withNewTerminated()
-                    .withExitCode(exitCode)
-                    .withReason(reason)
-                    .withMessage(message)
-                    .withStartedAt(now)
-                    .withFinishedAt(now)
-                    .endTerminated()
-                    .endState()
-                    .build())
-            .endStatus()
-            .build());
+    client
+        .pods()
+        .inNamespace(namespace)
+        .withName(pod.getMetadata().getName())
+        .editStatus(
+            p ->
+                new PodBuilder(p)
+                    .editOrNewStatus()
+                    .withPhase(phase)
+                    .withStartTime(now)
+                    .withContainerStatuses(
+                        new ContainerStatusBuilder()
+                            .withName(TrialJobBuilder.CONTAINER)
+                            .withImage(p.getSpec().getContainers().get(0).getImage())
+                            .withImageID("")
+                            .withReady(false)
+                            .withRestartCount(0)
+                            .withNewState()
+                            .withNewTerminated()
+                            .withExitCode(exitCode)
+                            .withReason(reason)
+                            .withMessage(message)
+                            .withStartedAt(now)
+                            .withFinishedAt(now)
+                            .endTerminated()
+                            .endState()
+                            .build())
+                    .endStatus()
+                    .build());
   }
 }

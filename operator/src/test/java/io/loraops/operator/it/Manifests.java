@@ -25,7 +25,8 @@ final class Manifests {
             rank: [%s]
             alphaPerRank: 2
             parallelism: %d
-        """.formatted(name, backoffLimit, ranks, parallelism);
+        """
+        .formatted(name, backoffLimit, ranks, parallelism);
   }
 
   static LoraJob loraJob(String yaml, String namespace) {

@@ -10,8 +10,8 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 
 /**
- * The operator, in-process, as production wires it (server-side apply on), watching one
- * namespace. Start and stop it at will to test what a restart does.
+ * The operator, in-process, as production wires it (server-side apply on), watching one namespace.
+ * Start and stop it at will to test what a restart does.
  */
 public final class OperatorHarness implements AutoCloseable {
 
@@ -21,9 +21,10 @@ public final class OperatorHarness implements AutoCloseable {
   private OperatorHarness(KubernetesClient client, String namespace) {
     operator =
         new Operator(
-            o -> o.withKubernetesClient(client)
-                .withCloseClientOnStop(false)
-                .withUseSSAToPatchPrimaryResource(true));
+            o ->
+                o.withKubernetesClient(client)
+                    .withCloseClientOnStop(false)
+                    .withUseSSAToPatchPrimaryResource(true));
     Clock clock = Clock.systemUTC();
     operator.register(
         new LoraJobReconciler(OperatorSettings.defaults(), new LoraMetrics(registry), clock),

@@ -22,7 +22,9 @@ class RestartIT {
 
   @Test
   void restartMidSweepAndLostStatusLeaveNoDuplicateJobsAndExactlyOneVersion() {
-    client.resource(Manifests.loraJob(Manifests.sweep("restart", "4, 8, 16, 32", 2, 1), namespace)).create();
+    client
+        .resource(Manifests.loraJob(Manifests.sweep("restart", "4, 8, 16, 32", 2, 1), namespace))
+        .create();
 
     OperatorHarness first = OperatorHarness.start(client, namespace);
     await().atMost(Duration.ofSeconds(60)).until(() -> kubelet.runningPods(null).size() == 2);
@@ -33,15 +35,20 @@ class RestartIT {
     kubelet.succeed(kubelet.runningPods("t001").get(0), 1.5);
 
     try (OperatorHarness second = OperatorHarness.start(client, namespace)) {
-      await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() -> {
-        for (Pod pod : kubelet.runningPods(null)) {
-          kubelet.succeed(pod, pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t002") ? 1.8 : 1.9);
-        }
-        return SweepIT.isComplete(loraJob());
-      });
+      await()
+          .atMost(Duration.ofSeconds(120))
+          .pollInterval(Duration.ofMillis(300))
+          .until(
+              () -> {
+                for (Pod pod : kubelet.runningPods(null)) {
+                  kubelet.succeed(
+                      pod,
+                      pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t002") ? 1.8 : 1.9);
+                }
+                return SweepIT.isComplete(loraJob());
+              });
       assertThat(loraJob().getStatus().getPublishedVersion()).isEqualTo(1);
       assertThat(loraJob().getStatus().getBestTrial().getName()).isEqualTo("t001");
-
     }
 
     // The status is lost while no operator runs (a restore from backup, a buggy client): it is
@@ -59,9 +66,12 @@ class RestartIT {
 
     List<Job> jobs = client.batch().v1().jobs().inNamespace(namespace).list().getItems();
     assertThat(jobs).hasSize(4);
-    assertThat(jobs).extracting(j -> j.getMetadata().getLabels().get(Labels.TRIAL))
+    assertThat(jobs)
+        .extracting(j -> j.getMetadata().getLabels().get(Labels.TRIAL))
         .containsExactlyInAnyOrder("t000", "t001", "t002", "t003");
-    assertThat(client.configMaps().inNamespace(namespace).withLabel(Labels.VERSION).list().getItems()).hasSize(1);
+    assertThat(
+            client.configMaps().inNamespace(namespace).withLabel(Labels.VERSION).list().getItems())
+        .hasSize(1);
   }
 
   private LoraJob loraJob() {

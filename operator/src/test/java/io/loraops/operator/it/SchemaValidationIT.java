@@ -27,7 +27,8 @@ class SchemaValidationIT {
   @ParameterizedTest(name = "{0}")
   @CsvSource(
       delimiter = '|',
-      textBlock = """
+      textBlock =
+          """
           rank 0                | 'training: {maxSteps: 20, sequenceLength: 64}' | 'training: {maxSteps: 20, sequenceLength: 64}\\n  lora: {rank: 0}' | spec.lora.rank
           dropout 1             | 'training: {maxSteps: 20, sequenceLength: 64}' | 'training: {maxSteps: 20, sequenceLength: 64}\\n  lora: {dropout: 1.0}' | spec.lora.dropout
           no epochs or steps    | 'training: {maxSteps: 20, sequenceLength: 64}' | 'training: {sequenceLength: 64}' | set training.epochs or training.maxSteps
@@ -46,12 +47,14 @@ class SchemaValidationIT {
           unknown format        | 'format: text'                                 | 'format: csv'                  | spec.dataset.format
           long name             | 'name: valid'                                  | 'name: a-name-that-is-far-too-long-to-prefix-its-trial-job-names' | at most 52 characters
           """)
-  void invalidLoraJobIsRefusedNamingTheField(String what, String find, String replace, String expected) {
+  void invalidLoraJobIsRefusedNamingTheField(
+      String what, String find, String replace, String expected) {
     String manifest = VALID.replace(find, replace.replace("\\n", "\n"));
     assertThat(manifest).as("fixture edit applies").isNotEqualTo(VALID);
 
     // Sent as untyped YAML, as kubectl would: the typed model could not even hold some of these.
-    GenericKubernetesResource raw = Serialization.unmarshal(manifest, GenericKubernetesResource.class);
+    GenericKubernetesResource raw =
+        Serialization.unmarshal(manifest, GenericKubernetesResource.class);
     raw.getMetadata().setNamespace(namespace);
     assertThatThrownBy(() -> client.resource(raw).create())
         .isInstanceOf(KubernetesClientException.class)
@@ -66,14 +69,17 @@ class SchemaValidationIT {
 
   @Test
   void invalidAdapterVersionIsRefused() {
-    LoraAdapter adapter = Serialization.unmarshal("""
+    LoraAdapter adapter =
+        Serialization.unmarshal(
+            """
         apiVersion: loraops.io/v1alpha1
         kind: LoraAdapter
         metadata: {name: support-bot}
         spec:
           baseModel: {name: tiny-gpt2}
           version: newest
-        """, LoraAdapter.class);
+        """,
+            LoraAdapter.class);
     adapter.getMetadata().setNamespace(namespace);
     assertThatThrownBy(() -> client.resource(adapter).create())
         .hasMessageContaining("version must be a version number (1, 2, ...) or latest");
@@ -81,7 +87,10 @@ class SchemaValidationIT {
 
   @Test
   void trialShapingFieldsAreImmutableOnceTrialsExistButParallelismIsNot() {
-    LoraJob job = client.resource(Manifests.loraJob(VALID.replace("name: valid", "name: frozen"), namespace)).create();
+    LoraJob job =
+        client
+            .resource(Manifests.loraJob(VALID.replace("name: valid", "name: frozen"), namespace))
+            .create();
     LoraJobStatus status = new LoraJobStatus();
     TrialStatus trial = new TrialStatus();
     trial.setName("t000");
@@ -96,6 +105,7 @@ class SchemaValidationIT {
 
     LoraJob parallelismChange = Serialization.clone(job);
     parallelismChange.getSpec().getSweep().setParallelism(4);
-    assertThat(client.resource(parallelismChange).update().getSpec().getSweep().getParallelism()).isEqualTo(4);
+    assertThat(client.resource(parallelismChange).update().getSpec().getSweep().getParallelism())
+        .isEqualTo(4);
   }
 }

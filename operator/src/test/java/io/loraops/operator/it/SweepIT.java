@@ -52,14 +52,21 @@ class SweepIT {
   @Test
   void fourTrialSweepRunsTwoAtATimeAndPublishesTheBestTrialAsVersionOne() {
     ActiveJobsWatch active = ActiveJobsWatch.start(client, namespace);
-    client.resource(Manifests.loraJob(Manifests.sweep("ranks", "4, 8, 16, 32", 2, 1), namespace)).create();
+    client
+        .resource(Manifests.loraJob(Manifests.sweep("ranks", "4, 8, 16, 32", 2, 1), namespace))
+        .create();
 
-    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() -> {
-      for (Pod pod : kubelet.runningPods(null)) {
-        kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
-      }
-      return isComplete(loraJob("ranks"));
-    });
+    await()
+        .atMost(Duration.ofSeconds(120))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              for (Pod pod : kubelet.runningPods(null)) {
+                kubelet.succeed(
+                    pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
+              }
+              return isComplete(loraJob("ranks"));
+            });
     active.close();
 
     assertThat(active.max()).as("most trial Jobs active at once").isEqualTo(2);
@@ -70,12 +77,18 @@ class SweepIT {
     assertThat(job.getStatus().getBestTrial().getName()).isEqualTo("t001");
     assertThat(job.getStatus().getBestTrial().getRank()).isEqualTo(8);
     assertThat(job.getStatus().getBestTrial().getEvalLoss()).isEqualTo(1.5);
-    assertThat(job.getStatus().getTrials()).extracting(TrialStatus::getPhase).containsOnly("Succeeded");
-    assertThat(job.getStatus().getObservedGeneration()).isEqualTo(job.getMetadata().getGeneration());
+    assertThat(job.getStatus().getTrials())
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    assertThat(job.getStatus().getObservedGeneration())
+        .isEqualTo(job.getMetadata().getGeneration());
     assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(4);
 
-    await().atMost(Duration.ofSeconds(20)).until(() -> adapter().getStatus() != null
-        && adapter().getStatus().getLatestVersion() != null);
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                adapter().getStatus() != null && adapter().getStatus().getLatestVersion() != null);
     LoraAdapter adapter = adapter();
     assertThat(adapter.getStatus().getLatestVersion()).isEqualTo(1);
     assertThat(Conditions.isTrue(adapter.getStatus().getConditions(), "Ready")).isTrue();
@@ -85,44 +98,68 @@ class SweepIT {
     assertThat(v1.getAlpha()).isEqualTo(16.0);
     assertThat(v1.getMetrics().getEvalLoss()).isEqualTo(1.5);
     assertThat(v1.getSource().getTrial()).isEqualTo("t001");
-    assertThat(v1.getArtifactUri()).startsWith("pvc://adapters/support-bot/trials/ranks-").endsWith("/t001");
+    assertThat(v1.getArtifactUri())
+        .startsWith("pvc://adapters/support-bot/trials/ranks-")
+        .endsWith("/t001");
     assertThat(v1.getDigest()).startsWith("sha256:");
 
     assertThat(eventReasons()).contains("TrialSucceeded", "VersionPublished");
-    assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count()).isEqualTo(4);
+    assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
+        .isEqualTo(4);
     assertThat(operator.registry.get("lora.adapter.versions").counter().count()).isEqualTo(1);
 
     // Deleting the LoraJob garbage-collects its Jobs and ConfigMaps; the version stays.
     client.resource(job).delete();
-    await().atMost(Duration.ofSeconds(60)).until(() ->
-        client.batch().v1().jobs().inNamespace(namespace).list().getItems().isEmpty()
-            && client.configMaps().inNamespace(namespace).withLabel(Labels.LORA_JOB).list().getItems().isEmpty());
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .until(
+            () ->
+                client.batch().v1().jobs().inNamespace(namespace).list().getItems().isEmpty()
+                    && client
+                        .configMaps()
+                        .inNamespace(namespace)
+                        .withLabel(Labels.LORA_JOB)
+                        .list()
+                        .getItems()
+                        .isEmpty());
     assertThat(versionRecords()).hasSize(1);
     assertThat(adapter().getStatus().getVersions()).hasSize(1);
   }
 
   @Test
   void failingTrialIsRetriedThenMarkedFailedWhileTheRestFinish() {
-    client.resource(Manifests.loraJob(Manifests.sweep("flaky", "4, 8, 16", 3, 1), namespace)).create();
+    client
+        .resource(Manifests.loraJob(Manifests.sweep("flaky", "4, 8, 16", 3, 1), namespace))
+        .create();
 
-    await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() -> {
-      for (Pod pod : kubelet.runningPods(null)) {
-        String trial = pod.getMetadata().getLabels().get(Labels.TRIAL);
-        if (trial.equals("t001")) {
-          kubelet.fail(pod, 1, "TrainerError", "CUDA error: an illegal memory access was encountered");
-        } else {
-          kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(trial));
-        }
-      }
-      return isComplete(loraJob("flaky"));
-    });
+    await()
+        .atMost(Duration.ofSeconds(120))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              for (Pod pod : kubelet.runningPods(null)) {
+                String trial = pod.getMetadata().getLabels().get(Labels.TRIAL);
+                if (trial.equals("t001")) {
+                  kubelet.fail(
+                      pod,
+                      1,
+                      "TrainerError",
+                      "CUDA error: an illegal memory access was encountered");
+                } else {
+                  kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(trial));
+                }
+              }
+              return isComplete(loraJob("flaky"));
+            });
 
     LoraJob job = loraJob("flaky");
     TrialStatus failed = job.getStatus().getTrials().get(1);
     assertThat(failed.getPhase()).isEqualTo("Failed");
     assertThat(failed.getReason()).isEqualTo("TrainerError");
     assertThat(failed.getAttempts()).as("first attempt + backoffLimit retries").isEqualTo(2);
-    assertThat(failed.getMessage()).contains("illegal memory access").contains("BackoffLimitExceeded");
+    assertThat(failed.getMessage())
+        .contains("illegal memory access")
+        .contains("BackoffLimitExceeded");
     assertThat(job.getStatus().getTrialsSucceeded()).isEqualTo(2);
     assertThat(job.getStatus().getTrialsFailed()).isEqualTo(1);
     assertThat(job.getStatus().getBestTrial().getName()).isEqualTo("t002");
@@ -134,18 +171,34 @@ class SweepIT {
   void badConfigIsNotRetried() {
     client.resource(Manifests.loraJob(Manifests.sweep("badcfg", "4", 1, 3), namespace)).create();
 
-    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300)).until(() -> {
-      kubelet.runningPods(null).forEach(pod -> kubelet.fail(pod, 2, "BadConfig", "lora.targetModules: no module named q_proj in gpt2"));
-      LoraJob job = loraJob("badcfg");
-      return job.getStatus() != null && Conditions.isTrue(job.getStatus().getConditions(), "Failed");
-    });
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              kubelet
+                  .runningPods(null)
+                  .forEach(
+                      pod ->
+                          kubelet.fail(
+                              pod,
+                              2,
+                              "BadConfig",
+                              "lora.targetModules: no module named q_proj in gpt2"));
+              LoraJob job = loraJob("badcfg");
+              return job.getStatus() != null
+                  && Conditions.isTrue(job.getStatus().getConditions(), "Failed");
+            });
 
     LoraJob job = loraJob("badcfg");
     assertThat(job.getStatus().getPhase()).isEqualTo("Failed");
-    assertThat(Conditions.find(job.getStatus().getConditions(), "Failed").get().getReason()).isEqualTo("AllTrialsFailed");
+    assertThat(Conditions.find(job.getStatus().getConditions(), "Failed").get().getReason())
+        .isEqualTo("AllTrialsFailed");
     TrialStatus trial = job.getStatus().getTrials().get(0);
     assertThat(trial.getReason()).isEqualTo("BadConfig");
-    assertThat(trial.getAttempts()).as("the pod failure policy stops retries of exit code 2").isEqualTo(1);
+    assertThat(trial.getAttempts())
+        .as("the pod failure policy stops retries of exit code 2")
+        .isEqualTo(1);
     assertThat(trial.getMessage()).contains("no module named q_proj");
     assertThat(versionRecords()).isEmpty();
   }
@@ -159,16 +212,25 @@ class SweepIT {
   }
 
   private java.util.List<ConfigMap> versionRecords() {
-    return client.configMaps().inNamespace(namespace).withLabel(Labels.ADAPTER, "support-bot")
-        .withLabel(Labels.VERSION).list().getItems();
+    return client
+        .configMaps()
+        .inNamespace(namespace)
+        .withLabel(Labels.ADAPTER, "support-bot")
+        .withLabel(Labels.VERSION)
+        .list()
+        .getItems();
   }
 
   private java.util.List<String> eventReasons() {
-    return client.v1().events().inNamespace(namespace).list().getItems().stream().map(Event::getReason).toList();
+    return client.v1().events().inNamespace(namespace).list().getItems().stream()
+        .map(Event::getReason)
+        .toList();
   }
 
   static boolean isComplete(LoraJob job) {
-    return job != null && job.getStatus() != null && Conditions.isTrue(job.getStatus().getConditions(), "Complete");
+    return job != null
+        && job.getStatus() != null
+        && Conditions.isTrue(job.getStatus().getConditions(), "Complete");
   }
 
   /** Records the most trial Jobs that were unfinished at the same moment. */
@@ -185,9 +247,14 @@ class SweepIT {
 
     @Override
     public void eventReceived(Action action, Job job) {
-      boolean finished = job.getStatus() != null && job.getStatus().getConditions() != null
-          && job.getStatus().getConditions().stream().anyMatch(c ->
-              ("Complete".equals(c.getType()) || "Failed".equals(c.getType())) && "True".equals(c.getStatus()));
+      boolean finished =
+          job.getStatus() != null
+              && job.getStatus().getConditions() != null
+              && job.getStatus().getConditions().stream()
+                  .anyMatch(
+                      c ->
+                          ("Complete".equals(c.getType()) || "Failed".equals(c.getType()))
+                              && "True".equals(c.getStatus()));
       if (action == Action.DELETED || finished) {
         active.remove(job.getMetadata().getName());
       } else {

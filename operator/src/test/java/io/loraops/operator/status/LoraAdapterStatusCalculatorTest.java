@@ -17,27 +17,38 @@ class LoraAdapterStatusCalculatorTest {
 
   static final Instant NOW = Instant.parse("2026-11-22T06:00:00Z");
 
-  LoraAdapter adapter = Fixtures.yaml("""
+  LoraAdapter adapter =
+      Fixtures.yaml(
+          """
       apiVersion: loraops.io/v1alpha1
       kind: LoraAdapter
       metadata: {name: support-bot, namespace: ml, generation: 2}
       spec:
         baseModel: {name: tiny-gpt2}
         version: latest
-      """, LoraAdapter.class);
+      """,
+          LoraAdapter.class);
 
   @Test
   void noVersionsYet() {
     LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, List.of(), NOW);
     assertThat(status.getPhase()).isEqualTo("Empty");
     assertThat(ready(status).getReason()).isEqualTo("NoVersions");
-    assertThat(status.getConditions()).extracting(Condition::getType).containsExactly("Ready", "Progressing", "Degraded");
+    assertThat(status.getConditions())
+        .extracting(Condition::getType)
+        .containsExactly("Ready", "Progressing", "Degraded");
   }
 
   @Test
   void versionsAreNewestFirstAndLatestIsDesired() {
-    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2"), version(3, "tiny-gpt2"), version(2, "tiny-gpt2")), NOW);
-    assertThat(status.getVersions()).extracting(AdapterVersion::getVersion).containsExactly(3, 2, 1);
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(
+            adapter,
+            List.of(version(1, "tiny-gpt2"), version(3, "tiny-gpt2"), version(2, "tiny-gpt2")),
+            NOW);
+    assertThat(status.getVersions())
+        .extracting(AdapterVersion::getVersion)
+        .containsExactly(3, 2, 1);
     assertThat(status.getLatestVersion()).isEqualTo(3);
     assertThat(status.getDesiredVersion()).isEqualTo(3);
     assertThat(ready(status).getStatus()).isEqualTo("True");
@@ -47,24 +58,34 @@ class LoraAdapterStatusCalculatorTest {
   @Test
   void pinnedVersionMustExist() {
     adapter.getSpec().setVersion(new IntOrString(7));
-    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
     assertThat(ready(status).getReason()).isEqualTo("VersionNotFound");
     assertThat(ready(status).getMessage()).contains("spec.version 7 does not exist");
     adapter.getSpec().setVersion(new IntOrString(1));
-    assertThat(LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW).getDesiredVersion()).isEqualTo(1);
+    assertThat(
+            LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW)
+                .getDesiredVersion())
+        .isEqualTo(1);
   }
 
   @Test
   void versionForAnotherBaseIsRefused() {
     adapter.getSpec().setVersion(new IntOrString(2));
-    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2"), version(2, "llama")), NOW);
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(
+            adapter, List.of(version(1, "tiny-gpt2"), version(2, "llama")), NOW);
     assertThat(ready(status).getReason()).isEqualTo("BaseModelMismatch");
     assertThat(ready(status).getMessage()).contains("version 2 was trained on llama");
     assertThat(status.getPhase()).isEqualTo("Invalid");
 
     adapter.getSpec().setVersion(new IntOrString("latest"));
-    assertThat(LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2"), version(2, "llama")), NOW)
-        .getDesiredVersion()).as("latest skips versions for another base").isEqualTo(1);
+    assertThat(
+            LoraAdapterStatusCalculator.compute(
+                    adapter, List.of(version(1, "tiny-gpt2"), version(2, "llama")), NOW)
+                .getDesiredVersion())
+        .as("latest skips versions for another base")
+        .isEqualTo(1);
   }
 
   private static Condition ready(LoraAdapterStatus status) {

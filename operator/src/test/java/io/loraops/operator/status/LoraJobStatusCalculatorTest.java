@@ -26,15 +26,22 @@ class LoraJobStatusCalculatorTest {
 
   @Test
   void everyConditionIsPresentFromTheFirstReconcile() {
-    LoraJobStatus status = compute(statuses("Waiting", "Waiting", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0);
+    LoraJobStatus status =
+        compute(
+            statuses("Waiting", "Waiting", "Waiting", "Waiting"),
+            PublishOutcome.notAttempted(),
+            T0);
 
-    assertThat(status.getConditions()).extracting(Condition::getType)
+    assertThat(status.getConditions())
+        .extracting(Condition::getType)
         .containsExactly("Progressing", "Suspended", "Complete", "Failed");
-    assertThat(status.getConditions()).allSatisfy(c -> {
-      assertThat(c.getObservedGeneration()).isEqualTo(1L);
-      assertThat(c.getLastTransitionTime()).isEqualTo(T0.toString());
-      assertThat(c.getReason()).matches("[A-Z][A-Za-z]+");
-    });
+    assertThat(status.getConditions())
+        .allSatisfy(
+            c -> {
+              assertThat(c.getObservedGeneration()).isEqualTo(1L);
+              assertThat(c.getLastTransitionTime()).isEqualTo(T0.toString());
+              assertThat(c.getReason()).matches("[A-Z][A-Za-z]+");
+            });
     assertThat(status.getPhase()).isEqualTo("Pending");
     assertThat(status.getProgress()).isEqualTo("0/4");
     assertThat(status.getObservedGeneration()).isEqualTo(1L);
@@ -42,8 +49,16 @@ class LoraJobStatusCalculatorTest {
 
   @Test
   void transitionTimeMovesOnlyWhenStatusFlips() {
-    job.setStatus(compute(statuses("Running", "Running", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0));
-    LoraJobStatus later = compute(statuses("Succeeded", "Running", "Running", "Waiting"), PublishOutcome.notAttempted(), T1);
+    job.setStatus(
+        compute(
+            statuses("Running", "Running", "Waiting", "Waiting"),
+            PublishOutcome.notAttempted(),
+            T0));
+    LoraJobStatus later =
+        compute(
+            statuses("Succeeded", "Running", "Running", "Waiting"),
+            PublishOutcome.notAttempted(),
+            T1);
 
     Condition progressing = Conditions.find(later.getConditions(), "Progressing").orElseThrow();
     assertThat(progressing.getStatus()).isEqualTo("True");
@@ -52,38 +67,55 @@ class LoraJobStatusCalculatorTest {
     assertThat(later.getPhase()).isEqualTo("Running");
 
     job.setStatus(later);
-    LoraJobStatus done = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Failed"), PublishOutcome.published(3), T1);
+    LoraJobStatus done =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Failed"),
+            PublishOutcome.published(3),
+            T1);
     assertThat(Conditions.find(done.getConditions(), "Complete").orElseThrow())
-        .satisfies(c -> {
-          assertThat(c.getStatus()).isEqualTo("True");
-          assertThat(c.getReason()).isEqualTo("VersionPublished");
-          assertThat(c.getLastTransitionTime()).isEqualTo(T1.toString());
-        });
-    assertThat(Conditions.transitions(later.getConditions(), done.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
+        .satisfies(
+            c -> {
+              assertThat(c.getStatus()).isEqualTo("True");
+              assertThat(c.getReason()).isEqualTo("VersionPublished");
+              assertThat(c.getLastTransitionTime()).isEqualTo(T1.toString());
+            });
+    assertThat(
+            Conditions.transitions(
+                later.getConditions(), done.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
         .extracting(t -> t.condition().getType())
         .containsExactly("Progressing", "Complete");
   }
 
   @Test
   void succeededSweepNamesTheBestTrialAndVersion() {
-    LoraJobStatus status = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Failed"), PublishOutcome.published(3), T0);
+    LoraJobStatus status =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Failed"),
+            PublishOutcome.published(3),
+            T0);
     assertThat(status.getPhase()).isEqualTo("Succeeded");
     assertThat(status.getBestTrial().getName()).isEqualTo("t002");
     assertThat(status.getBestTrial().getRank()).isEqualTo(8);
     assertThat(status.getPublishedVersion()).isEqualTo(3);
     assertThat(status.getTrialsFailed()).isEqualTo(1);
-    assertThat(Conditions.isTrue(status.getConditions(), "Failed")).as("one failed trial does not fail the sweep").isFalse();
+    assertThat(Conditions.isTrue(status.getConditions(), "Failed"))
+        .as("one failed trial does not fail the sweep")
+        .isFalse();
   }
 
   @Test
   void allTrialsFailedFailsTheJobWithEveryReason() {
-    LoraJobStatus status = compute(statuses("Failed", "Failed", "Failed", "Failed"), PublishOutcome.notAttempted(), T0);
+    LoraJobStatus status =
+        compute(
+            statuses("Failed", "Failed", "Failed", "Failed"), PublishOutcome.notAttempted(), T0);
     Condition failed = Conditions.find(status.getConditions(), "Failed").orElseThrow();
     assertThat(failed.getStatus()).isEqualTo("True");
     assertThat(failed.getReason()).isEqualTo("AllTrialsFailed");
     assertThat(failed.getMessage()).contains("t000: OutOfMemory");
     assertThat(status.getPhase()).isEqualTo("Failed");
-    assertThat(Conditions.transitions(null, status.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
+    assertThat(
+            Conditions.transitions(
+                null, status.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
         .filteredOn(t -> t.condition().getType().equals("Failed"))
         .singleElement()
         .satisfies(t -> assertThat(t.warning()).isTrue());
@@ -91,9 +123,14 @@ class LoraJobStatusCalculatorTest {
 
   @Test
   void refusedPublishIsAFailureThatKeepsTheResults() {
-    LoraJobStatus status = compute(statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded"),
-        PublishOutcome.refused("BaseModelMismatch", "LoraAdapter support-bot is for base model llama"), T0);
-    assertThat(Conditions.find(status.getConditions(), "Failed").orElseThrow().getReason()).isEqualTo("BaseModelMismatch");
+    LoraJobStatus status =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded"),
+            PublishOutcome.refused(
+                "BaseModelMismatch", "LoraAdapter support-bot is for base model llama"),
+            T0);
+    assertThat(Conditions.find(status.getConditions(), "Failed").orElseThrow().getReason())
+        .isEqualTo("BaseModelMismatch");
     assertThat(status.getBestTrial()).isNotNull();
     assertThat(status.getTrialsSucceeded()).isEqualTo(4);
   }
@@ -101,10 +138,15 @@ class LoraJobStatusCalculatorTest {
   @Test
   void suspendedSweepSaysSo() {
     job.getSpec().setSuspend(true);
-    LoraJobStatus status = compute(statuses("Succeeded", "Suspended", "Waiting", "Waiting"), PublishOutcome.notAttempted(), T0);
+    LoraJobStatus status =
+        compute(
+            statuses("Succeeded", "Suspended", "Waiting", "Waiting"),
+            PublishOutcome.notAttempted(),
+            T0);
     assertThat(status.getPhase()).isEqualTo("Suspended");
     assertThat(Conditions.isTrue(status.getConditions(), "Suspended")).isTrue();
-    assertThat(Conditions.find(status.getConditions(), "Progressing").orElseThrow().getReason()).isEqualTo("Suspended");
+    assertThat(Conditions.find(status.getConditions(), "Progressing").orElseThrow().getReason())
+        .isEqualTo("Suspended");
   }
 
   @Test

@@ -18,9 +18,16 @@ class TrialObserverTest {
   static final Trial TRIAL = new Trial(1, "t001", 8, 16.0, 2e-4, List.of("q_proj", "v_proj"));
   static final String SUMMARY =
       ContractJson.toJson(
-          new TrialSummary(1, "Succeeded", 0, null, null,
+          new TrialSummary(
+              1,
+              "Succeeded",
+              0,
+              null,
+              null,
               new TrialSummary.Metrics(1.9, 2.1, 2.05, 8.17, 100L, 950.0, 9216L, 37000L, 61.5),
-              "sha256:abc", List.of("adapter_config.json", "adapter_model.safetensors"), "/x"));
+              "sha256:abc",
+              List.of("adapter_config.json", "adapter_model.safetensors"),
+              "/x"));
 
   @Test
   void noJobMeansWaitingForASlot() {
@@ -31,14 +38,20 @@ class TrialObserverTest {
 
   @Test
   void unschedulablePodSaysWhy() {
-    TrialStatus status = observe(job(""), List.of(pod("""
+    TrialStatus status =
+        observe(
+            job(""),
+            List.of(
+                pod(
+                    """
         phase: Pending
         conditions:
         - type: PodScheduled
           status: "False"
           reason: Unschedulable
           message: "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
-        """)), null);
+        """)),
+            null);
     assertThat(status.getPhase()).isEqualTo("Pending");
     assertThat(status.getReason()).isEqualTo("Unschedulable");
     assertThat(status.getMessage()).contains("Insufficient nvidia.com/gpu");
@@ -46,7 +59,12 @@ class TrialObserverTest {
 
   @Test
   void imagePullProblemsShowTheirReason() {
-    TrialStatus status = observe(job(""), List.of(pod("""
+    TrialStatus status =
+        observe(
+            job(""),
+            List.of(
+                pod(
+                    """
         phase: Pending
         conditions: [{type: PodScheduled, status: "True"}]
         containerStatuses:
@@ -56,13 +74,18 @@ class TrialObserverTest {
           image: x
           imageID: ""
           state: {waiting: {reason: ImagePullBackOff, message: "Back-off pulling image x"}}
-        """)), null);
+        """)),
+            null);
     assertThat(status.getReason()).isEqualTo("ImagePullBackOff");
   }
 
   @Test
   void runningPodIsTraining() {
-    TrialStatus status = observe(job("active: 1\nstartTime: '2026-11-22T06:00:00Z'"), List.of(pod("phase: Running")), null);
+    TrialStatus status =
+        observe(
+            job("active: 1\nstartTime: '2026-11-22T06:00:00Z'"),
+            List.of(pod("phase: Running")),
+            null);
     assertThat(status.getPhase()).isEqualTo("Running");
     assertThat(status.getReason()).isEqualTo("Training");
     assertThat(status.getAttempts()).isEqualTo(1);
@@ -71,7 +94,8 @@ class TrialObserverTest {
 
   @Test
   void succeededJobCarriesTheTrainersMetrics() {
-    TrialStatus status = observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
+    TrialStatus status =
+        observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
     assertThat(status.getPhase()).isEqualTo("Succeeded");
     assertThat(status.getMetrics().getEvalLoss()).isEqualTo(2.1);
     assertThat(status.getMetrics().getTrainableParameters()).isEqualTo(9216L);
@@ -83,52 +107,81 @@ class TrialObserverTest {
   @Test
   void truncatedSummaryOnASucceededJobIsAFailedTrial() {
     String truncated = SUMMARY.substring(0, SUMMARY.length() - 20);
-    TrialStatus status = observe(complete(), List.of(finished("Succeeded", 0, "Completed", truncated)), null);
+    TrialStatus status =
+        observe(complete(), List.of(finished("Succeeded", 0, "Completed", truncated)), null);
     assertThat(status.getPhase()).isEqualTo("Failed");
     assertThat(status.getReason()).isEqualTo("MissingSummary");
   }
 
   @Test
   void oomKilledTrialIsOutOfMemory() {
-    TrialStatus status = observe(
-        failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-        List.of(finished("Failed", 137, "OOMKilled", "")), null);
+    TrialStatus status =
+        observe(
+            failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            List.of(finished("Failed", 137, "OOMKilled", "")),
+            null);
     assertThat(status.getPhase()).isEqualTo("Failed");
     assertThat(status.getReason()).isEqualTo("OutOfMemory");
-    assertThat(status.getMessage()).contains("exceeding its memory limit").contains("BackoffLimitExceeded");
+    assertThat(status.getMessage())
+        .contains("exceeding its memory limit")
+        .contains("BackoffLimitExceeded");
   }
 
   @Test
   void garbageTerminationMessageFallsBackToTheExitCode() {
-    TrialStatus status = observe(
-        failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-        List.of(finished("Failed", 4, "Error", "java.lang.OutOfMemoryError: Direct buffer memory\n\tat ...")), null);
+    TrialStatus status =
+        observe(
+            failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            List.of(
+                finished(
+                    "Failed",
+                    4,
+                    "Error",
+                    "java.lang.OutOfMemoryError: Direct buffer memory\n\tat ...")),
+            null);
     assertThat(status.getReason()).isEqualTo("OutOfMemory");
     assertThat(status.getMessage()).contains("Direct buffer memory");
   }
 
   @Test
   void trainerReasonWinsWhenItWroteOne() {
-    String summary = ContractJson.toJson(TrialSummary.failure(3, "DataError", "train.jsonl line 17: not JSON"));
-    TrialStatus status = observe(
-        failed("PodFailurePolicy", "Container trainer for pod x failed with exit code 3 matching FailJob rule"),
-        List.of(finished("Failed", 3, "Error", summary)), null);
+    String summary =
+        ContractJson.toJson(TrialSummary.failure(3, "DataError", "train.jsonl line 17: not JSON"));
+    TrialStatus status =
+        observe(
+            failed(
+                "PodFailurePolicy",
+                "Container trainer for pod x failed with exit code 3 matching FailJob rule"),
+            List.of(finished("Failed", 3, "Error", summary)),
+            null);
     assertThat(status.getReason()).isEqualTo("DataError");
     assertThat(status.getMessage()).contains("line 17");
   }
 
   @Test
   void deadlineExceededWithoutAPodSaysSo() {
-    TrialStatus status = observe(failed("DeadlineExceeded", "Job was active longer than specified deadline"), List.of(), null);
+    TrialStatus status =
+        observe(
+            failed("DeadlineExceeded", "Job was active longer than specified deadline"),
+            List.of(),
+            null);
     assertThat(status.getReason()).isEqualTo("DeadlineExceeded");
   }
 
   @Test
   void retryingTrialMentionsTheLastFailure() {
     Job job = job("active: 1\nfailed: 1");
-    TrialStatus status = observe(job, List.of(
-        finished("Failed", 1, "Error", ContractJson.toJson(TrialSummary.failure(1, "TrainerError", "NaN loss"))),
-        pod("phase: Running", "b", "2026-11-22T06:05:00Z")), null);
+    TrialStatus status =
+        observe(
+            job,
+            List.of(
+                finished(
+                    "Failed",
+                    1,
+                    "Error",
+                    ContractJson.toJson(TrialSummary.failure(1, "TrainerError", "NaN loss"))),
+                pod("phase: Running", "b", "2026-11-22T06:05:00Z")),
+            null);
     assertThat(status.getPhase()).isEqualTo("Running");
     assertThat(status.getReason()).isEqualTo("Retrying");
     assertThat(status.getMessage()).contains("retry 1").contains("NaN loss");
@@ -137,9 +190,13 @@ class TrialObserverTest {
 
   @Test
   void recordedResultIsReadBackWithoutPods() {
-    TrialStatus done = observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
+    TrialStatus done =
+        observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
     Job recorded = complete();
-    recorded.getMetadata().getAnnotations().put("loraops.io/result", TrialObserver.resultAnnotation(done));
+    recorded
+        .getMetadata()
+        .getAnnotations()
+        .put("loraops.io/result", TrialObserver.resultAnnotation(done));
 
     TrialStatus status = observe(recorded, List.of(), null);
     assertThat(status).isEqualTo(done);
@@ -147,7 +204,8 @@ class TrialObserverTest {
 
   @Test
   void finishedTrialSurvivesItsJobBeingDeleted() {
-    TrialStatus done = observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
+    TrialStatus done =
+        observe(complete(), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
     assertThat(observe(null, List.of(), done)).isEqualTo(done);
   }
 
@@ -161,11 +219,13 @@ class TrialObserverTest {
   }
 
   private static TrialStatus observe(Job job, List<Pod> pods, TrialStatus previous) {
-    return TrialObserver.observe(TRIAL, "lj-1b2c3-t001", "pvc://adapters/x/t001", job, pods, previous);
+    return TrialObserver.observe(
+        TRIAL, "lj-1b2c3-t001", "pvc://adapters/x/t001", job, pods, previous);
   }
 
   static Job job(String status) {
-    return Fixtures.yaml("""
+    return Fixtures.yaml(
+        """
         apiVersion: batch/v1
         kind: Job
         metadata:
@@ -176,11 +236,14 @@ class TrialObserverTest {
           suspend: false
           template: {spec: {containers: [{name: trainer, image: x}]}}
         status:
-        """ + status.indent(2), Job.class);
+        """
+            + status.indent(2),
+        Job.class);
   }
 
   static Job complete() {
-    return job("""
+    return job(
+        """
         succeeded: 1
         completionTime: '2026-11-22T06:10:00Z'
         conditions:
@@ -190,11 +253,13 @@ class TrialObserverTest {
   }
 
   static Job failed(String reason, String message) {
-    return job("""
+    return job(
+        """
         failed: 3
         conditions:
         - {type: Failed, status: "True", reason: %s, message: "%s", lastTransitionTime: '2026-11-22T06:10:00Z'}
-        """.formatted(reason, message));
+        """
+            .formatted(reason, message));
   }
 
   static Pod pod(String status) {
@@ -202,7 +267,8 @@ class TrialObserverTest {
   }
 
   static Pod pod(String status, String suffix, String created) {
-    return Fixtures.yaml("""
+    return Fixtures.yaml(
+        """
         apiVersion: v1
         kind: Pod
         metadata:
@@ -211,15 +277,27 @@ class TrialObserverTest {
           labels: {loraops.io/trial: t001, batch.kubernetes.io/job-name: lj-1b2c3-t001}
         spec: {containers: [{name: trainer, image: x}]}
         status:
-        """.formatted(suffix, created) + status.indent(2), Pod.class);
+        """
+                .formatted(suffix, created)
+            + status.indent(2),
+        Pod.class);
   }
 
   static Pod finished(String phase, int exitCode, String reason, String message) {
     Pod pod = pod("phase: " + phase);
-    pod.getStatus().setContainerStatuses(List.of(new io.fabric8.kubernetes.api.model.ContainerStatusBuilder()
-        .withName("trainer")
-        .withNewState().withNewTerminated().withExitCode(exitCode).withReason(reason).withMessage(message).endTerminated().endState()
-        .build()));
+    pod.getStatus()
+        .setContainerStatuses(
+            List.of(
+                new io.fabric8.kubernetes.api.model.ContainerStatusBuilder()
+                    .withName("trainer")
+                    .withNewState()
+                    .withNewTerminated()
+                    .withExitCode(exitCode)
+                    .withReason(reason)
+                    .withMessage(message)
+                    .endTerminated()
+                    .endState()
+                    .build()));
     return pod;
   }
 }

@@ -25,12 +25,15 @@ class TrialSchedulerTest {
   @Test
   void startsTrialsInOrderUpToParallelism() {
     assertThat(plan(false, "Waiting", "Waiting", "Waiting", "Waiting").toCreate())
-        .extracting(Trial::name).containsExactly("t000", "t001");
+        .extracting(Trial::name)
+        .containsExactly("t000", "t001");
     assertThat(plan(false, "Succeeded", "Running", "Waiting", "Waiting").toCreate())
-        .extracting(Trial::name).containsExactly("t002");
+        .extracting(Trial::name)
+        .containsExactly("t002");
     assertThat(plan(false, "Pending", "Running", "Waiting", "Waiting").toCreate()).isEmpty();
     assertThat(plan(false, "Failed", "Succeeded", "Queued", "Waiting").toCreate())
-        .extracting(Trial::name).containsExactly("t003");
+        .extracting(Trial::name)
+        .containsExactly("t003");
   }
 
   @Test
@@ -47,7 +50,8 @@ class TrialSchedulerTest {
     TrialScheduler.Plan plan = plan(false, "Succeeded", "Suspended", "Waiting", "Waiting");
     assertThat(plan.toResume()).containsExactly("job-t001");
     assertThat(plan(true, "Succeeded", "Queued", "Waiting", "Waiting").toResume())
-        .as("Kueue, not the operator, unsuspends queued Jobs").isEmpty();
+        .as("Kueue, not the operator, unsuspends queued Jobs")
+        .isEmpty();
   }
 
   private TrialScheduler.Plan plan(boolean queued, String... phases) {
@@ -59,8 +63,16 @@ class TrialSchedulerTest {
       statuses.add(s);
       if (!phases[i].equals("Waiting")) {
         boolean suspended = phases[i].equals("Suspended") || phases[i].equals("Queued");
-        jobs.put(s.getName(), new JobBuilder().withNewMetadata().withName("job-" + s.getName()).endMetadata()
-            .withNewSpec().withSuspend(suspended).endSpec().build());
+        jobs.put(
+            s.getName(),
+            new JobBuilder()
+                .withNewMetadata()
+                .withName("job-" + s.getName())
+                .endMetadata()
+                .withNewSpec()
+                .withSuspend(suspended)
+                .endSpec()
+                .build());
       }
     }
     return TrialScheduler.plan(spec, trials, statuses, jobs, queued);

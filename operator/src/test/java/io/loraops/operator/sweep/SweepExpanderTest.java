@@ -21,7 +21,10 @@ class SweepExpanderTest {
     assertThat(trials).extracting(Trial::name).containsExactly("t000", "t001", "t002", "t003");
     assertThat(trials).extracting(Trial::rank).containsExactly(4, 4, 8, 8);
     assertThat(trials).extracting(Trial::learningRate).containsExactly(2e-4, 1e-4, 2e-4, 1e-4);
-    assertThat(trials).extracting(Trial::alpha).as("alphaPerRank 2").containsExactly(8.0, 8.0, 16.0, 16.0);
+    assertThat(trials)
+        .extracting(Trial::alpha)
+        .as("alphaPerRank 2")
+        .containsExactly(8.0, 8.0, 16.0, 16.0);
     assertThat(trials).extracting(Trial::targetModules).containsOnly(List.of("q_proj", "v_proj"));
   }
 
@@ -34,9 +37,11 @@ class SweepExpanderTest {
     List<Trial> trials = SweepExpander.expand(spec);
 
     assertThat(trials).hasSize(2 * 2 * 2 * 2);
-    assertThat(trials.get(0)).isEqualTo(new Trial(0, "t000", 4, 8.0, 2e-4, List.of("q_proj", "v_proj")));
+    assertThat(trials.get(0))
+        .isEqualTo(new Trial(0, "t000", 4, 8.0, 2e-4, List.of("q_proj", "v_proj")));
     assertThat(trials.get(1)).isEqualTo(new Trial(1, "t001", 4, 8.0, 2e-4, List.of("all-linear")));
-    assertThat(trials.get(15)).isEqualTo(new Trial(15, "t015", 8, 32.0, 1e-4, List.of("all-linear")));
+    assertThat(trials.get(15))
+        .isEqualTo(new Trial(15, "t015", 8, 32.0, 1e-4, List.of("all-linear")));
   }
 
   @Test
@@ -59,7 +64,9 @@ class SweepExpanderTest {
     List<Trial> otherSeed = SweepExpander.expand(spec);
 
     assertThat(random).isEqualTo(again);
-    assertThat(params(random)).isNotEqualTo(params(grid)).containsExactlyInAnyOrderElementsOf(params(grid));
+    assertThat(params(random))
+        .isNotEqualTo(params(grid))
+        .containsExactlyInAnyOrderElementsOf(params(grid));
     assertThat(new HashSet<>(params(random))).hasSize(15);
     assertThat(params(otherSeed)).isNotEqualTo(params(random));
     assertThat(random).extracting(Trial::name).startsWith("t000", "t001");
@@ -76,6 +83,8 @@ class SweepExpanderTest {
   }
 
   private static List<String> params(List<Trial> trials) {
-    return trials.stream().map(t -> t.rank() + "/" + t.alpha() + "/" + t.learningRate() + "/" + t.targetModules()).toList();
+    return trials.stream()
+        .map(t -> t.rank() + "/" + t.alpha() + "/" + t.learningRate() + "/" + t.targetModules())
+        .toList();
   }
 }

@@ -26,7 +26,8 @@ class TrialJobBuilderTest {
   @Test
   void jobMatchesTheGoldenFile() {
     String actual = Serialization.asYaml(objects.job());
-    assertThat(actual).isEqualTo(Fixtures.golden(Path.of("src/test/resources/golden/trial-job.yaml"), actual));
+    assertThat(actual)
+        .isEqualTo(Fixtures.golden(Path.of("src/test/resources/golden/trial-job.yaml"), actual));
   }
 
   /** The contract's golden file is what the trainer's tests read: both sides agree on it. */
@@ -34,7 +35,9 @@ class TrialJobBuilderTest {
   void trialConfigIsTheContractsGoldenFile() {
     String actual = objects.configMap().getData().get(TrialJobBuilder.CONFIG_KEY);
     assertThat(actual)
-        .isEqualTo(Fixtures.golden(Path.of("../contract/src/test/resources/golden/trial-config.json"), actual));
+        .isEqualTo(
+            Fixtures.golden(
+                Path.of("../contract/src/test/resources/golden/trial-config.json"), actual));
     assertThat(ContractJson.toPrettyJson(objects.config())).isEqualTo(actual);
   }
 
@@ -49,32 +52,39 @@ class TrialJobBuilderTest {
     assertThat(job.getSpec().getSuspend()).as("created suspended for Kueue to admit").isTrue();
     assertThat(job.getSpec().getBackoffLimit()).isEqualTo(2);
     assertThat(job.getMetadata().getOwnerReferences().get(0).getController()).isTrue();
-    assertThat(trainer.getResources().getLimits()).containsEntry("nvidia.com/gpu", new Quantity("1"));
+    assertThat(trainer.getResources().getLimits())
+        .containsEntry("nvidia.com/gpu", new Quantity("1"));
     assertThat(trainer.getResources().getRequests()).isEqualTo(trainer.getResources().getLimits());
     assertThat(pod.getSecurityContext().getRunAsNonRoot()).isTrue();
     assertThat(trainer.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
     assertThat(trainer.getSecurityContext().getAllowPrivilegeEscalation()).isFalse();
     assertThat(pod.getRestartPolicy()).isEqualTo("Never");
     assertThat(trainer.getVolumeMounts())
-        .anySatisfy(m -> {
-          assertThat(m.getMountPath()).isEqualTo("/lora/claims/adapters");
-          assertThat(m.getReadOnly()).isFalse();
-        })
-        .anySatisfy(m -> {
-          assertThat(m.getMountPath()).isEqualTo("/lora/claims/models");
-          assertThat(m.getReadOnly()).isTrue();
-        });
+        .anySatisfy(
+            m -> {
+              assertThat(m.getMountPath()).isEqualTo("/lora/claims/adapters");
+              assertThat(m.getReadOnly()).isFalse();
+            })
+        .anySatisfy(
+            m -> {
+              assertThat(m.getMountPath()).isEqualTo("/lora/claims/models");
+              assertThat(m.getReadOnly()).isTrue();
+            });
   }
 
   @Test
   void gpuResourceNameAndZeroGpusAreHonoured() {
     loraJob.getSpec().getResources().setGpuResourceName("amd.com/gpu");
     loraJob.getSpec().getResources().setGpus(2);
-    var limits = build().getSpec().getTemplate().getSpec().getContainers().get(0).getResources().getLimits();
-    assertThat(limits).containsEntry("amd.com/gpu", new Quantity("2")).doesNotContainKey("nvidia.com/gpu");
+    var limits =
+        build().getSpec().getTemplate().getSpec().getContainers().get(0).getResources().getLimits();
+    assertThat(limits)
+        .containsEntry("amd.com/gpu", new Quantity("2"))
+        .doesNotContainKey("nvidia.com/gpu");
 
     loraJob.getSpec().getResources().setGpus(0);
-    limits = build().getSpec().getTemplate().getSpec().getContainers().get(0).getResources().getLimits();
+    limits =
+        build().getSpec().getTemplate().getSpec().getContainers().get(0).getResources().getLimits();
     assertThat(limits).doesNotContainKey("amd.com/gpu");
   }
 
@@ -107,7 +117,8 @@ class TrialJobBuilderTest {
     assertThat(objects.job().getSpec().getTemplate().getSpec().getVolumes())
         .filteredOn(v -> v.getHostPath() != null)
         .singleElement()
-        .satisfies(v -> assertThat(v.getHostPath().getPath()).isEqualTo("/var/lib/lora/models/tiny"));
+        .satisfies(
+            v -> assertThat(v.getHostPath().getPath()).isEqualTo("/var/lib/lora/models/tiny"));
   }
 
   private Job build() {

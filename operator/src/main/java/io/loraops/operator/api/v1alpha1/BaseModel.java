@@ -26,6 +26,7 @@ public class BaseModel {
   private String uri;
 
   @Size(max = 128)
-  @JsonPropertyDescription("Optional revision or digest of the base model, recorded with each version.")
+  @JsonPropertyDescription(
+      "Optional revision or digest of the base model, recorded with each version.")
   private String revision;
 }

@@ -10,24 +10,56 @@ import io.fabric8.kubernetes.model.annotation.ShortNames;
 import io.fabric8.kubernetes.model.annotation.Version;
 
 /**
- * A LoRA fine-tuning sweep: one trainer Job per trial, the best trial published as a new version
- * of a {@link LoraAdapter}.
+ * A LoRA fine-tuning sweep: one trainer Job per trial, the best trial published as a new version of
+ * a {@link LoraAdapter}.
  */
 @Group(LoraJob.GROUP)
 @Version(LoraJob.VERSION)
 @Categories("lora")
 @ShortNames("lj")
-@AdditionalPrinterColumn(name = "Phase", jsonPath = ".status.phase", type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "Trials", jsonPath = ".status.progress", type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "Best Rank", jsonPath = ".status.bestTrial.rank", type = AdditionalPrinterColumn.Type.INTEGER)
-@AdditionalPrinterColumn(name = "Best Eval Loss", jsonPath = ".status.bestTrial.evalLoss", type = AdditionalPrinterColumn.Type.NUMBER)
-@AdditionalPrinterColumn(name = "Version", jsonPath = ".status.publishedVersion", type = AdditionalPrinterColumn.Type.INTEGER)
-@AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(
+    name = "Phase",
+    jsonPath = ".status.phase",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Trials",
+    jsonPath = ".status.progress",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Best Rank",
+    jsonPath = ".status.bestTrial.rank",
+    type = AdditionalPrinterColumn.Type.INTEGER)
+@AdditionalPrinterColumn(
+    name = "Best Eval Loss",
+    jsonPath = ".status.bestTrial.evalLoss",
+    type = AdditionalPrinterColumn.Type.NUMBER)
+@AdditionalPrinterColumn(
+    name = "Version",
+    jsonPath = ".status.publishedVersion",
+    type = AdditionalPrinterColumn.Type.INTEGER)
+@AdditionalPrinterColumn(
+    name = "Age",
+    jsonPath = ".metadata.creationTimestamp",
+    type = AdditionalPrinterColumn.Type.DATE)
 // Conditions are selected by type, never by list index (their order is not part of the API).
-@AdditionalPrinterColumn(name = "Complete", jsonPath = ".status.conditions[?(@.type==\"Complete\")].status", type = AdditionalPrinterColumn.Type.STRING, priority = 1)
-@AdditionalPrinterColumn(name = "Reason", jsonPath = ".status.conditions[?(@.type==\"Complete\")].reason", type = AdditionalPrinterColumn.Type.STRING, priority = 1)
-@ValidationRule(value = "size(self.metadata.name) <= 52", message = "a LoraJob name has at most 52 characters (it prefixes its trial Job names, which have at most 63)")
-@ValidationRule(value = LoraJob.TRIAL_SHAPING_FIELDS_IMMUTABLE, message = "spec.adapter, baseModel, dataset, lora, training, output and the sweep's values cannot change once trials exist (sweep.parallelism, resources and suspend can); create a new LoraJob instead")
+@AdditionalPrinterColumn(
+    name = "Complete",
+    jsonPath = ".status.conditions[?(@.type==\"Complete\")].status",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Reason",
+    jsonPath = ".status.conditions[?(@.type==\"Complete\")].reason",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@ValidationRule(
+    value = "size(self.metadata.name) <= 52",
+    message =
+        "a LoraJob name has at most 52 characters (it prefixes its trial Job names, which have at most 63)")
+@ValidationRule(
+    value = LoraJob.TRIAL_SHAPING_FIELDS_IMMUTABLE,
+    message =
+        "spec.adapter, baseModel, dataset, lora, training, output and the sweep's values cannot change once trials exist (sweep.parallelism, resources and suspend can); create a new LoraJob instead")
 public class LoraJob extends CustomResource<LoraJobSpec, LoraJobStatus> implements Namespaced {
 
   public static final String GROUP = "loraops.io";

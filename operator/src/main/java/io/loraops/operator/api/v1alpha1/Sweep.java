@@ -21,14 +21,20 @@ import lombok.Data;
 public class Sweep {
 
   @Size(min = 1, max = 32)
-  @ValidationRule(value = "self.all(r, r >= 1 && r <= 1024)", message = "sweep.rank values must be in 1..1024")
-  @ValidationRule(value = "self.all(x, self.exists_one(y, y == x))", message = "sweep.rank values must be unique")
+  @ValidationRule(
+      value = "self.all(r, r >= 1 && r <= 1024)",
+      message = "sweep.rank values must be in 1..1024")
+  @ValidationRule(
+      value = "self.all(x, self.exists_one(y, y == x))",
+      message = "sweep.rank values must be unique")
   @JsonPropertyDescription("Ranks to try, e.g. [4, 8, 16, 32].")
   private List<Integer> rank;
 
   @Size(min = 1, max = 32)
   @ValidationRule(value = "self.all(a, a > 0.0)", message = "sweep.alpha values must be positive")
-  @ValidationRule(value = "self.all(x, self.exists_one(y, y == x))", message = "sweep.alpha values must be unique")
+  @ValidationRule(
+      value = "self.all(x, self.exists_one(y, y == x))",
+      message = "sweep.alpha values must be unique")
   @JsonPropertyDescription("Alphas to try.")
   private List<Double> alpha;
 
@@ -40,14 +46,22 @@ public class Sweep {
   private Double alphaPerRank;
 
   @Size(min = 1, max = 32)
-  @ValidationRule(value = "self.all(l, l > 0.0 && l <= 1.0)", message = "sweep.learningRate values must be in (0, 1]")
-  @ValidationRule(value = "self.all(x, self.exists_one(y, y == x))", message = "sweep.learningRate values must be unique")
+  @ValidationRule(
+      value = "self.all(l, l > 0.0 && l <= 1.0)",
+      message = "sweep.learningRate values must be in (0, 1]")
+  @ValidationRule(
+      value = "self.all(x, self.exists_one(y, y == x))",
+      message = "sweep.learningRate values must be unique")
   @JsonPropertyDescription("Learning rates to try.")
   private List<Double> learningRate;
 
   @Size(min = 1, max = 8)
-  @ValidationRule(value = "self.all(x, self.exists_one(y, y == x))", message = "sweep.targetModules sets must be unique")
-  @ValidationRule(value = "self.all(s, size(s) >= 1 && size(s) <= 32)", message = "each sweep.targetModules set needs 1 to 32 modules")
+  @ValidationRule(
+      value = "self.all(x, self.exists_one(y, y == x))",
+      message = "sweep.targetModules sets must be unique")
+  @ValidationRule(
+      value = "self.all(s, size(s) >= 1 && size(s) <= 32)",
+      message = "each sweep.targetModules set needs 1 to 32 modules")
   @JsonPropertyDescription("Target-module sets to try, e.g. [[q_proj, v_proj], [all-linear]].")
   private List<List<String>> targetModules;
 
