@@ -112,7 +112,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
           "version " + status.getLatestVersion() + " published",
           now);
     }
-    adapter.setStatus(status);
-    return UpdateControl.patchStatus(adapter);
+    // Identity and status only: see LoraJobReconciler#patchStatusIfChanged.
+    LoraAdapter patch = new LoraAdapter();
+    patch.getMetadata().setName(adapter.getMetadata().getName());
+    patch.getMetadata().setNamespace(adapter.getMetadata().getNamespace());
+    patch.setStatus(status);
+    return UpdateControl.patchStatus(patch);
   }
 }

@@ -1,0 +1,29 @@
+# lora-operator: the commands a developer and CI run. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MVN ?= mvn -B -ntp
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm into .tools/bin
+	hack/install-tools.sh
+
+.PHONY: build
+build: ## compile and package every module, without tests
+	$(MVN) install -DskipTests
+
+.PHONY: crds
+crds: ## regenerate crds/ and the chart's copy from the Java model (commit the result)
+	$(MVN) -pl operator -am test -Dtest=CrdFilesTest -Dsurefire.failIfNoSpecifiedTests=false -Dcrds.update=true
+
+.PHONY: fmt
+fmt: ## format every Java file (google-java-format)
+	$(MVN) spotless:apply
+
+.PHONY: test
+test: tools ## every test tier: format, unit (*Test), integration (*IT, real control plane), trainer proof
+	$(MVN) spotless:check
+	$(MVN) verify
