@@ -27,3 +27,11 @@ fmt: ## format every Java file (google-java-format)
 test: tools ## every test tier: format, unit (*Test), integration (*IT, real control plane), trainer proof
 	$(MVN) spotless:check
 	$(MVN) verify
+
+.PHONY: demo
+demo: ## the whole loop locally: control plane, operator, node agent, trainer; publishes an adapter
+	hack/demo.sh up
+
+.PHONY: down
+down: ## stop everything `make demo` started
+	hack/demo.sh down

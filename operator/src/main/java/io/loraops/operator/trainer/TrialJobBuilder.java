@@ -151,6 +151,8 @@ public final class TrialJobBuilder {
         // The Job controller, not the kubelet, retries: a failed pod stays for inspection.
         .withRestartPolicy("Never")
         .withServiceAccountName(overrides == null ? null : overrides.getServiceAccountName())
+        // The trainer never calls the Kubernetes API: no token in the pod.
+        .withAutomountServiceAccountToken(false)
         .withNodeSelector(resources.getNodeSelector())
         .withTolerations(resources.getTolerations())
         .withPriorityClassName(resources.getPriorityClassName())

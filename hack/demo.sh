@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The whole loop on this machine: a real control plane, the operator, a local node agent that
+# runs trainer pods as processes, a tiny model and data, and the quickstart sweep.
+#
+#   hack/demo.sh up     build, start everything, run examples/quickstart.yaml to a published adapter
+#   hack/demo.sh down   stop every process `up` started (and nothing else)
+#
+# State lives in .local/ (kubeconfig, logs, PVC folders, pod folders). Environment:
+#   LORA_DEMO_TIMEOUT        seconds to wait for the sweep (default 600)
+#   LORA_DEMO_OPERATOR_PORT  the operator's HTTP port: health, /q/metrics (default 18080)
+#   LORA_DEMO_SKIP_BUILD     1 to reuse existing build outputs
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="${ROOT}/.local"
+CLUSTER="${LOCAL}/cluster"
+KUBECONFIG_FILE="${LOCAL}/kubeconfig"
+RUN="${LOCAL}/run"
+LOGS="${LOCAL}/logs"
+CLAIMS="${LOCAL}/claims"
+KUBECTL="${ROOT}/.tools/bin/kubectl"
+PORT="${LORA_DEMO_OPERATOR_PORT:-18080}"
+TIMEOUT="${LORA_DEMO_TIMEOUT:-600}"
+
+die() { echo "demo: $*" >&2; exit 1; }
+step() { echo "==> $*"; }
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# A process of ours is alive if its pid file names a live process whose command line mentions
+# this checkout (so a recycled pid is never mistaken for ours).
+alive() {
+  local pid
+  pid=$(cat "${RUN}/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -q "$ROOT"
+}
+
+start() { # name, command...
+  local name=$1; shift
+  if alive "$name"; then echo "    $name already running (pid $(cat "${RUN}/${name}.pid"))"; return; fi
+  setsid "$@" >"${LOGS}/${name}.log" 2>&1 </dev/null &
+  echo $! >"${RUN}/${name}.pid"
+}
+
+stop() { # name
+  local pid
+  if alive "$1"; then
+    pid=$(cat "${RUN}/$1.pid")
+    kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-${pid}" 2>/dev/null || true
+    echo "    stopped $1"
+  fi
+  rm -f "${RUN}/$1.pid"
+}
+
+up() {
+  mkdir -p "$RUN" "$LOGS" "$CLAIMS"/{models,datasets,adapters}
+  for cmd in java mvn go npm openssl curl setsid; do
+    command -v "$cmd" >/dev/null || die "$cmd is required (see README: prerequisites)"
+  done
+  if ss -ltn 2>/dev/null | awk '{print $4}' | grep -qE "[:.]${PORT}\$" && ! alive operator; then
+    die "port ${PORT} is in use; set LORA_DEMO_OPERATOR_PORT to a free port"
+  fi
+
+  if [ "${LORA_DEMO_SKIP_BUILD:-0}" != 1 ]; then
+    step "building (first run downloads dependencies; a few minutes)"
+    (cd "$ROOT" && mvn -B -q -ntp install -DskipTests) >"${LOGS}/build.log" 2>&1 || die "build failed; see ${LOGS}/build.log"
+  fi
+  step "installing control-plane tools (.tools/bin)"
+  "${ROOT}/hack/install-tools.sh" >"${LOGS}/tools.log" 2>&1 || die "tool install failed; see ${LOGS}/tools.log"
+
+  step "starting the control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)"
+  "${ROOT}/hack/control-plane.sh" up "$CLUSTER" >"${LOGS}/control-plane-up.log" 2>&1 \
+    || die "control plane did not start: $(tail -n 1 "${LOGS}/control-plane-up.log")"
+  cp "${CLUSTER}/kubeconfig" "$KUBECONFIG_FILE"
+  k apply --server-side --force-conflicts -f "${ROOT}/crds/" >/dev/null
+  k wait --for condition=established --timeout=60s crd/lorajobs.loraops.io crd/loraadapters.loraops.io >/dev/null
+
+  step "preparing a tiny base model and a dataset (PVC folders under .local/claims)"
+  if [ ! -f "${CLAIMS}/models/tiny-gpt2/config.json" ]; then
+    "${ROOT}/hack/lora-trainer" gen-model tiny-gpt2 "${CLAIMS}/models/tiny-gpt2" 42 >"${LOGS}/gen-model.log" 2>&1 \
+      || die "could not create the tiny model; see ${LOGS}/gen-model.log"
+  fi
+  cp "${ROOT}/examples/data/quickstart.jsonl" "${CLAIMS}/datasets/quickstart.jsonl"
+
+  step "starting the operator (http://127.0.0.1:${PORT}/q/metrics) and the local node agent"
+  KUBECONFIG="$KUBECONFIG_FILE" start operator java -Dquarkus.http.port="${PORT}" -Dquarkus.http.host=127.0.0.1 \
+    -Ddemo.checkout="$ROOT" -jar "${ROOT}/operator/target/quarkus-app/quarkus-run.jar"
+  start node-agent java -Ddemo.checkout="$ROOT" -jar "${ROOT}/node-agent/target/lora-node-agent.jar" \
+    --kubeconfig "$KUBECONFIG_FILE" --root "${LOCAL}/node" --claims "$CLAIMS" \
+    --capacity "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=8" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer"
+  for _ in $(seq 1 60); do
+    curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null && break
+    alive operator || die "the operator exited; see ${LOGS}/operator.log"
+    sleep 1
+  done
+  curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null || die "the operator is not ready; see ${LOGS}/operator.log"
+  for _ in $(seq 1 30); do k get node local-node >/dev/null 2>&1 && break; sleep 1; done
+  alive node-agent || die "the node agent exited; see ${LOGS}/node-agent.log"
+
+  if k get lorajob quickstart >/dev/null 2>&1; then
+    # A LoraJob runs once; a second demo runs a new one, which publishes the next version.
+    step "deleting the previous quickstart LoraJob (its published versions stay)"
+    k delete lorajob quickstart --wait=true >/dev/null
+  fi
+  step "applying examples/quickstart.yaml (a rank sweep: 4, 8, 16, 32)"
+  k apply -f "${ROOT}/examples/quickstart.yaml"
+  local started=$SECONDS
+  until k get lorajob quickstart -o jsonpath='{.status.conditions[?(@.type=="Complete")].status}{.status.conditions[?(@.type=="Failed")].status}' 2>/dev/null | grep -qE '^(True|FalseTrue)'; do
+    if ((SECONDS - started > TIMEOUT)); then
+      k get lorajobs,jobs,pods || true
+      die "the sweep did not finish in ${TIMEOUT}s"
+    fi
+    progress=$(k get lorajob quickstart -o jsonpath='{.status.phase} {.status.progress} trials finished' 2>/dev/null || true)
+    [ -n "${progress%% *trials finished}" ] && [ "$progress" != "${last:-}" ] && echo "    $progress" && last=$progress
+    sleep 2
+  done
+  echo
+  k get lorajobs,loraadapters
+  if [ "$(k get lorajob quickstart -o jsonpath='{.status.phase}')" != Succeeded ]; then
+    k get lorajob quickstart -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+    die "the sweep failed"
+  fi
+  local uri dir
+  uri=$(k get loraadapter quickstart -o jsonpath='{.status.versions[0].artifactUri}')
+  dir="${CLAIMS}/${uri#pvc://}"
+  echo
+  echo "Published adapter (version $(k get lorajob quickstart -o jsonpath='{.status.publishedVersion}'), ${uri}):"
+  ls -l "$dir"
+  cat <<EOT
+
+Everything keeps running. Explore with:
+  export KUBECONFIG=${KUBECONFIG_FILE}
+  ${KUBECTL#"$ROOT"/} get lorajobs,loraadapters,jobs,pods
+  ${KUBECTL#"$ROOT"/} describe lorajob quickstart
+  ls .local/node/pods/            (each trial pod's folder: trainer.log, termination-log, volumes)
+  curl -s http://127.0.0.1:${PORT}/q/metrics | grep ^lora_
+Stop everything with: make down
+EOT
+}
+
+down() {
+  step "stopping the demo"
+  stop node-agent
+  stop operator
+  if [ -d "$CLUSTER" ]; then "${ROOT}/hack/control-plane.sh" down "$CLUSTER" || true; fi
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) die "usage: $0 up|down" ;;
+esac
