@@ -41,27 +41,40 @@ public final class Main {
       usage("--kubeconfig is required");
     }
     Path root = Path.of(options.getOrDefault("root", ".local/node")).toAbsolutePath();
-    Path claims = Path.of(options.getOrDefault("claims", root.resolve("claims").toString())).toAbsolutePath();
+    Path claims =
+        Path.of(options.getOrDefault("claims", root.resolve("claims").toString())).toAbsolutePath();
     Files.createDirectories(claims);
-    NodeAgent.Settings settings = new NodeAgent.Settings(
-        options.getOrDefault("node-name", "local-node"), root, claims,
-        Resources.parseCapacity(options.getOrDefault("capacity", "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=16")), images);
+    NodeAgent.Settings settings =
+        new NodeAgent.Settings(
+            options.getOrDefault("node-name", "local-node"),
+            root,
+            claims,
+            Resources.parseCapacity(
+                options.getOrDefault("capacity", "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=16")),
+            images);
 
-    KubernetesClient client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(Files.readString(Path.of(kubeconfig)))).build();
+    KubernetesClient client =
+        new KubernetesClientBuilder()
+            .withConfig(Config.fromKubeconfig(Files.readString(Path.of(kubeconfig))))
+            .build();
     NodeAgent agent = new NodeAgent(client, settings);
     CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      agent.close();
-      stopped.countDown();
-    }));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  agent.close();
+                  stopped.countDown();
+                }));
     agent.start();
     stopped.await();
   }
 
   private static void usage(String problem) {
     System.err.println("lora-node-agent: " + problem);
-    System.err.println("usage: lora-node-agent --kubeconfig FILE [--node-name local-node] [--root DIR] [--claims DIR]"
-        + " [--capacity cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=16] [--image REPOSITORY=COMMAND ...]");
+    System.err.println(
+        "usage: lora-node-agent --kubeconfig FILE [--node-name local-node] [--root DIR] [--claims DIR]"
+            + " [--capacity cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=16] [--image REPOSITORY=COMMAND ...]");
     System.exit(2);
   }
 }

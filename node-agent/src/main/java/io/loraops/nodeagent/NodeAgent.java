@@ -1,5 +1,6 @@
 package io.loraops.nodeagent;
 
+import io.fabric8.kubernetes.api.model.BindingBuilder;
 import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
 import io.fabric8.kubernetes.api.model.Node;
@@ -12,7 +13,6 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
-import io.fabric8.kubernetes.api.model.BindingBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
@@ -23,7 +23,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -34,9 +33,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Plays the kubelet (and the scheduler) for one local node: registers the Node, binds pending
- * pods that fit it, runs them as local processes, reports their status, and stops them when they
- * are deleted. Everything happens in one thread, in {@link #sync()}, woken by pod events and a
+ * Plays the kubelet (and the scheduler) for one local node: registers the Node, binds pending pods
+ * that fit it, runs them as local processes, reports their status, and stops them when they are
+ * deleted. Everything happens in one thread, in {@link #sync()}, woken by pod events and a
  * one-second tick.
  */
 final class NodeAgent implements AutoCloseable {
@@ -51,11 +50,17 @@ final class NodeAgent implements AutoCloseable {
    * @param capacity the node's capacity, also its allocatable
    * @param images local commands standing in for image entrypoints, by image repository
    */
-  record Settings(String nodeName, Path root, Path claims, Map<String, Quantity> capacity, Map<String, String> images) {}
+  record Settings(
+      String nodeName,
+      Path root,
+      Path claims,
+      Map<String, Quantity> capacity,
+      Map<String, String> images) {}
 
   private final KubernetesClient client;
   private final Settings settings;
-  private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "node-agent"));
+  private final ScheduledExecutorService loop =
+      Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "node-agent"));
   private final Map<String, PodProcess> running = new ConcurrentHashMap<>();
   private final Set<String> reported = ConcurrentHashMap.newKeySet();
   private SharedIndexInformer<Pod> pods;
@@ -68,24 +73,34 @@ final class NodeAgent implements AutoCloseable {
 
   void start() {
     registerNode();
-    pods = client.pods().inAnyNamespace().inform(new ResourceEventHandler<>() {
-      @Override
-      public void onAdd(Pod pod) {
-        wake();
-      }
+    pods =
+        client
+            .pods()
+            .inAnyNamespace()
+            .inform(
+                new ResourceEventHandler<>() {
+                  @Override
+                  public void onAdd(Pod pod) {
+                    wake();
+                  }
 
-      @Override
-      public void onUpdate(Pod old, Pod pod) {
-        wake();
-      }
+                  @Override
+                  public void onUpdate(Pod old, Pod pod) {
+                    wake();
+                  }
 
-      @Override
-      public void onDelete(Pod pod, boolean unknown) {
-        wake();
-      }
-    });
+                  @Override
+                  public void onDelete(Pod pod, boolean unknown) {
+                    wake();
+                  }
+                });
     loop.scheduleWithFixedDelay(this::syncSafely, 0, 1, TimeUnit.SECONDS);
-    LOG.info("node {} ready: capacity {}, pods under {}, claims under {}", settings.nodeName(), settings.capacity(), settings.root(), settings.claims());
+    LOG.info(
+        "node {} ready: capacity {}, pods under {}, claims under {}",
+        settings.nodeName(),
+        settings.capacity(),
+        settings.root(),
+        settings.claims());
   }
 
   private void wake() {
@@ -110,15 +125,23 @@ final class NodeAgent implements AutoCloseable {
       Pod current = byUid.get(e.getKey());
       if (current == null || current.getMetadata().getDeletionTimestamp() != null) {
         PodProcess p = e.getValue();
-        long grace = current == null || current.getMetadata().getDeletionGracePeriodSeconds() == null ? 5 : Math.min(30, current.getMetadata().getDeletionGracePeriodSeconds());
-        LOG.info("pod {}/{} deleted: stopping its process", p.pod.getMetadata().getNamespace(), p.pod.getMetadata().getName());
+        long grace =
+            current == null || current.getMetadata().getDeletionGracePeriodSeconds() == null
+                ? 5
+                : Math.min(30, current.getMetadata().getDeletionGracePeriodSeconds());
+        LOG.info(
+            "pod {}/{} deleted: stopping its process",
+            p.pod.getMetadata().getNamespace(),
+            p.pod.getMetadata().getName());
         p.kill(grace);
         running.remove(e.getKey());
         reportTerminated(p, current);
       }
     }
     for (Pod pod : all) {
-      if (isMine(pod) && pod.getMetadata().getDeletionTimestamp() != null && !running.containsKey(pod.getMetadata().getUid())) {
+      if (isMine(pod)
+          && pod.getMetadata().getDeletionTimestamp() != null
+          && !running.containsKey(pod.getMetadata().getUid())) {
         forceDelete(pod);
       }
     }
@@ -126,8 +149,13 @@ final class NodeAgent implements AutoCloseable {
     // Processes that ended, or outgrew their memory limit.
     for (Map.Entry<String, PodProcess> e : List.copyOf(running.entrySet())) {
       PodProcess p = e.getValue();
-      if (p.process.isAlive() && p.memoryLimitBytes != null && p.residentBytes() > p.memoryLimitBytes) {
-        LOG.info("pod {}/{} exceeded its memory limit: killing it", p.pod.getMetadata().getNamespace(), p.pod.getMetadata().getName());
+      if (p.process.isAlive()
+          && p.memoryLimitBytes != null
+          && p.residentBytes() > p.memoryLimitBytes) {
+        LOG.info(
+            "pod {}/{} exceeded its memory limit: killing it",
+            p.pod.getMetadata().getNamespace(),
+            p.pod.getMetadata().getName());
         p.killForMemory();
       }
       if (!p.process.isAlive()) {
@@ -139,7 +167,10 @@ final class NodeAgent implements AutoCloseable {
     // Start pods bound here; pods this agent ran before it restarted cannot be re-attached.
     for (Pod pod : all) {
       String uid = pod.getMetadata().getUid();
-      if (!isMine(pod) || pod.getMetadata().getDeletionTimestamp() != null || running.containsKey(uid) || reported.contains(uid)) {
+      if (!isMine(pod)
+          || pod.getMetadata().getDeletionTimestamp() != null
+          || running.containsKey(uid)
+          || reported.contains(uid)) {
         continue;
       }
       String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
@@ -155,24 +186,47 @@ final class NodeAgent implements AutoCloseable {
   }
 
   private void bindPendingPods(List<Pod> all) {
-    List<Pod> mine = all.stream()
-        .filter(this::isMine)
-        .filter(p -> p.getStatus() == null || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
-        .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
-    List<Pod> pending = all.stream()
-        .filter(p -> p.getSpec().getNodeName() == null || p.getSpec().getNodeName().isEmpty())
-        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
-        .filter(p -> p.getSpec().getSchedulerName() == null || "default-scheduler".equals(p.getSpec().getSchedulerName()))
-        .sorted(Comparator.comparing((Pod p) -> p.getMetadata().getCreationTimestamp()).thenComparing(p -> p.getMetadata().getName()))
-        .toList();
+    List<Pod> mine =
+        all.stream()
+            .filter(this::isMine)
+            .filter(
+                p ->
+                    p.getStatus() == null
+                        || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
+            .collect(java.util.stream.Collectors.toCollection(ArrayList::new));
+    List<Pod> pending =
+        all.stream()
+            .filter(p -> p.getSpec().getNodeName() == null || p.getSpec().getNodeName().isEmpty())
+            .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+            .filter(
+                p ->
+                    p.getSpec().getSchedulerName() == null
+                        || "default-scheduler".equals(p.getSpec().getSchedulerName()))
+            .sorted(
+                Comparator.comparing((Pod p) -> p.getMetadata().getCreationTimestamp())
+                    .thenComparing(p -> p.getMetadata().getName()))
+            .toList();
     Map<String, String> nodeLabels = nodeLabels();
     for (Pod pod : pending) {
       String why = Resources.whyNotFit(pod, mine, settings.capacity(), nodeLabels);
       if (why == null) {
-        client.bindings().inNamespace(pod.getMetadata().getNamespace()).resource(new BindingBuilder()
-            .withNewMetadata().withName(pod.getMetadata().getName()).withNamespace(pod.getMetadata().getNamespace()).endMetadata()
-            .withTarget(new ObjectReferenceBuilder().withKind("Node").withApiVersion("v1").withName(settings.nodeName()).build())
-            .build()).create();
+        client
+            .bindings()
+            .inNamespace(pod.getMetadata().getNamespace())
+            .resource(
+                new BindingBuilder()
+                    .withNewMetadata()
+                    .withName(pod.getMetadata().getName())
+                    .withNamespace(pod.getMetadata().getNamespace())
+                    .endMetadata()
+                    .withTarget(
+                        new ObjectReferenceBuilder()
+                            .withKind("Node")
+                            .withApiVersion("v1")
+                            .withName(settings.nodeName())
+                            .build())
+                    .build())
+            .create();
         mine.add(pod);
         LOG.info("bound {}/{}", pod.getMetadata().getNamespace(), pod.getMetadata().getName());
       } else {
@@ -186,26 +240,56 @@ final class NodeAgent implements AutoCloseable {
     try {
       PodProcess p = PodProcess.start(pod, settings, client);
       running.put(uid, p);
-      LOG.info("started {}/{}: pid {}, log {}", pod.getMetadata().getNamespace(), pod.getMetadata().getName(), p.process.pid(), p.log);
+      LOG.info(
+          "started {}/{}: pid {}, log {}",
+          pod.getMetadata().getNamespace(),
+          pod.getMetadata().getName(),
+          p.process.pid(),
+          p.log);
       String now = p.startedAt.toString();
-      updateStatus(pod, b -> b.editOrNewStatus()
-          .withPhase("Running")
-          .withHostIP("127.0.0.1")
-          .withPodIP("127.0.0.1")
-          .withStartTime(now)
-          .withConditions(conditions(pod, now, true))
-          .withContainerStatuses(new ContainerStatusBuilder()
-              .withName(p.container.getName()).withImage(p.container.getImage()).withImageID("local://" + p.container.getImage())
-              .withContainerID("local://" + p.process.pid()).withReady(true).withStarted(true).withRestartCount(0)
-              .withNewState().withNewRunning().withStartedAt(now).endRunning().endState().build())
-          .endStatus());
+      updateStatus(
+          pod,
+          b ->
+              b.editOrNewStatus()
+                  .withPhase("Running")
+                  .withHostIP("127.0.0.1")
+                  .withPodIP("127.0.0.1")
+                  .withStartTime(now)
+                  .withConditions(conditions(pod, now, true))
+                  .withContainerStatuses(
+                      new ContainerStatusBuilder()
+                          .withName(p.container.getName())
+                          .withImage(p.container.getImage())
+                          .withImageID("local://" + p.container.getImage())
+                          .withContainerID("local://" + p.process.pid())
+                          .withReady(true)
+                          .withStarted(true)
+                          .withRestartCount(0)
+                          .withNewState()
+                          .withNewRunning()
+                          .withStartedAt(now)
+                          .endRunning()
+                          .endState()
+                          .build())
+                  .endStatus());
     } catch (PodProcess.Unrunnable e) {
       reported.add(uid);
-      LOG.warn("cannot run {}/{}: {}", pod.getMetadata().getNamespace(), pod.getMetadata().getName(), e.getMessage());
-      terminate(pod, 128, e.reason, e.getMessage(), Instant.now().toString(), Instant.now().toString());
+      LOG.warn(
+          "cannot run {}/{}: {}",
+          pod.getMetadata().getNamespace(),
+          pod.getMetadata().getName(),
+          e.getMessage());
+      terminate(
+          pod, 128, e.reason, e.getMessage(), Instant.now().toString(), Instant.now().toString());
     } catch (java.io.IOException e) {
       reported.add(uid);
-      terminate(pod, 128, "StartError", e.getMessage(), Instant.now().toString(), Instant.now().toString());
+      terminate(
+          pod,
+          128,
+          "StartError",
+          e.getMessage(),
+          Instant.now().toString(),
+          Instant.now().toString());
     }
   }
 
@@ -216,53 +300,120 @@ final class NodeAgent implements AutoCloseable {
     }
     int exit = p.oomKilled ? 137 : p.process.exitValue();
     String reason = p.oomKilled ? "OOMKilled" : exit == 0 ? "Completed" : "Error";
-    LOG.info("pod {}/{} exited {} ({})", current.getMetadata().getNamespace(), current.getMetadata().getName(), exit, reason);
-    terminate(current, exit, reason, p.terminationMessage(exit), p.startedAt.toString(), Instant.now().toString());
+    LOG.info(
+        "pod {}/{} exited {} ({})",
+        current.getMetadata().getNamespace(),
+        current.getMetadata().getName(),
+        exit,
+        reason);
+    terminate(
+        current,
+        exit,
+        reason,
+        p.terminationMessage(exit),
+        p.startedAt.toString(),
+        Instant.now().toString());
   }
 
   private void reportLost(Pod pod) {
     reported.add(pod.getMetadata().getUid());
     String now = Instant.now().toString();
-    terminate(pod, 137, "ContainerStatusUnknown", "the node agent restarted and lost this container", now, now);
+    terminate(
+        pod,
+        137,
+        "ContainerStatusUnknown",
+        "the node agent restarted and lost this container",
+        now,
+        now);
   }
 
-  private void terminate(Pod pod, int exitCode, String reason, String message, String startedAt, String finishedAt) {
+  private void terminate(
+      Pod pod, int exitCode, String reason, String message, String startedAt, String finishedAt) {
     var container = pod.getSpec().getContainers().get(0);
-    ContainerStatus status = new ContainerStatusBuilder()
-        .withName(container.getName()).withImage(container.getImage()).withImageID("local://" + container.getImage())
-        .withReady(false).withStarted(false).withRestartCount(0)
-        .withNewState().withNewTerminated().withExitCode(exitCode).withReason(reason).withMessage(message)
-        .withStartedAt(startedAt).withFinishedAt(finishedAt).endTerminated().endState().build();
-    updateStatus(pod, b -> b.editOrNewStatus()
-        .withPhase(exitCode == 0 ? "Succeeded" : "Failed")
-        .withHostIP("127.0.0.1")
-        .withConditions(conditions(pod, finishedAt, false))
-        .withContainerStatuses(status)
-        .endStatus());
+    ContainerStatus status =
+        new ContainerStatusBuilder()
+            .withName(container.getName())
+            .withImage(container.getImage())
+            .withImageID("local://" + container.getImage())
+            .withReady(false)
+            .withStarted(false)
+            .withRestartCount(0)
+            .withNewState()
+            .withNewTerminated()
+            .withExitCode(exitCode)
+            .withReason(reason)
+            .withMessage(message)
+            .withStartedAt(startedAt)
+            .withFinishedAt(finishedAt)
+            .endTerminated()
+            .endState()
+            .build();
+    updateStatus(
+        pod,
+        b ->
+            b.editOrNewStatus()
+                .withPhase(exitCode == 0 ? "Succeeded" : "Failed")
+                .withHostIP("127.0.0.1")
+                .withConditions(conditions(pod, finishedAt, false))
+                .withContainerStatuses(status)
+                .endStatus());
   }
 
   private List<PodCondition> conditions(Pod pod, String now, boolean ready) {
     String r = ready ? "True" : "False";
     return List.of(
-        new PodConditionBuilder().withType("PodScheduled").withStatus("True").withLastTransitionTime(now).build(),
-        new PodConditionBuilder().withType("Initialized").withStatus("True").withLastTransitionTime(now).build(),
-        new PodConditionBuilder().withType("ContainersReady").withStatus(r).withLastTransitionTime(now).build(),
-        new PodConditionBuilder().withType("Ready").withStatus(r).withLastTransitionTime(now).build());
+        new PodConditionBuilder()
+            .withType("PodScheduled")
+            .withStatus("True")
+            .withLastTransitionTime(now)
+            .build(),
+        new PodConditionBuilder()
+            .withType("Initialized")
+            .withStatus("True")
+            .withLastTransitionTime(now)
+            .build(),
+        new PodConditionBuilder()
+            .withType("ContainersReady")
+            .withStatus(r)
+            .withLastTransitionTime(now)
+            .build(),
+        new PodConditionBuilder()
+            .withType("Ready")
+            .withStatus(r)
+            .withLastTransitionTime(now)
+            .build());
   }
 
   private void markUnschedulable(Pod pod, String why) {
-    boolean already = pod.getStatus() != null && pod.getStatus().getConditions() != null
-        && pod.getStatus().getConditions().stream().anyMatch(c -> "PodScheduled".equals(c.getType()) && why.equals(c.getMessage()));
+    boolean already =
+        pod.getStatus() != null
+            && pod.getStatus().getConditions() != null
+            && pod.getStatus().getConditions().stream()
+                .anyMatch(c -> "PodScheduled".equals(c.getType()) && why.equals(c.getMessage()));
     if (!already) {
-      updateStatus(pod, b -> b.editOrNewStatus().withPhase("Pending").withConditions(new PodConditionBuilder()
-          .withType("PodScheduled").withStatus("False").withReason("Unschedulable").withMessage(why)
-          .withLastTransitionTime(Instant.now().toString()).build()).endStatus());
+      updateStatus(
+          pod,
+          b ->
+              b.editOrNewStatus()
+                  .withPhase("Pending")
+                  .withConditions(
+                      new PodConditionBuilder()
+                          .withType("PodScheduled")
+                          .withStatus("False")
+                          .withReason("Unschedulable")
+                          .withMessage(why)
+                          .withLastTransitionTime(Instant.now().toString())
+                          .build())
+                  .endStatus());
     }
   }
 
   private void updateStatus(Pod pod, UnaryOperator<PodBuilder> edit) {
     try {
-      client.pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName())
+      client
+          .pods()
+          .inNamespace(pod.getMetadata().getNamespace())
+          .withName(pod.getMetadata().getName())
           .editStatus(p -> edit.apply(new PodBuilder(p)).build());
     } catch (KubernetesClientException e) {
       if (e.getCode() != 404) {
@@ -273,7 +424,12 @@ final class NodeAgent implements AutoCloseable {
 
   private void forceDelete(Pod pod) {
     try {
-      client.pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName()).withGracePeriod(0).delete();
+      client
+          .pods()
+          .inNamespace(pod.getMetadata().getNamespace())
+          .withName(pod.getMetadata().getName())
+          .withGracePeriod(0)
+          .delete();
     } catch (KubernetesClientException e) {
       if (e.getCode() != 404) {
         throw e;
@@ -286,14 +442,25 @@ final class NodeAgent implements AutoCloseable {
   }
 
   private Map<String, String> nodeLabels() {
-    return Map.of("kubernetes.io/hostname", settings.nodeName(), "kubernetes.io/os", "linux",
-        "node.kubernetes.io/instance-type", "local", "loraops.io/local-node", "true");
+    return Map.of(
+        "kubernetes.io/hostname",
+        settings.nodeName(),
+        "kubernetes.io/os",
+        "linux",
+        "node.kubernetes.io/instance-type",
+        "local",
+        "loraops.io/local-node",
+        "true");
   }
 
   private void registerNode() {
-    Node node = new NodeBuilder()
-        .withNewMetadata().withName(settings.nodeName()).withLabels(nodeLabels()).endMetadata()
-        .build();
+    Node node =
+        new NodeBuilder()
+            .withNewMetadata()
+            .withName(settings.nodeName())
+            .withLabels(nodeLabels())
+            .endMetadata()
+            .build();
     if (client.nodes().withName(settings.nodeName()).get() == null) {
       client.nodes().resource(node).create();
     }
@@ -307,27 +474,55 @@ final class NodeAgent implements AutoCloseable {
     }
     lastHeartbeat = now;
     String ts = now.toString();
-    List<NodeCondition> conditions = List.of(
-        condition("Ready", "True", "KubeletReady", "local node agent is posting ready status", ts),
-        condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "", ts),
-        condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "", ts),
-        condition("PIDPressure", "False", "KubeletHasSufficientPID", "", ts));
-    client.nodes().withName(settings.nodeName()).editStatus(n -> new NodeBuilder(n).editOrNewStatus()
-        .withCapacity(settings.capacity())
-        .withAllocatable(settings.capacity())
-        .withConditions(conditions)
-        .withAddresses(List.of(new io.fabric8.kubernetes.api.model.NodeAddress("127.0.0.1", "InternalIP"),
-            new io.fabric8.kubernetes.api.model.NodeAddress(settings.nodeName(), "Hostname")))
-        .withNewNodeInfo().withArchitecture("amd64").withOperatingSystem("linux").withKubeletVersion("v1.36.3-lora-local")
-        .withKubeProxyVersion("").withContainerRuntimeVersion("local://lora-node-agent").withOsImage("local")
-        .withKernelVersion(System.getProperty("os.version")).withMachineID(settings.nodeName()).withSystemUUID(settings.nodeName())
-        .withBootID(settings.nodeName()).endNodeInfo()
-        .endStatus().build());
+    List<NodeCondition> conditions =
+        List.of(
+            condition(
+                "Ready", "True", "KubeletReady", "local node agent is posting ready status", ts),
+            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "", ts),
+            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "", ts),
+            condition("PIDPressure", "False", "KubeletHasSufficientPID", "", ts));
+    client
+        .nodes()
+        .withName(settings.nodeName())
+        .editStatus(
+            n ->
+                new NodeBuilder(n)
+                    .editOrNewStatus()
+                    .withCapacity(settings.capacity())
+                    .withAllocatable(settings.capacity())
+                    .withConditions(conditions)
+                    .withAddresses(
+                        List.of(
+                            new io.fabric8.kubernetes.api.model.NodeAddress(
+                                "127.0.0.1", "InternalIP"),
+                            new io.fabric8.kubernetes.api.model.NodeAddress(
+                                settings.nodeName(), "Hostname")))
+                    .withNewNodeInfo()
+                    .withArchitecture("amd64")
+                    .withOperatingSystem("linux")
+                    .withKubeletVersion("v1.36.3-lora-local")
+                    .withKubeProxyVersion("")
+                    .withContainerRuntimeVersion("local://lora-node-agent")
+                    .withOsImage("local")
+                    .withKernelVersion(System.getProperty("os.version"))
+                    .withMachineID(settings.nodeName())
+                    .withSystemUUID(settings.nodeName())
+                    .withBootID(settings.nodeName())
+                    .endNodeInfo()
+                    .endStatus()
+                    .build());
   }
 
-  private static NodeCondition condition(String type, String status, String reason, String message, String now) {
-    return new NodeConditionBuilder().withType(type).withStatus(status).withReason(reason).withMessage(message)
-        .withLastHeartbeatTime(now).withLastTransitionTime(now).build();
+  private static NodeCondition condition(
+      String type, String status, String reason, String message, String now) {
+    return new NodeConditionBuilder()
+        .withType(type)
+        .withStatus(status)
+        .withReason(reason)
+        .withMessage(message)
+        .withLastHeartbeatTime(now)
+        .withLastTransitionTime(now)
+        .build();
   }
 
   @Override
@@ -342,5 +537,4 @@ final class NodeAgent implements AutoCloseable {
   boolean idle() {
     return running.isEmpty();
   }
-
 }

@@ -8,11 +8,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Where a pod's mount paths are on this machine. A local process cannot see {@code /etc/loraops}
- * or {@code /lora/claims/models} the way a container does, so the agent rewrites those paths, in
- * the command line, the environment and the files it materializes from ConfigMaps, to the local
- * folders that back them. Only whole path prefixes are rewritten ({@code /tmp} never matches
- * {@code /tmpfoo}). Pure.
+ * Where a pod's mount paths are on this machine. A local process cannot see {@code /etc/loraops} or
+ * {@code /lora/claims/models} the way a container does, so the agent rewrites those paths, in the
+ * command line, the environment and the files it materializes from ConfigMaps, to the local folders
+ * that back them. Only whole path prefixes are rewritten ({@code /tmp} never matches {@code
+ * /tmpfoo}). Pure.
  */
 final class PodPaths {
 
@@ -29,11 +29,16 @@ final class PodPaths {
     String result = text;
     for (Map.Entry<String, Path> m :
         mounts.entrySet().stream()
-            .sorted(Comparator.comparingInt((Map.Entry<String, Path> e) -> e.getKey().length()).reversed())
+            .sorted(
+                Comparator.comparingInt((Map.Entry<String, Path> e) -> e.getKey().length())
+                    .reversed())
             .toList()) {
       // A mount path counts where it starts a path: at the start of the text or after a quote,
       // space, '=' or ':', and where it ends one: before '/', a quote, space, ':', or the end.
-      Pattern p = Pattern.compile("(?<=^|[\"'\\s=:])" + Pattern.quote(m.getKey()) + "(?=/|[\"'\\s:]|$)", Pattern.MULTILINE);
+      Pattern p =
+          Pattern.compile(
+              "(?<=^|[\"'\\s=:])" + Pattern.quote(m.getKey()) + "(?=/|[\"'\\s:]|$)",
+              Pattern.MULTILINE);
       result = p.matcher(result).replaceAll(Matcher.quoteReplacement(m.getValue().toString()));
     }
     return result;

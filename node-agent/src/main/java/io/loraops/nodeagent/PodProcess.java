@@ -22,8 +22,8 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * One pod's container, run as a local process: its volumes materialized as local folders, its
- * paths rewritten to those folders, its output kept in {@code <pod dir>/<container>.log}.
+ * One pod's container, run as a local process: its volumes materialized as local folders, its paths
+ * rewritten to those folders, its output kept in {@code <pod dir>/<container>.log}.
  */
 final class PodProcess {
 
@@ -50,7 +50,13 @@ final class PodProcess {
   final Long memoryLimitBytes;
   volatile boolean oomKilled;
 
-  private PodProcess(Pod pod, Container container, Path dir, Path terminationLog, Process process, Long memoryLimitBytes) {
+  private PodProcess(
+      Pod pod,
+      Container container,
+      Path dir,
+      Path terminationLog,
+      Process process,
+      Long memoryLimitBytes) {
     this.pod = pod;
     this.container = container;
     this.dir = dir;
@@ -61,20 +67,28 @@ final class PodProcess {
     this.memoryLimitBytes = memoryLimitBytes;
   }
 
-  static PodProcess start(Pod pod, NodeAgent.Settings settings, KubernetesClient client) throws IOException, Unrunnable {
+  static PodProcess start(Pod pod, NodeAgent.Settings settings, KubernetesClient client)
+      throws IOException, Unrunnable {
     if (pod.getSpec().getContainers().size() != 1) {
-      throw new Unrunnable("UnsupportedPod", "the local node agent runs single-container pods only");
+      throw new Unrunnable(
+          "UnsupportedPod", "the local node agent runs single-container pods only");
     }
     Container container = pod.getSpec().getContainers().get(0);
-    Path dir = settings.root().resolve("pods").resolve(pod.getMetadata().getNamespace() + "_" + pod.getMetadata().getName());
+    Path dir =
+        settings
+            .root()
+            .resolve("pods")
+            .resolve(pod.getMetadata().getNamespace() + "_" + pod.getMetadata().getName());
     Files.createDirectories(dir);
 
     // 1. A local folder (or file) behind every volume.
     Map<String, Path> volumes = new HashMap<>();
     Map<String, ConfigMap> configMaps = new HashMap<>();
-    for (Volume v : pod.getSpec().getVolumes() == null ? List.<Volume>of() : pod.getSpec().getVolumes()) {
+    for (Volume v :
+        pod.getSpec().getVolumes() == null ? List.<Volume>of() : pod.getSpec().getVolumes()) {
       if (v.getPersistentVolumeClaim() != null) {
-        volumes.put(v.getName(), settings.claims().resolve(v.getPersistentVolumeClaim().getClaimName()));
+        volumes.put(
+            v.getName(), settings.claims().resolve(v.getPersistentVolumeClaim().getClaimName()));
       } else if (v.getHostPath() != null) {
         volumes.put(v.getName(), Path.of(v.getHostPath().getPath()));
       } else if (v.getEmptyDir() != null || v.getProjected() != null) {
@@ -82,14 +96,25 @@ final class PodProcess {
         // credentials from the agent.
         volumes.put(v.getName(), dir.resolve("volumes").resolve(v.getName()));
       } else if (v.getConfigMap() != null) {
-        ConfigMap cm = client.configMaps().inNamespace(pod.getMetadata().getNamespace()).withName(v.getConfigMap().getName()).get();
+        ConfigMap cm =
+            client
+                .configMaps()
+                .inNamespace(pod.getMetadata().getNamespace())
+                .withName(v.getConfigMap().getName())
+                .get();
         if (cm == null) {
-          throw new Unrunnable("CreateContainerConfigError", "configmap \"" + v.getConfigMap().getName() + "\" not found");
+          throw new Unrunnable(
+              "CreateContainerConfigError",
+              "configmap \"" + v.getConfigMap().getName() + "\" not found");
         }
         configMaps.put(v.getName(), cm);
         volumes.put(v.getName(), dir.resolve("volumes").resolve(v.getName()));
       } else {
-        throw new Unrunnable("UnsupportedVolume", "volume " + v.getName() + ": the local node agent supports persistentVolumeClaim, hostPath, emptyDir, projected (left empty) and configMap");
+        throw new Unrunnable(
+            "UnsupportedVolume",
+            "volume "
+                + v.getName()
+                + ": the local node agent supports persistentVolumeClaim, hostPath, emptyDir, projected (left empty) and configMap");
       }
     }
     for (Map.Entry<String, Path> v : volumes.entrySet()) {
@@ -101,14 +126,25 @@ final class PodProcess {
 
     // 2. Container paths -> local paths.
     PodPaths paths = new PodPaths();
-    for (VolumeMount m : container.getVolumeMounts() == null ? List.<VolumeMount>of() : container.getVolumeMounts()) {
+    for (VolumeMount m :
+        container.getVolumeMounts() == null
+            ? List.<VolumeMount>of()
+            : container.getVolumeMounts()) {
       Path local = volumes.get(m.getName());
       if (local == null) {
-        throw new Unrunnable("CreateContainerConfigError", "volumeMount " + m.getName() + " names no volume");
+        throw new Unrunnable(
+            "CreateContainerConfigError", "volumeMount " + m.getName() + " names no volume");
       }
-      paths.mount(m.getMountPath(), m.getSubPath() == null || m.getSubPath().isEmpty() ? local : local.resolve(m.getSubPath()));
+      paths.mount(
+          m.getMountPath(),
+          m.getSubPath() == null || m.getSubPath().isEmpty()
+              ? local
+              : local.resolve(m.getSubPath()));
     }
-    String terminationPath = container.getTerminationMessagePath() == null ? "/dev/termination-log" : container.getTerminationMessagePath();
+    String terminationPath =
+        container.getTerminationMessagePath() == null
+            ? "/dev/termination-log"
+            : container.getTerminationMessagePath();
     Path terminationLog = dir.resolve("termination-log");
     Files.writeString(terminationLog, "");
     paths.mount(terminationPath, terminationLog);
@@ -118,7 +154,8 @@ final class PodProcess {
       Path target = volumes.get(e.getKey());
       Map<String, String> data = e.getValue().getData() == null ? Map.of() : e.getValue().getData();
       for (Map.Entry<String, String> file : data.entrySet()) {
-        Files.writeString(target.resolve(file.getKey()), paths.rewrite(file.getValue()), StandardCharsets.UTF_8);
+        Files.writeString(
+            target.resolve(file.getKey()), paths.rewrite(file.getValue()), StandardCharsets.UTF_8);
       }
     }
 
@@ -129,7 +166,13 @@ final class PodProcess {
     } else {
       String entrypoint = settings.images().get(repository(container.getImage()));
       if (entrypoint == null) {
-        throw new Unrunnable("ErrImagePull", "image " + container.getImage() + " has no local command: start the node agent with --image " + repository(container.getImage()) + "=<command>");
+        throw new Unrunnable(
+            "ErrImagePull",
+            "image "
+                + container.getImage()
+                + " has no local command: start the node agent with --image "
+                + repository(container.getImage())
+                + "=<command>");
       }
       command.addAll(List.of(entrypoint.trim().split("\\s+")));
     }
@@ -137,13 +180,17 @@ final class PodProcess {
       container.getArgs().forEach(a -> command.add(paths.rewrite(a)));
     }
 
-    ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
-        .redirectOutput(dir.resolve(container.getName() + ".log").toFile());
+    ProcessBuilder builder =
+        new ProcessBuilder(command)
+            .directory(dir.toFile())
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve(container.getName() + ".log").toFile());
     Map<String, String> env = builder.environment();
     for (EnvVar e : container.getEnv() == null ? List.<EnvVar>of() : container.getEnv()) {
       env.put(e.getName(), paths.rewrite(envValue(e, pod, container)));
     }
-    Long memoryLimit = limit(container, "memory").map(q -> q.getNumericalAmount().longValue()).orElse(null);
+    Long memoryLimit =
+        limit(container, "memory").map(q -> q.getNumericalAmount().longValue()).orElse(null);
     return new PodProcess(pod, container, dir, terminationLog, builder.start(), memoryLimit);
   }
 
@@ -156,7 +203,8 @@ final class PodProcess {
 
   /** Kills the process tree: SIGTERM, then SIGKILL after the grace period. */
   void kill(long graceSeconds) {
-    List<ProcessHandle> tree = Stream.concat(process.descendants(), Stream.of(process.toHandle())).toList();
+    List<ProcessHandle> tree =
+        Stream.concat(process.descendants(), Stream.of(process.toHandle())).toList();
     tree.forEach(ProcessHandle::destroy);
     try {
       if (!process.waitFor(graceSeconds, java.util.concurrent.TimeUnit.SECONDS)) {
@@ -170,13 +218,16 @@ final class PodProcess {
 
   void killForMemory() {
     oomKilled = true;
-    Stream.concat(process.descendants(), Stream.of(process.toHandle())).forEach(ProcessHandle::destroyForcibly);
+    Stream.concat(process.descendants(), Stream.of(process.toHandle()))
+        .forEach(ProcessHandle::destroyForcibly);
   }
 
   /** The termination message as the kubelet would report it. */
   String terminationMessage(int exitCode) {
     String message = readCapped(terminationLog, MAX_TERMINATION_MESSAGE);
-    if (message.isBlank() && exitCode != 0 && "FallbackToLogsOnError".equals(container.getTerminationMessagePolicy())) {
+    if (message.isBlank()
+        && exitCode != 0
+        && "FallbackToLogsOnError".equals(container.getTerminationMessagePolicy())) {
       List<String> lines = readLines(log);
       String tail = String.join("\n", lines.subList(Math.max(0, lines.size() - 80), lines.size()));
       message = tail.length() > 2048 ? tail.substring(tail.length() - 2048) : tail;
@@ -201,8 +252,10 @@ final class PodProcess {
     if (from != null && from.getResourceFieldRef() != null) {
       String resource = from.getResourceFieldRef().getResource();
       String name = resource.substring(resource.indexOf('.') + 1);
-      BigDecimal divisor = from.getResourceFieldRef().getDivisor() == null
-          ? BigDecimal.ONE : from.getResourceFieldRef().getDivisor().getNumericalAmount();
+      BigDecimal divisor =
+          from.getResourceFieldRef().getDivisor() == null
+              ? BigDecimal.ONE
+              : from.getResourceFieldRef().getDivisor().getNumericalAmount();
       return limit(container, name)
           .map(q -> q.getNumericalAmount().divide(divisor, 0, RoundingMode.CEILING).toPlainString())
           .orElse(String.valueOf(Runtime.getRuntime().availableProcessors()));
@@ -219,7 +272,9 @@ final class PodProcess {
   static String repository(String image) {
     String withoutDigest = image.contains("@") ? image.substring(0, image.indexOf('@')) : image;
     int colon = withoutDigest.lastIndexOf(':');
-    return colon > withoutDigest.lastIndexOf('/') ? withoutDigest.substring(0, colon) : withoutDigest;
+    return colon > withoutDigest.lastIndexOf('/')
+        ? withoutDigest.substring(0, colon)
+        : withoutDigest;
   }
 
   private static long rssOf(long pid) {

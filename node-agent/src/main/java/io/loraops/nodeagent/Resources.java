@@ -47,7 +47,11 @@ final class Resources {
    * Why {@code pod} does not fit next to {@code running} on a node with {@code allocatable}, in the
    * scheduler's words; null if it fits.
    */
-  static String whyNotFit(Pod pod, List<Pod> running, Map<String, Quantity> allocatable, Map<String, String> nodeLabels) {
+  static String whyNotFit(
+      Pod pod,
+      List<Pod> running,
+      Map<String, Quantity> allocatable,
+      Map<String, String> nodeLabels) {
     Map<String, String> selector = pod.getSpec().getNodeSelector();
     if (selector != null) {
       for (Map.Entry<String, String> e : selector.entrySet()) {
@@ -62,8 +66,9 @@ final class Resources {
     }
     for (Map.Entry<String, BigDecimal> want : requests(pod).entrySet()) {
       Quantity capacity = allocatable.get(want.getKey());
-      BigDecimal free = (capacity == null ? BigDecimal.ZERO : capacity.getNumericalAmount())
-          .subtract(used.getOrDefault(want.getKey(), BigDecimal.ZERO));
+      BigDecimal free =
+          (capacity == null ? BigDecimal.ZERO : capacity.getNumericalAmount())
+              .subtract(used.getOrDefault(want.getKey(), BigDecimal.ZERO));
       if (want.getValue().compareTo(free) > 0) {
         return want.getKey().equals("pods")
             ? "0/1 nodes are available: 1 Too many pods."

@@ -1,13 +1,17 @@
 package io.loraops.operator.config;
 
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.arc.Unremovable;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.context.Dependent;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.time.Clock;
+import java.util.Optional;
 
 /** CDI wiring: the one place Quarkus configuration becomes plain objects. */
 @ApplicationScoped
@@ -27,6 +31,23 @@ public class SettingsProducer {
     /** Non-root uid of trial pods. */
     @WithDefault("65532")
     long trialRunAsUser();
+
+    /** Leader election, for running more than one replica (the Helm chart sets it). */
+    LeaderElection leaderElection();
+
+    /** {@code lora.leader-election.*}. */
+    interface LeaderElection {
+      /** Whether replicas elect a leader through a Lease; only the leader reconciles. */
+      @WithDefault("false")
+      boolean enabled();
+
+      /** Name of the Lease. */
+      @WithDefault("lora-operator-leader")
+      String leaseName();
+
+      /** Namespace of the Lease; default: the namespace the operator runs in. */
+      Optional<String> leaseNamespace();
+    }
   }
 
   // @Singleton, not @ApplicationScoped: records and Clock cannot be proxied.
@@ -41,6 +62,21 @@ public class SettingsProducer {
   @Singleton
   Clock clock() {
     return Clock.systemUTC();
+  }
+
+  /**
+   * The operator SDK elects a leader only when this bean is not null. Off by default: a single
+   * replica needs no Lease (and no RBAC for one).
+   */
+  @Produces
+  @Dependent
+  @Unremovable
+  LeaderElectionConfiguration leaderElection(LoraConfig config) {
+    LoraConfig.LeaderElection election = config.leaderElection();
+    return election.enabled()
+        ? new LeaderElectionConfiguration(
+            election.leaseName(), election.leaseNamespace().orElse(null))
+        : null;
   }
 
   @Produces

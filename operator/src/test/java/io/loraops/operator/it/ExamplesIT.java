@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
-/** Every manifest in examples/ starts with its three-line comment and is accepted by the API server. */
+/**
+ * Every manifest in examples/ starts with its three-line comment and is accepted by the API server.
+ */
 class ExamplesIT {
 
   @Test
@@ -24,7 +26,9 @@ class ExamplesIT {
       assertThat(head.get(0)).as(example + " line 1").startsWith("# Purpose: ");
       assertThat(head.get(1)).as(example + " line 2").startsWith("# Prerequisites: ");
       assertThat(head.get(2)).as(example + " line 3").startsWith("# Expected end state: ");
-      assertThat(ControlPlane.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", example.toString()))
+      assertThat(
+              ControlPlane.kubectl(
+                  "apply", "--dry-run=server", "-n", namespace, "-f", example.toString()))
           .as(example.toString())
           .contains("(server dry run)");
     }

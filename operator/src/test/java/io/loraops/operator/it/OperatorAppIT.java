@@ -51,7 +51,9 @@ class OperatorAppIT {
             .redirectOutput(log.toFile());
     pb.environment().put("KUBECONFIG", ControlPlane.kubeconfig().toString());
     app = pb.start();
-    await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .ignoreExceptions()
         .until(() -> get("/q/health/ready").statusCode() == 200);
   }
 
@@ -67,37 +69,72 @@ class OperatorAppIT {
     Files.writeString(manifest, Manifests.sweep("kubectl-sweep", "4, 8", 2, 1));
     ControlPlane.kubectl("apply", "-n", namespace, "-f", manifest.toString());
 
-    await().atMost(Duration.ofSeconds(60)).until(() -> new FakeKubelet(client, namespace).runningPods(null).size() == 2);
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .until(() -> new FakeKubelet(client, namespace).runningPods(null).size() == 2);
     String running = ControlPlane.kubectl("get", "lorajobs", "-n", namespace);
     assertThat(running.lines().findFirst().orElseThrow())
-        .containsSubsequence("NAME", "PHASE", "TRIALS", "BEST RANK", "BEST EVAL LOSS", "VERSION", "AGE");
+        .containsSubsequence(
+            "NAME", "PHASE", "TRIALS", "BEST RANK", "BEST EVAL LOSS", "VERSION", "AGE");
     assertThat(running).contains("kubectl-sweep").contains("Running").contains("0/2");
 
     FakeKubelet kubelet = new FakeKubelet(client, namespace);
-    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300)).until(() -> {
-      for (Pod pod : kubelet.runningPods(null)) {
-        kubelet.succeed(pod, pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t000") ? 1.7 : 1.4);
-      }
-      return SweepIT.isComplete(client.resources(LoraJob.class).inNamespace(namespace).withName("kubectl-sweep").get());
-    });
-    await().atMost(Duration.ofSeconds(20)).until(() ->
-        ControlPlane.kubectl("get", "loraadapters", "-n", namespace).contains("Available"));
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              for (Pod pod : kubelet.runningPods(null)) {
+                kubelet.succeed(
+                    pod,
+                    pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t000") ? 1.7 : 1.4);
+              }
+              return SweepIT.isComplete(
+                  client
+                      .resources(LoraJob.class)
+                      .inNamespace(namespace)
+                      .withName("kubectl-sweep")
+                      .get());
+            });
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                ControlPlane.kubectl("get", "loraadapters", "-n", namespace).contains("Available"));
 
     String all = ControlPlane.kubectl("get", "lorajobs,loraadapters", "-n", namespace);
     List<String> lines = all.lines().toList();
     assertThat(all).containsSubsequence("NAME", "BASE", "LATEST", "SERVING", "PHASE", "AGE");
-    assertThat(lines).anySatisfy(l -> assertThat(l).contains("kubectl-sweep").contains("Succeeded").contains("2/2").contains("1.4"));
-    assertThat(lines).anySatisfy(l -> assertThat(l).contains("support-bot").contains("tiny-gpt2").contains("Available"));
-    assertThat(ControlPlane.kubectl("get", "lora", "-n", namespace)).contains("kubectl-sweep").contains("support-bot");
+    assertThat(lines)
+        .anySatisfy(
+            l ->
+                assertThat(l)
+                    .contains("kubectl-sweep")
+                    .contains("Succeeded")
+                    .contains("2/2")
+                    .contains("1.4"));
+    assertThat(lines)
+        .anySatisfy(
+            l -> assertThat(l).contains("support-bot").contains("tiny-gpt2").contains("Available"));
+    assertThat(ControlPlane.kubectl("get", "lora", "-n", namespace))
+        .contains("kubectl-sweep")
+        .contains("support-bot");
     assertThat(ControlPlane.kubectl("get", "lj", "kubectl-sweep", "-n", namespace, "-o", "wide"))
-        .contains("COMPLETE").contains("VersionPublished");
+        .contains("COMPLETE")
+        .contains("VersionPublished");
     assertThat(ControlPlane.kubectl("explain", "lorajob.spec.sweep.alphaPerRank"))
         .contains("alpha = alphaPerRank x rank");
 
     String metrics = get("/q/metrics").body();
     assertThat(metrics)
-        .contains("lora_trials_total{adapter=\"support-bot\",namespace=\"" + namespace + "\",result=\"succeeded\"} 2.0")
-        .contains("lora_adapter_versions_total{adapter=\"support-bot\",namespace=\"" + namespace + "\"} 1.0")
+        .contains(
+            "lora_trials_total{adapter=\"support-bot\",namespace=\""
+                + namespace
+                + "\",result=\"succeeded\"} 2.0")
+        .contains(
+            "lora_adapter_versions_total{adapter=\"support-bot\",namespace=\""
+                + namespace
+                + "\"} 1.0")
         .contains("lora_jobs_active{adapter=\"support-bot\",namespace=\"" + namespace + "\"} 0.0")
         .contains("lora_trial_duration_seconds_count")
         .contains("operator_sdk_");
@@ -105,7 +142,8 @@ class OperatorAppIT {
 
   private HttpResponse<String> get(String path) throws IOException, InterruptedException {
     return HttpClient.newHttpClient()
-        .send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+        .send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
             HttpResponse.BodyHandlers.ofString());
   }
 }

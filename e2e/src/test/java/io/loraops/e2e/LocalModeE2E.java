@@ -1,0 +1,289 @@
+package io.loraops.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.loraops.operator.api.v1alpha1.AdapterVersion;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.status.Conditions;
+import io.loraops.operator.support.Labels;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The whole loop with real parts: kubectl applies the quickstart example, the packaged operator
+ * runs trial Jobs, the Job controller makes pods, the node agent runs the real trainer on a tiny
+ * model, and the best adapter is published in PEFT format.
+ */
+class LocalModeE2E {
+
+  static LocalMode local;
+
+  @BeforeAll
+  static void start() throws Exception {
+    local = new LocalMode("e2e");
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    local.close();
+  }
+
+  @Test
+  void quickstartSweepPublishesThePeftAdapterOfTheBestTrial() throws Exception {
+    local.kubectl("apply", "-f", LocalMode.REPO.resolve("examples/quickstart.yaml").toString());
+    LoraJob job = awaitComplete("quickstart", Duration.ofMinutes(6));
+
+    assertThat(job.getStatus().getTrials())
+        .hasSize(4)
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    TrialStatus best =
+        job.getStatus().getTrials().stream()
+            .min(Comparator.comparing(t -> t.getMetrics().getEvalLoss()))
+            .orElseThrow();
+    assertThat(job.getStatus().getBestTrial().getName()).isEqualTo(best.getName());
+    assertThat(job.getStatus().getTrials())
+        .allSatisfy(
+            t -> {
+              assertThat(t.getMetrics().getSteps()).isEqualTo(40L);
+              assertThat(t.getMetrics().getTrainableParameters()).isPositive();
+              assertThat(t.getMetrics().getEvalLoss()).isFinite();
+            });
+
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () ->
+                adapter("quickstart").getStatus() != null
+                    && !adapter("quickstart").getStatus().getVersions().isEmpty());
+    AdapterVersion v1 = adapter("quickstart").getStatus().getVersions().get(0);
+    assertThat(v1.getVersion()).isEqualTo(job.getStatus().getPublishedVersion());
+    assertThat(v1.getRank()).isEqualTo(best.getParameters().getRank());
+    assertThat(v1.getMetrics()).isEqualTo(best.getMetrics());
+    assertThat(v1.getDigest()).matches("sha256:[0-9a-f]{64}");
+
+    // The published folder is a PEFT adapter: config plus safetensors with PEFT's key names and
+    // shapes lora_A [r, in], lora_B [out, r].
+    Path dir = local.local(v1.getArtifactUri());
+    JsonNode config = new ObjectMapper().readTree(dir.resolve("adapter_config.json").toFile());
+    assertThat(config.get("peft_type").asText()).isEqualTo("LORA");
+    assertThat(config.get("r").asInt()).isEqualTo(v1.getRank());
+    assertThat(config.get("lora_alpha").asDouble()).isEqualTo(v1.getAlpha());
+    JsonNode header = safetensorsHeader(dir.resolve("adapter_model.safetensors"));
+    assertThat(header.get("__metadata__").get("format").asText()).isEqualTo("pt");
+    List<String> keys =
+        iterate(header.fieldNames()).stream().filter(k -> !k.equals("__metadata__")).toList();
+    assertThat(keys)
+        .isNotEmpty()
+        .allMatch(k -> k.startsWith("base_model.model.") && k.matches(".*lora_[AB]\\.weight"));
+    String aKey = keys.stream().filter(k -> k.endsWith("lora_A.weight")).findFirst().orElseThrow();
+    assertThat(header.get(aKey).get("shape").get(0).asInt()).isEqualTo(v1.getRank());
+    String bKey = aKey.replace("lora_A", "lora_B");
+    assertThat(header.get(bKey).get("shape").get(1).asInt()).isEqualTo(v1.getRank());
+
+    String table = local.kubectl("get", "lorajobs,loraadapters");
+    assertThat(table)
+        .contains("quickstart")
+        .contains("Succeeded")
+        .contains("4/4")
+        .contains("Available");
+  }
+
+  @Test
+  void trainerKilledMidTrialIsRetriedAndResumesFromItsCheckpoint() throws Exception {
+    String manifest =
+        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
+            .replace("name: quickstart", "name: killed")
+            .replace("adapter: quickstart", "adapter: killed")
+            .replace("maxSteps: 40", "maxSteps: 200")
+            .replace("rank: [4, 8, 16, 32]", "rank: [8]");
+    apply(manifest);
+
+    // Wait for the first checkpoint, then SIGKILL the trainer process.
+    Pod first =
+        await()
+            .atMost(Duration.ofMinutes(2))
+            .pollInterval(Duration.ofMillis(200))
+            .until(
+                () ->
+                    local
+                        .client
+                        .pods()
+                        .inNamespace(local.namespace)
+                        .withLabel(Labels.LORA_JOB, "killed")
+                        .list()
+                        .getItems()
+                        .stream()
+                        .filter(
+                            p ->
+                                p.getStatus() != null && "Running".equals(p.getStatus().getPhase()))
+                        .filter(p -> Files.exists(trialDir("killed").resolve("checkpoint")))
+                        .findFirst()
+                        .orElse(null),
+                p -> p != null);
+    long pid =
+        Long.parseLong(
+            first
+                .getStatus()
+                .getContainerStatuses()
+                .get(0)
+                .getContainerID()
+                .replace("local://", ""));
+    ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+
+    LoraJob job = awaitComplete("killed", Duration.ofMinutes(4));
+    TrialStatus trial = job.getStatus().getTrials().get(0);
+    assertThat(trial.getAttempts()).isEqualTo(2);
+    assertThat(trial.getMetrics().getSteps()).isEqualTo(200L);
+    List<Pod> pods =
+        local
+            .client
+            .pods()
+            .inNamespace(local.namespace)
+            .withLabel(Labels.LORA_JOB, "killed")
+            .list()
+            .getItems();
+    assertThat(pods).hasSize(2);
+    Pod second =
+        pods.stream()
+            .filter(p -> !p.getMetadata().getName().equals(first.getMetadata().getName()))
+            .findFirst()
+            .orElseThrow();
+    assertThat(
+            Files.readString(local.podDir(second.getMetadata().getName()).resolve("trainer.log")))
+        .contains("resuming from checkpoint at step");
+  }
+
+  @Test
+  void operatorKilledMidSweepFinishesWithoutDuplicateJobsOrVersions() throws Exception {
+    String manifest =
+        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
+            .replace("name: quickstart", "name: restarted")
+            .replace("adapter: quickstart", "adapter: restarted")
+            .replace("parallelism: 2", "parallelism: 1");
+    apply(manifest);
+
+    await()
+        .atMost(Duration.ofMinutes(3))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              LoraJob j = loraJob("restarted");
+              return j != null
+                  && j.getStatus() != null
+                  && j.getStatus().getTrialsSucceeded() != null
+                  && j.getStatus().getTrialsSucceeded() >= 1;
+            });
+    local.killOperator();
+    Thread.sleep(2000);
+    local.startOperator();
+
+    LoraJob job = awaitComplete("restarted", Duration.ofMinutes(5));
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    List<Job> jobs =
+        local
+            .client
+            .batch()
+            .v1()
+            .jobs()
+            .inNamespace(local.namespace)
+            .withLabel(Labels.LORA_JOB, "restarted")
+            .list()
+            .getItems();
+    assertThat(jobs).hasSize(4);
+    assertThat(
+            local
+                .client
+                .configMaps()
+                .inNamespace(local.namespace)
+                .withLabel(Labels.ADAPTER, "restarted")
+                .withLabel(Labels.VERSION)
+                .list()
+                .getItems())
+        .hasSize(1);
+  }
+
+  private void apply(String manifest) throws Exception {
+    Path file = Files.createTempFile("lorajob", ".yaml");
+    Files.writeString(file, manifest);
+    local.kubectl("apply", "-f", file.toString());
+  }
+
+  private Path trialDir(String job) {
+    LoraJob j = loraJob(job);
+    return local.claims.resolve(
+        "adapters/"
+            + job
+            + "/trials/"
+            + j.getMetadata().getName()
+            + "-"
+            + j.getMetadata().getUid().replace("-", "").substring(0, 5)
+            + "/t000");
+  }
+
+  private LoraJob awaitComplete(String name, Duration timeout) {
+    await()
+        .atMost(timeout)
+        .pollInterval(Duration.ofSeconds(1))
+        .until(
+            () -> {
+              LoraJob j = loraJob(name);
+              if (j != null
+                  && j.getStatus() != null
+                  && Conditions.isTrue(j.getStatus().getConditions(), "Failed")) {
+                throw new AssertionError(name + " failed: " + j.getStatus().getTrials());
+              }
+              return j != null
+                  && j.getStatus() != null
+                  && Conditions.isTrue(j.getStatus().getConditions(), "Complete");
+            });
+    return loraJob(name);
+  }
+
+  private LoraJob loraJob(String name) {
+    return local.client.resources(LoraJob.class).inNamespace(local.namespace).withName(name).get();
+  }
+
+  private LoraAdapter adapter(String name) {
+    return local
+        .client
+        .resources(LoraAdapter.class)
+        .inNamespace(local.namespace)
+        .withName(name)
+        .get();
+  }
+
+  private static JsonNode safetensorsHeader(Path file) throws IOException {
+    try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r")) {
+      byte[] len = new byte[8];
+      raf.readFully(len);
+      byte[] header = new byte[(int) ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getLong()];
+      raf.readFully(header);
+      return new ObjectMapper().readTree(new String(header, StandardCharsets.UTF_8));
+    }
+  }
+
+  private static <T> List<T> iterate(java.util.Iterator<T> it) {
+    List<T> list = new java.util.ArrayList<>();
+    it.forEachRemaining(list::add);
+    return list;
+  }
+}
