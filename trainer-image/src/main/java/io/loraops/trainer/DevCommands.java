@@ -1,0 +1,138 @@
+package io.loraops.trainer;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.loraops.contract.ContractJson;
+import io.loraops.trainer.data.Batches.Batch;
+import io.loraops.trainer.lora.LoraInjector;
+import io.loraops.trainer.lora.LoraLinear;
+import io.loraops.trainer.lora.LoraSpec;
+import io.loraops.trainer.lora.PeftAdapter;
+import io.loraops.trainer.model.CausalLM;
+import io.loraops.trainer.model.ModelLoader;
+import io.loraops.trainer.model.SafeTensors;
+import io.loraops.trainer.model.TinyModels;
+import io.loraops.trainer.train.AdamW;
+import io.loraops.trainer.train.Trainer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/** Commands for development, the PEFT proof and the benchmark; not used by trial pods. */
+final class DevCommands {
+  private DevCommands() {}
+
+  static int run(String command, String[] a) throws IOException {
+    switch (command) {
+      case "gen-model" -> {
+        try (NDManager m = NDManager.newBaseManager()) {
+          TinyModels.write(a[0], Path.of(a[1]), a.length > 2 ? Long.parseLong(a[2]) : 42, m);
+        }
+        return 0;
+      }
+      case "logits" -> {
+        logits(Path.of(a[0]), a[1].equals("-") ? null : Path.of(a[1]), Path.of(a[2]));
+        return 0;
+      }
+      case "bench" -> {
+        bench(
+            Path.of(a[0]),
+            Integer.parseInt(a[1]),
+            Integer.parseInt(a[2]),
+            Integer.parseInt(a[3]),
+            List.of(a[4].split(",")),
+            Integer.parseInt(a[5]));
+        return 0;
+      }
+      default -> throw new IllegalArgumentException(command);
+    }
+  }
+
+  /** Probe ids [2, 16] (seeded) and the model's logits for them, into one safetensors file. */
+  static void logits(Path modelDir, Path adapterDir, Path out) throws IOException {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(modelDir, m);
+      if (adapterDir != null) {
+        PeftAdapter.read(adapterDir, model);
+      }
+      int rows = 2;
+      int len = 16;
+      long[] ids = new long[rows * len];
+      float[] idsF = new float[ids.length];
+      SplittableRandom r = new SplittableRandom(7);
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] =
+            3 + r.nextInt(Math.min(model.config().vocabSize(), TinyModels.vocabulary().size()) - 3);
+        idsF[i] = ids[i];
+      }
+      NDArray logits = model.forward(m.create(ids, new Shape(rows, len)), false);
+      Map<String, NDArray> t = new LinkedHashMap<>();
+      t.put("input_ids", m.create(idsF, new Shape(rows, len)));
+      t.put("logits", logits);
+      SafeTensors.write(out, t, Map.of("format", "pt"));
+    }
+  }
+
+  /** Timed LoRA training steps on random tokens; prints one JSON line. */
+  static void bench(Path modelDir, int batch, int seq, int steps, List<String> targets, int rank)
+      throws IOException {
+    Engine engine = Engine.getEngine("PyTorch");
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(modelDir, m);
+      List<LoraLinear> layers =
+          LoraInjector.inject(model, new LoraSpec(rank, 2.0 * rank, 0, targets, false), 1);
+      List<AdamW.Param> params = new ArrayList<>();
+      for (LoraLinear l : layers) {
+        params.add(new AdamW.Param(PeftAdapter.keyA(l), l.loraA(), 1));
+        params.add(new AdamW.Param(PeftAdapter.keyB(l), l.loraB(), 1));
+      }
+      AdamW opt = new AdamW(params, m, 0);
+      SplittableRandom r = new SplittableRandom(3);
+      int warmup = 2;
+      double[] times = new double[steps];
+      for (int s = 0; s < warmup + steps; s++) {
+        long[] ids = new long[batch * seq];
+        long[] targets2 = new long[batch * seq];
+        for (int i = 0; i < ids.length; i++) {
+          ids[i] = r.nextInt(model.config().vocabSize());
+        }
+        for (int i = 0; i < ids.length; i++) {
+          targets2[i] = (i + 1) % seq == 0 ? -100 : ids[i + 1];
+        }
+        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, batch * (seq - 1));
+        long t0 = System.nanoTime();
+        Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {});
+        opt.step(1e-4, 1.0);
+        if (s >= warmup) {
+          times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+        }
+      }
+      double total = Arrays.stream(times).sum();
+      Map<String, Object> res = new LinkedHashMap<>();
+      res.put("impl", "java-djl");
+      res.put("params", model.config().parameterCount());
+      res.put("tokens_per_s", batch * seq * steps / total);
+      res.put("step_s_median", Arrays.stream(times).sorted().toArray()[steps / 2]);
+      res.put("peak_rss_mb", peakRssMb());
+      res.put("threads", System.getProperty("ai.djl.pytorch.num_threads"));
+      System.out.println(ContractJson.toJson(res));
+    }
+  }
+
+  static double peakRssMb() throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+      if (line.startsWith("VmHWM:")) {
+        return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+      }
+    }
+    return -1;
+  }
+}

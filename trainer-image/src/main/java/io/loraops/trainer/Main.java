@@ -1,0 +1,153 @@
+package io.loraops.trainer;
+
+import ai.djl.engine.EngineException;
+import io.loraops.contract.ContractJson;
+import io.loraops.contract.ExitCodes;
+import io.loraops.contract.TrialConfig;
+import io.loraops.contract.TrialSummary;
+import io.loraops.trainer.report.Reports;
+import io.loraops.trainer.train.Trainer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The trainer's command line.
+ *
+ * <pre>
+ * java -jar lora-trainer.jar train &lt;trial.json&gt;     the trial pod's entrypoint
+ * java -jar lora-trainer.jar gen-model &lt;preset&gt; &lt;dir&gt; [seed]   seeded HF-layout model
+ * java -jar lora-trainer.jar proof-train &lt;trial.json&gt; &lt;dumpDir&gt;   train, dumping init + batches
+ * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
+ * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
+ * </pre>
+ *
+ * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
+ */
+public final class Main {
+  private Main() {}
+
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /** Runs a command and returns its exit code (tests call this in-process). */
+  public static int run(String[] args) {
+    configureEngine();
+    if (args.length == 0) {
+      return usage("no command");
+    }
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    try {
+      switch (args[0]) {
+        case "train":
+          return rest.length == 1
+              ? train(Path.of(rest[0]), null)
+              : usage("train takes one argument");
+        case "proof-train":
+          return rest.length == 2
+              ? train(Path.of(rest[0]), Path.of(rest[1]))
+              : usage("proof-train <config> <dumpDir>");
+        case "gen-model":
+        case "logits":
+        case "bench":
+          return DevCommands.run(args[0], rest);
+        default:
+          return usage("unknown command " + args[0]);
+      }
+    } catch (TrainerException e) {
+      System.err.println("trainer: " + e.getMessage());
+      return e.exitCode();
+    } catch (Exception e) {
+      e.printStackTrace();
+      return ExitCodes.OTHER;
+    }
+  }
+
+  private static int usage(String why) {
+    System.err.println(
+        "trainer: "
+            + why
+            + "\nusage: lora-trainer train <trial.json>\n"
+            + "       lora-trainer gen-model <preset> <dir> [seed]\n"
+            + "       lora-trainer proof-train <trial.json> <dumpDir>\n"
+            + "       lora-trainer logits <modelDir> <adapterDir|-> <out.safetensors>\n"
+            + "       lora-trainer bench <modelDir> <batch> <seq> <steps> <targets> <rank>");
+    return ExitCodes.BAD_CONFIG;
+  }
+
+  /**
+   * Offline engine settings, unless given on the command line: natives from the jars only, PyTorch
+   * as engine (the tokenizers jar registers one too), and intra-op threads = the CPUs this
+   * container may use (the JVM reads the cgroup limit); threads are fixed once the engine starts.
+   */
+  static void configureEngine() {
+    System.setProperty("ai.djl.offline", System.getProperty("ai.djl.offline", "true"));
+    System.setProperty(
+        "ai.djl.default_engine", System.getProperty("ai.djl.default_engine", "PyTorch"));
+    String cpus = Integer.toString(Runtime.getRuntime().availableProcessors());
+    System.setProperty(
+        "ai.djl.pytorch.num_threads", System.getProperty("ai.djl.pytorch.num_threads", cpus));
+    System.setProperty(
+        "ai.djl.pytorch.num_interop_threads",
+        System.getProperty("ai.djl.pytorch.num_interop_threads", "1"));
+  }
+
+  /** The trial pod's path: never throws; every outcome ends in a termination message. */
+  static int train(Path configFile, Path debugDir) {
+    Path termination = Path.of(TrialConfig.DEFAULT_TERMINATION_MESSAGE_PATH);
+    TrialSummary summary;
+    try {
+      TrialConfig cfg;
+      try {
+        cfg = ContractJson.readConfig(Files.readString(configFile));
+      } catch (IOException e) {
+        throw TrainerException.badConfig(
+            "cannot read trial config " + configFile + ": " + e.getMessage());
+      }
+      if (cfg == null) {
+        throw TrainerException.badConfig("trial config " + configFile + " is empty");
+      }
+      if (cfg.terminationMessagePath() != null && !cfg.terminationMessagePath().isBlank()) {
+        termination = Path.of(cfg.terminationMessagePath());
+      }
+      summary = new Trainer(System.out, debugDir, 0).train(cfg);
+    } catch (TrainerException e) {
+      summary = TrialSummary.failure(e.exitCode(), ExitCodes.reason(e.exitCode()), e.getMessage());
+    } catch (OutOfMemoryError e) {
+      summary = oom("Java heap: " + e.getMessage());
+    } catch (EngineException e) {
+      summary = isNativeOom(e) ? oom(e.getMessage()) : other(e);
+    } catch (Exception e) {
+      summary = other(e);
+    }
+    if (!summary.succeeded()) {
+      System.err.println("trainer: " + summary.reason() + ": " + summary.message());
+    }
+    Reports.writeTermination(termination, summary);
+    return summary.exitCode();
+  }
+
+  private static boolean isNativeOom(Throwable e) {
+    String m = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT);
+    return m.contains("out of memory")
+        || m.contains("can't allocate memory")
+        || m.contains("failed to allocate");
+  }
+
+  private static TrialSummary oom(String message) {
+    return TrialSummary.failure(
+        ExitCodes.OUT_OF_MEMORY,
+        ExitCodes.reason(ExitCodes.OUT_OF_MEMORY),
+        "out of memory: "
+            + message
+            + "; lower training.batchSize or training.sequenceLength, or request more memory");
+  }
+
+  private static TrialSummary other(Exception e) {
+    e.printStackTrace();
+    return TrialSummary.failure(ExitCodes.OTHER, ExitCodes.reason(ExitCodes.OTHER), e.toString());
+  }
+}

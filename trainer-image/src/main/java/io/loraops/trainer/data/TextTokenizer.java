@@ -1,0 +1,100 @@
+package io.loraops.trainer.data;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraops.trainer.TrainerException;
+import io.loraops.trainer.model.ModelConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The model's {@code tokenizer.json} through DJL's binding of Hugging Face tokenizers. Special
+ * tokens are not added (the trainer adds EOS itself) and nothing is truncated here: the binding
+ * would otherwise cut at 512 tokens with only a warning; the dataset applies the sequence cap.
+ */
+public final class TextTokenizer implements AutoCloseable {
+  private static final List<String> EOS_NAMES =
+      List.of("</s>", "<|endoftext|>", "<eos>", "<|eot_id|>");
+
+  private final HuggingFaceTokenizer tokenizer;
+  private final int eosId;
+  private final int padId;
+
+  private TextTokenizer(HuggingFaceTokenizer tokenizer, int eosId, int padId) {
+    this.tokenizer = tokenizer;
+    this.eosId = eosId;
+    this.padId = padId;
+  }
+
+  /** Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else a known name. */
+  public static TextTokenizer load(Path modelDir, ModelConfig config) {
+    Path file = modelDir.resolve("tokenizer.json");
+    if (!Files.isRegularFile(file)) {
+      throw TrainerException.badConfig("baseModel.path " + modelDir + " has no tokenizer.json");
+    }
+    int eos = config.eosTokenId();
+    if (eos < 0) {
+      eos = findSpecial(file);
+    }
+    if (eos < 0) {
+      throw TrainerException.badConfig(
+          file
+              + ": no end-of-sequence token (config.json eos_token_id, or one of "
+              + EOS_NAMES
+              + ")");
+    }
+    try {
+      HuggingFaceTokenizer t =
+          HuggingFaceTokenizer.builder()
+              .optTokenizerPath(file)
+              .optAddSpecialTokens(false)
+              .optTruncation(false)
+              .optPadding(false)
+              .build();
+      return new TextTokenizer(t, eos, config.padTokenId() >= 0 ? config.padTokenId() : eos);
+    } catch (IOException | RuntimeException e) {
+      throw TrainerException.badConfig(file + ": cannot load tokenizer: " + e.getMessage());
+    }
+  }
+
+  private static int findSpecial(Path file) {
+    try {
+      JsonNode root = new ObjectMapper().readTree(file.toFile());
+      for (String name : EOS_NAMES) {
+        for (JsonNode t : root.path("added_tokens")) {
+          if (t.path("content").asText().equals(name)) {
+            return t.path("id").asInt();
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw TrainerException.badConfig(file + ": " + e.getMessage());
+    }
+    return -1;
+  }
+
+  public int[] encode(String text) {
+    long[] ids = tokenizer.encode(text, false, false).getIds();
+    int[] out = new int[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      out[i] = Math.toIntExact(ids[i]);
+    }
+    return out;
+  }
+
+  public int eosId() {
+    return eosId;
+  }
+
+  public int padId() {
+    return padId;
+  }
+
+  @Override
+  public void close() {
+    tokenizer.close();
+  }
+}

@@ -1,0 +1,191 @@
+package io.loraops.trainer.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.loraops.trainer.model.Tensors;
+import java.util.SplittableRandom;
+
+/**
+ * A linear layer with an optional LoRA adapter: {@code y = W0·x + b + scale·B(A(dropout(x)))}.
+ *
+ * <pre>
+ *                    x [B, T, in]
+ *          .---------------+----------------.
+ *          |                                | dropout(p), training only
+ *   W0 [out, in], b [out]            A [r, in]     Kaiming-uniform(a=sqrt 5), as PEFT
+ *   frozen                                 | [B, T, r]
+ *          |                         B [out, r]    zeros, so step 0 = base model
+ *          |                                | [B, T, out] x scale
+ *          '---------------(+)--------------'
+ *                    y [B, T, out]
+ *
+ *   scale = alpha / r   (LoRA, Hu et al. 2021, section 4.1)
+ *         = alpha / sqrt(r)   (rsLoRA, Kalajdzievski 2023)
+ *   merge:   W0 <- W0 + scale·B·A     unmerge: W0 <- W0 - scale·B·A
+ * </pre>
+ *
+ * <p>Weights are kept in PyTorch's {@code nn.Linear} layout {@code [out, in]}; GPT-2's {@code
+ * Conv1D} weights ({@code [in, out]}) are handed in transposed, which is why PEFT marks them {@code
+ * fan_in_fan_out}. A and B have the same shapes in both cases, as in PEFT's files.
+ */
+public final class LoraLinear {
+  private final String path;
+  private final NDArray weight; // W0 [out, in], frozen
+  private final NDArray bias; // [out] or null, frozen
+  private NDArray loraA; // [r, in], trainable
+  private NDArray loraB; // [out, r], trainable
+  private float scale;
+  private float dropout;
+  private boolean merged;
+
+  /**
+   * @param path the Hugging Face module path, e.g. {@code model.layers.0.self_attn.q_proj}
+   * @param weight W0 {@code [out, in]}
+   * @param bias {@code [out]} or null
+   */
+  public LoraLinear(String path, NDArray weight, NDArray bias) {
+    this.path = path;
+    this.weight = weight;
+    this.bias = bias;
+  }
+
+  /** The module path, as in the adapter keys {@code base_model.model.<path>.lora_A.weight}. */
+  public String path() {
+    return path;
+  }
+
+  /** The last path segment, which target_modules match ({@code q_proj}, {@code c_attn}). */
+  public String shortName() {
+    return path.substring(path.lastIndexOf('.') + 1);
+  }
+
+  public long inFeatures() {
+    return weight.getShape().get(1);
+  }
+
+  public long outFeatures() {
+    return weight.getShape().get(0);
+  }
+
+  /**
+   * Adds a fresh adapter: A Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))
+   * exactly as PEFT's {@code reset_lora_parameters}, drawn from {@code random} so a seed fixes it
+   * on every engine; B zeros, so the adapted layer starts equal to the base layer.
+   */
+  public void addAdapter(
+      int rank, double alpha, boolean rsLora, double dropout, SplittableRandom random) {
+    NDManager m = weight.getManager();
+    long in = inFeatures();
+    float[] a = new float[Math.toIntExact(rank * in)];
+    double bound = 1.0 / Math.sqrt(in);
+    for (int i = 0; i < a.length; i++) {
+      a[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+    }
+    setAdapter(
+        Tensors.floats(m, a, new Shape(rank, in)), // A [r, in]
+        m.zeros(new Shape(outFeatures(), rank)), // B [out, r]
+        scaleFor(rank, alpha, rsLora),
+        dropout);
+  }
+
+  /** Installs given A [r, in] and B [out, r] (read from a file); they become trainable. */
+  public void setAdapter(NDArray a, NDArray b, float scale, double dropout) {
+    if (merged) {
+      throw new IllegalStateException(path + ": unmerge before replacing the adapter");
+    }
+    long r = a.getShape().get(0);
+    if (a.getShape().dimension() != 2 || a.getShape().get(1) != inFeatures()) {
+      throw new IllegalArgumentException(
+          path + ": lora_A must be [r, " + inFeatures() + "], got " + a.getShape());
+    }
+    if (!b.getShape().equals(new Shape(outFeatures(), r))) {
+      throw new IllegalArgumentException(
+          path + ": lora_B must be [" + outFeatures() + ", " + r + "], got " + b.getShape());
+    }
+    this.loraA = a;
+    this.loraB = b;
+    loraA.setRequiresGradient(true);
+    loraB.setRequiresGradient(true);
+    this.scale = scale;
+    this.dropout = (float) dropout;
+  }
+
+  /** alpha / r, or alpha / sqrt(r) with rsLoRA. */
+  public static float scaleFor(int rank, double alpha, boolean rsLora) {
+    return (float) (rsLora ? alpha / Math.sqrt(rank) : alpha / rank);
+  }
+
+  public boolean hasAdapter() {
+    return loraA != null;
+  }
+
+  public NDArray weight() {
+    return weight;
+  }
+
+  public NDArray bias() {
+    return bias;
+  }
+
+  public NDArray loraA() {
+    return loraA;
+  }
+
+  public NDArray loraB() {
+    return loraB;
+  }
+
+  public float scale() {
+    return scale;
+  }
+
+  public boolean merged() {
+    return merged;
+  }
+
+  /** x [..., in] -> [..., out]. */
+  public NDArray forward(NDArray x, boolean training) {
+    NDArray y = x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow(); // [B, T, out]
+    if (loraA == null || merged) {
+      return y;
+    }
+    NDArray h = x;
+    if (training && dropout > 0) {
+      h = x.getNDArrayInternal().dropout(x, dropout, true).singletonOrThrow(); // [B, T, in]
+    }
+    NDArray down = h.getNDArrayInternal().linear(h, loraA, null).singletonOrThrow(); // [B, T, r]
+    NDArray up =
+        down.getNDArrayInternal().linear(down, loraB, null).singletonOrThrow(); // [B, T, out]
+    return y.add(up.mul(Tensors.scalar(x.getManager(), scale))); // op(Number) is unsafe in a graph
+  }
+
+  /** scale·B·A [out, in], the weight update the adapter stands for. */
+  public NDArray delta() {
+    return loraB.matMul(loraA).mul(scale); // [out, r] x [r, in] -> [out, in]
+  }
+
+  /** W0 <- W0 + scale·B·A, so inference needs no extra matmuls. */
+  public void merge() {
+    if (loraA == null || merged) {
+      return;
+    }
+    try (NDArray ba = loraB.matMul(loraA);
+        NDArray d = ba.mul(scale)) { // [out, in]
+      weight.addi(d);
+    }
+    merged = true;
+  }
+
+  /** W0 <- W0 - scale·B·A; restores W0 up to float rounding. */
+  public void unmerge() {
+    if (!merged) {
+      return;
+    }
+    try (NDArray ba = loraB.matMul(loraA);
+        NDArray d = ba.mul(scale)) { // [out, in]
+      weight.subi(d);
+    }
+    merged = false;
+  }
+}

@@ -1,0 +1,180 @@
+package io.loraops.trainer.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraops.trainer.TrainerException;
+import io.loraops.trainer.model.CausalLM;
+import io.loraops.trainer.model.SafeTensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Hugging Face PEFT adapter files: {@code adapter_config.json} and {@code
+ * adapter_model.safetensors} with keys {@code base_model.model.<module path>.lora_A.weight} [r, in]
+ * and {@code ...lora_B.weight} [out, r] and metadata {@code {"format": "pt"}} (what {@code
+ * PeftModel.save_pretrained} writes, and what PEFT, vLLM and TGI load).
+ */
+public final class PeftAdapter {
+  public static final String CONFIG_FILE = "adapter_config.json";
+  public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+  private static final String PREFIX = "base_model.model.";
+  private static final Pattern KEY =
+      Pattern.compile("base_model\\.model\\.(.+)\\.lora_([AB])(?:\\.default)?\\.weight");
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private PeftAdapter() {}
+
+  public static String keyA(LoraLinear l) {
+    return PREFIX + l.path() + ".lora_A.weight";
+  }
+
+  public static String keyB(LoraLinear l) {
+    return PREFIX + l.path() + ".lora_B.weight";
+  }
+
+  /** A and B of every adapted layer by PEFT key. */
+  public static Map<String, NDArray> tensors(CausalLM model) {
+    Map<String, NDArray> t = new TreeMap<>();
+    for (LoraLinear l : model.linears().values()) {
+      if (l.hasAdapter()) {
+        t.put(keyA(l), l.loraA());
+        t.put(keyB(l), l.loraB());
+      }
+    }
+    return t;
+  }
+
+  /** Writes both files into {@code dir}; returns their names, sorted. */
+  public static List<String> write(Path dir, CausalLM model, LoraSpec spec, String baseModelName)
+      throws IOException {
+    Files.createDirectories(dir);
+    List<LoraLinear> adapted = new ArrayList<>();
+    model.linears().values().stream().filter(LoraLinear::hasAdapter).forEach(adapted::add);
+    ObjectNode c = JSON.createObjectNode();
+    c.putObject("alpha_pattern");
+    c.putNull("auto_mapping");
+    c.put("base_model_name_or_path", baseModelName);
+    c.put("bias", "none");
+    // GPT-2's Conv1D stores [in, out]; PEFT needs this flag to merge into it the right way round.
+    c.put("fan_in_fan_out", model.config().family().equals("gpt2"));
+    c.put("inference_mode", true);
+    c.put("init_lora_weights", true);
+    c.putNull("layers_pattern");
+    c.putNull("layers_to_transform");
+    if (spec.alpha() == Math.rint(spec.alpha())) {
+      c.put("lora_alpha", (long) spec.alpha());
+    } else {
+      c.put("lora_alpha", spec.alpha());
+    }
+    c.put("lora_dropout", spec.dropout());
+    c.putNull("modules_to_save");
+    c.put("peft_type", "LORA");
+    c.put("r", spec.rank());
+    c.putObject("rank_pattern");
+    c.putNull("revision");
+    var targets = c.putArray("target_modules");
+    LoraInjector.shortNames(adapted).forEach(targets::add);
+    c.put("task_type", "CAUSAL_LM");
+    c.put("use_dora", false);
+    c.put("use_rslora", spec.rsLora());
+    Files.writeString(dir.resolve(CONFIG_FILE), JSON.writeValueAsString(c) + "\n");
+    SafeTensors.write(dir.resolve(WEIGHTS_FILE), tensors(model), Map.of("format", "pt"));
+    return List.of(CONFIG_FILE, WEIGHTS_FILE);
+  }
+
+  /**
+   * Reads an adapter from {@code dir} into {@code model} (A and B become trainable). Every key must
+   * name a linear layer of the model with the right shapes, and every targeted layer must have both
+   * A and B; anything else is reported by name.
+   */
+  public static LoraSpec read(Path dir, CausalLM model) {
+    JsonNode c;
+    try {
+      c = new ObjectMapper().readTree(dir.resolve(CONFIG_FILE).toFile());
+    } catch (IOException e) {
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": cannot read " + CONFIG_FILE + ": " + e.getMessage());
+    }
+    if (!c.path("peft_type").asText("LORA").equals("LORA")) {
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": peft_type " + c.path("peft_type").asText() + " is not LORA");
+    }
+    if (c.path("use_dora").asBoolean(false)
+        || c.path("rank_pattern").size() > 0
+        || c.path("alpha_pattern").size() > 0) {
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": DoRA, rank_pattern and alpha_pattern are not supported");
+    }
+    int r = c.path("r").asInt(8);
+    double alpha = c.path("lora_alpha").asDouble(8);
+    boolean rs = c.path("use_rslora").asBoolean(false);
+    double dropout = c.path("lora_dropout").asDouble(0);
+    List<String> targets = new ArrayList<>();
+    JsonNode t = c.path("target_modules");
+    if (t.isTextual()) {
+      targets.add(t.asText());
+    } else {
+      t.forEach(n -> targets.add(n.asText()));
+    }
+    LoraSpec spec = new LoraSpec(r, alpha, dropout, targets, rs);
+    NDManager m = model.manager();
+    Map<String, NDArray[]> pairs = new LinkedHashMap<>();
+    List<String> problems = new ArrayList<>();
+    try {
+      SafeTensors st = SafeTensors.open(dir.resolve(WEIGHTS_FILE));
+      for (String key : st.entries().keySet()) {
+        Matcher k = KEY.matcher(key);
+        if (!k.matches() || !model.linears().containsKey(k.group(1))) {
+          problems.add("unexpected key " + key);
+          continue;
+        }
+        NDArray[] pair = pairs.computeIfAbsent(k.group(1), p -> new NDArray[2]);
+        pair[k.group(2).equals("A") ? 0 : 1] = st.load(key, m);
+      }
+    } catch (IOException e) {
+      throw TrainerException.badConfig("adapter " + dir + ": " + e.getMessage());
+    }
+    List<LoraLinear> wanted = LoraInjector.select(model, targets);
+    for (LoraLinear l : wanted) {
+      NDArray[] pair = pairs.get(l.path());
+      if (pair == null || pair[0] == null) {
+        problems.add("missing key " + keyA(l));
+      }
+      if (pair == null || pair[1] == null) {
+        problems.add("missing key " + keyB(l));
+      }
+    }
+    for (String path : pairs.keySet()) {
+      if (wanted.stream().noneMatch(l -> l.path().equals(path))) {
+        problems.add("key for " + path + " which target_modules does not select");
+      }
+    }
+    if (problems.isEmpty()) {
+      for (LoraLinear l : wanted) {
+        NDArray[] pair = pairs.get(l.path());
+        try {
+          l.setAdapter(pair[0], pair[1], spec.scale(), dropout);
+        } catch (IllegalArgumentException e) {
+          problems.add(e.getMessage());
+        }
+      }
+    }
+    if (!problems.isEmpty()) {
+      throw TrainerException.badConfig("adapter " + dir + ": " + String.join("; ", problems));
+    }
+    return spec;
+  }
+}

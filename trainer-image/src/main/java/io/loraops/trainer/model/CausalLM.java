@@ -1,0 +1,161 @@
+package io.loraops.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import io.loraops.trainer.lora.LoraLinear;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A decoder-only transformer written as NDArray operations over weights held by Hugging Face name,
+ * so that LoRA can wrap any linear layer and weights load straight from safetensors.
+ *
+ * <p>Every linear layer is a {@link LoraLinear} registered under its module path; the rest
+ * (embeddings, norms) is frozen. Nothing here allocates outside the caller's NDScope except at
+ * construction.
+ */
+public abstract class CausalLM {
+  protected final ModelConfig config;
+  protected final NDManager manager;
+  protected final Map<String, NDArray> weights; // HF name -> tensor, frozen
+  protected final Map<String, LoraLinear> linears = new LinkedHashMap<>(); // module path -> layer
+
+  protected CausalLM(ModelConfig config, NDManager manager, Map<String, NDArray> weights) {
+    this.config = config;
+    this.manager = manager;
+    this.weights = weights;
+  }
+
+  /** Builds the model of {@code config}'s family over loaded weights. */
+  public static CausalLM create(
+      ModelConfig config, NDManager manager, Map<String, NDArray> weights) {
+    return config.family().equals("gpt2")
+        ? new Gpt2Model(config, manager, weights)
+        : new LlamaModel(config, manager, weights);
+  }
+
+  /** The weight names and shapes a checkpoint of {@code config} must hold. */
+  public static Map<String, Shape> expectedShapes(ModelConfig config) {
+    return config.family().equals("gpt2")
+        ? Gpt2Model.shapesOf(config)
+        : LlamaModel.shapesOf(config);
+  }
+
+  /** ids [B, T] int64 -> logits [B, T, vocab]. */
+  public NDArray forward(NDArray ids, boolean training) {
+    NDArray h = hidden(ids, training); // [B, T, D]
+    return h.getNDArrayInternal().linear(h, lmHead(), null).singletonOrThrow(); // [B, T, V]
+  }
+
+  /**
+   * Sum of next-token losses, computing the LM head only where a target exists: prompt and padding
+   * positions (often most of an instruction dataset) cost no [V]-wide logits. Same value as {@code
+   * Losses.nllSum(forward(ids), targets)}.
+   *
+   * @param ids [B, T] int64
+   * @param targets B·T next-token targets, {@code -100} where no loss is taken
+   * @return scalar
+   */
+  public NDArray lossSum(NDArray ids, long[] targets, boolean training) {
+    NDArray h = hidden(ids, training); // [B, T, D]
+    int n = 0;
+    for (long t : targets) {
+      n += t >= 0 ? 1 : 0;
+    }
+    long[] rows = new long[n];
+    long[] wanted = new long[n];
+    for (int i = 0, k = 0; i < targets.length; i++) {
+      if (targets[i] >= 0) {
+        rows[k] = i;
+        wanted[k++] = targets[i];
+      }
+    }
+    if (n == 0) {
+      return h.sum().mul(Tensors.scalar(manager, 0f)); // keeps the graph, loss 0
+    }
+    NDArray picked =
+        h.reshape(-1, config.hidden()).get(Tensors.longs(manager, rows, new Shape(n))); // [N, D]
+    NDArray logits =
+        picked.getNDArrayInternal().linear(picked, lmHead(), null).singletonOrThrow(); // [N, V]
+    NDArray logp = logits.logSoftmax(-1); // [N, V]
+    NDArray target = Tensors.longs(manager, wanted, new Shape(n, 1)); // [N, 1]
+    return logp.gather(target, -1).sum().neg();
+  }
+
+  /** ids [B, T] -> final normalised hidden states [B, T, D]. */
+  public abstract NDArray hidden(NDArray ids, boolean training);
+
+  /** The output projection [V, D] (the token embedding when tied). */
+  protected abstract NDArray lmHead();
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  public NDManager manager() {
+    return manager;
+  }
+
+  /** Every linear layer by module path, in model order. */
+  public Map<String, LoraLinear> linears() {
+    return Collections.unmodifiableMap(linears);
+  }
+
+  /** Base weights by Hugging Face name. */
+  public Map<String, NDArray> weights() {
+    return Collections.unmodifiableMap(weights);
+  }
+
+  protected NDArray w(String name) {
+    NDArray a = weights.get(name);
+    if (a == null) {
+      throw new IllegalStateException("weight not loaded: " + name);
+    }
+    return a;
+  }
+
+  protected LoraLinear linear(String path, NDArray weightOutIn, NDArray bias) {
+    LoraLinear l = new LoraLinear(path, weightOutIn, bias);
+    linears.put(path, l);
+    return l;
+  }
+
+  protected static NDArray embed(NDArray ids, NDArray table) {
+    return ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
+  }
+
+  /** Additive causal mask [T, T]: 0 on and below the diagonal, a large negative above. */
+  protected NDArray causalMask(int t) {
+    float[] mask = new float[t * t];
+    for (int i = 0; i < t; i++) {
+      for (int j = i + 1; j < t; j++) {
+        mask[i * t + j] = -1e30f;
+      }
+    }
+    return Tensors.floats(manager, mask, new Shape(t, t));
+  }
+
+  /**
+   * Scaled dot-product attention with a causal mask, written out as in the reference "eager"
+   * implementations so that results match them closely.
+   *
+   * @param q [B, H, T, hd]
+   * @param k [B, H, T, hd]
+   * @param v [B, H, T, hd]
+   * @return [B, T, H*hd]
+   */
+  protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask) {
+    long b = q.getShape().get(0);
+    long h = q.getShape().get(1);
+    long t = q.getShape().get(2);
+    long hd = q.getShape().get(3);
+    NDArray scale = Tensors.scalar(manager, 1.0f / (float) Math.sqrt(hd));
+    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale); // [B, H, T, T]
+    NDArray probs = scores.add(mask).softmax(-1); // [B, H, T, T]
+    NDArray out = probs.matMul(v); // [B, H, T, hd]
+    return out.transpose(0, 2, 1, 3).reshape(b, t, h * hd); // [B, T, H*hd]
+  }
+}

@@ -1,0 +1,128 @@
+package io.loraops.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import io.loraops.trainer.lora.LoraLinear;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * GPT-2 (Radford et al. 2019) as in Hugging Face {@code GPT2LMHeadModel}: learned positions,
+ * pre-LayerNorm blocks, fused {@code c_attn} (q, k, v), tanh-approximated GELU, tied LM head.
+ *
+ * <p>GPT-2 stores its projections as {@code Conv1D} with weights {@code [in, out]}; they are
+ * wrapped transposed (a view, no copy) so every linear is {@code [out, in]}.
+ */
+final class Gpt2Model extends CausalLM {
+  private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
+
+  private final LoraLinear[] cAttn;
+  private final LoraLinear[] attnProj;
+  private final LoraLinear[] cFc;
+  private final LoraLinear[] mlpProj;
+
+  Gpt2Model(ModelConfig c, NDManager manager, Map<String, NDArray> weights) {
+    super(c, manager, weights);
+    int n = c.layers();
+    cAttn = new LoraLinear[n];
+    attnProj = new LoraLinear[n];
+    cFc = new LoraLinear[n];
+    mlpProj = new LoraLinear[n];
+    for (int i = 0; i < n; i++) {
+      String p = "transformer.h." + i + ".";
+      cAttn[i] = conv1d(p + "attn.c_attn");
+      attnProj[i] = conv1d(p + "attn.c_proj");
+      cFc[i] = conv1d(p + "mlp.c_fc");
+      mlpProj[i] = conv1d(p + "mlp.c_proj");
+    }
+  }
+
+  private LoraLinear conv1d(String path) {
+    return linear(
+        path, w(path + ".weight").transpose(1, 0), w(path + ".bias")); // [in,out] -> [out,in]
+  }
+
+  static Map<String, Shape> shapesOf(ModelConfig c) {
+    Map<String, Shape> s = new LinkedHashMap<>();
+    long d = c.hidden();
+    long inner = c.intermediate();
+    s.put("transformer.wte.weight", new Shape(c.vocabSize(), d));
+    s.put("transformer.wpe.weight", new Shape(c.maxPositions(), d));
+    for (int i = 0; i < c.layers(); i++) {
+      String p = "transformer.h." + i + ".";
+      s.put(p + "ln_1.weight", new Shape(d));
+      s.put(p + "ln_1.bias", new Shape(d));
+      s.put(p + "attn.c_attn.weight", new Shape(d, 3 * d));
+      s.put(p + "attn.c_attn.bias", new Shape(3 * d));
+      s.put(p + "attn.c_proj.weight", new Shape(d, d));
+      s.put(p + "attn.c_proj.bias", new Shape(d));
+      s.put(p + "ln_2.weight", new Shape(d));
+      s.put(p + "ln_2.bias", new Shape(d));
+      s.put(p + "mlp.c_fc.weight", new Shape(d, inner));
+      s.put(p + "mlp.c_fc.bias", new Shape(inner));
+      s.put(p + "mlp.c_proj.weight", new Shape(inner, d));
+      s.put(p + "mlp.c_proj.bias", new Shape(d));
+    }
+    s.put("transformer.ln_f.weight", new Shape(d));
+    s.put("transformer.ln_f.bias", new Shape(d));
+    if (!c.tiedEmbeddings()) {
+      s.put("lm_head.weight", new Shape(c.vocabSize(), d));
+    }
+    return s;
+  }
+
+  @Override
+  protected NDArray lmHead() {
+    return config.tiedEmbeddings() ? w("transformer.wte.weight") : w("lm_head.weight");
+  }
+
+  @Override
+  public NDArray hidden(NDArray ids, boolean training) {
+    int t = (int) ids.getShape().get(1);
+    long d = config.hidden();
+    NDArray pos = w("transformer.wpe.weight").get(new NDIndex("0:" + t)); // [T, D]
+    NDArray h = embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
+    NDArray mask = causalMask(t); // [T, T]
+    long b = ids.getShape().get(0);
+    int heads = config.heads();
+    long hd = config.headDim();
+    for (int i = 0; i < config.layers(); i++) {
+      String p = "transformer.h." + i + ".";
+      NDArray a = layerNorm(h, p + "ln_1"); // [B, T, D]
+      NDArray qkv = cAttn[i].forward(a, training); // [B, T, 3D]
+      NDArray q = heads(qkv.get(new NDIndex("..., 0:" + d)), b, t, heads, hd); // [B, H, T, hd]
+      NDArray k = heads(qkv.get(new NDIndex("..., " + d + ":" + 2 * d)), b, t, heads, hd);
+      NDArray v = heads(qkv.get(new NDIndex("..., " + 2 * d + ":")), b, t, heads, hd);
+      NDArray y = attention(q, k, v, mask); // [B, T, D]
+      h = h.add(attnProj[i].forward(y, training));
+      NDArray m = layerNorm(h, p + "ln_2"); // [B, T, D]
+      m = geluTanh(cFc[i].forward(m, training)); // [B, T, 4D]
+      h = h.add(mlpProj[i].forward(m, training)); // [B, T, D]
+    }
+    return layerNorm(h, "transformer.ln_f");
+  }
+
+  private static NDArray heads(NDArray x, long b, long t, long h, long hd) {
+    return x.reshape(b, t, h, hd).transpose(0, 2, 1, 3); // [B, T, D] -> [B, H, T, hd]
+  }
+
+  private NDArray layerNorm(NDArray x, String name) {
+    return x.getNDArrayInternal()
+        .layerNorm(
+            x,
+            new Shape(config.hidden()),
+            w(name + ".weight"),
+            w(name + ".bias"),
+            (float) config.normEps())
+        .singletonOrThrow();
+  }
+
+  /** GPT-2's "gelu_new": 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))). */
+  private NDArray geluTanh(NDArray x) {
+    NDArray inner = x.add(x.mul(x).mul(x).mul(Tensors.scalar(manager, 0.044715f)));
+    NDArray t = inner.mul(Tensors.scalar(manager, GELU_C)).tanh();
+    return x.mul(Tensors.scalar(manager, 0.5f)).mul(t.add(Tensors.scalar(manager, 1f)));
+  }
+}

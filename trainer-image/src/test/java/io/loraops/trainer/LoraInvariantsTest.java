@@ -1,0 +1,210 @@
+package io.loraops.trainer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import io.loraops.trainer.data.Batches;
+import io.loraops.trainer.data.Batches.Batch;
+import io.loraops.trainer.data.Example;
+import io.loraops.trainer.lora.LoraInjector;
+import io.loraops.trainer.lora.LoraLinear;
+import io.loraops.trainer.lora.LoraSpec;
+import io.loraops.trainer.lora.PeftAdapter;
+import io.loraops.trainer.model.CausalLM;
+import io.loraops.trainer.model.ModelLoader;
+import io.loraops.trainer.train.AdamW;
+import io.loraops.trainer.train.Trainer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The LoRA invariants of STYLE.md on tiny GPT-2 and LLaMA models (tied and untied). */
+class LoraInvariantsTest {
+  private static final LoraSpec SPEC = new LoraSpec(4, 8, 0.0, List.of("all-linear"), false);
+
+  @TempDir Path tmp;
+
+  private static long[] probeIds(int n, int vocab) {
+    SplittableRandom r = new SplittableRandom(5);
+    long[] ids = new long[n];
+    for (int i = 0; i < n; i++) {
+      ids[i] = 3 + r.nextInt(vocab - 3);
+    }
+    return ids;
+  }
+
+  private static float[] logits(CausalLM model) {
+    try (NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      NDArray ids = model.manager().create(probeIds(2 * 12, 200), new Shape(2, 12));
+      return model.forward(ids, false).toFloatArray();
+    }
+  }
+
+  private static Batch batch(int vocab) {
+    List<Example> rows = new ArrayList<>();
+    long[] ids = probeIds(3 * 10, vocab);
+    for (int r = 0; r < 3; r++) {
+      int[] x = new int[10];
+      for (int t = 0; t < 10; t++) {
+        x[t] = (int) ids[r * 10 + t];
+      }
+      rows.add(new Example(x, x));
+    }
+    return Batches.pad(rows, 1);
+  }
+
+  private static List<AdamW.Param> params(List<LoraLinear> layers) {
+    List<AdamW.Param> p = new ArrayList<>();
+    for (LoraLinear l : layers) {
+      p.add(new AdamW.Param(PeftAdapter.keyA(l), l.loraA(), 1));
+      p.add(new AdamW.Param(PeftAdapter.keyB(l), l.loraB(), 1));
+    }
+    return p;
+  }
+
+  private static void train(CausalLM model, AdamW opt, int steps) {
+    Engine engine = Engine.getEngine("PyTorch");
+    for (int s = 0; s < steps; s++) {
+      Trainer.accumulate(engine, model, model.manager(), opt, List.of(batch(200)), s + 1, () -> {});
+      opt.step(5e-2, 1.0);
+    }
+  }
+
+  private static Map<String, float[]> snapshot(CausalLM model) {
+    Map<String, float[]> s = new LinkedHashMap<>();
+    model.weights().forEach((k, v) -> s.put(k, v.toFloatArray()));
+    return s;
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama", "tiny-llama-tied"})
+  void untrainedAdapterLeavesOutputsBitIdentical(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      float[] base = logits(model);
+      LoraInjector.inject(model, SPEC, 3);
+      assertThat(logits(model)).containsExactly(base);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama"})
+  void onlyAandBGetGradientsAndBaseWeightsStayBitIdentical(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      Map<String, float[]> before = snapshot(model);
+      List<LoraLinear> layers = LoraInjector.inject(model, SPEC, 3);
+      AdamW opt = new AdamW(params(layers), m, 0.01);
+      Trainer.accumulate(
+          Engine.getEngine("PyTorch"), model, m, opt, List.of(batch(200)), 1, () -> {});
+      try (NDScope scope = new NDScope()) {
+        scope.suppressNotUsedWarning();
+        for (NDArray w : model.weights().values()) {
+          assertThat(w.hasGradient()).as("base weight has a gradient").isFalse();
+        }
+        for (LoraLinear l : layers) {
+          assertThat(l.loraA().hasGradient()).isTrue();
+          assertThat(l.loraB().getGradient().abs().sum().getFloat())
+              .as("gradient of B in %s", l.path())
+              .isGreaterThan(0f);
+        }
+      }
+      opt.step(5e-2, 1.0);
+      train(model, opt, 4);
+      Map<String, float[]> after = snapshot(model);
+      assertThat(after.keySet()).containsExactlyElementsOf(before.keySet());
+      before.forEach((k, v) -> assertThat(after.get(k)).as(k).containsExactly(v));
+      assertThat(layers.get(0).loraB().abs().sum().getFloat()).isGreaterThan(0f);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama"})
+  void mergeAddsScaledBATimesAndUnmergeRestores(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      List<LoraLinear> layers = LoraInjector.inject(model, SPEC, 3);
+      train(model, new AdamW(params(layers), m, 0), 3);
+      float[] adapted = logits(model);
+      LoraLinear l = layers.get(0);
+      float[] w0 = l.weight().toFloatArray();
+      float[] a = l.loraA().toFloatArray();
+      float[] b = l.loraB().toFloatArray();
+      int out = (int) l.outFeatures();
+      int in = (int) l.inFeatures();
+      int r = SPEC.rank();
+      layers.forEach(LoraLinear::merge);
+      float[] merged = l.weight().toFloatArray();
+      for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+          double d = 0;
+          for (int k = 0; k < r; k++) {
+            d += (double) b[o * r + k] * a[k * in + i];
+          }
+          assertThat((double) merged[o * in + i])
+              .isCloseTo(w0[o * in + i] + SPEC.scale() * d, within(1e-6));
+        }
+      }
+      float[] mergedLogits = logits(model);
+      for (int i = 0; i < adapted.length; i++) {
+        assertThat(mergedLogits[i]).isCloseTo(adapted[i], within(1e-4f));
+      }
+      layers.forEach(LoraLinear::unmerge);
+      float[] restored = l.weight().toFloatArray();
+      for (int i = 0; i < w0.length; i++) {
+        assertThat(restored[i]).isCloseTo(w0[i], within(1e-6f));
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama"})
+  void savedAdapterReloadsToIdenticalOutputs(String preset) throws Exception {
+    Path dir = tmp.resolve("adapter");
+    float[] trained;
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      List<LoraLinear> layers = LoraInjector.inject(model, SPEC, 3);
+      train(model, new AdamW(params(layers), m, 0), 3);
+      trained = logits(model);
+      PeftAdapter.write(dir, model, SPEC, "tiny");
+    }
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      LoraSpec read = PeftAdapter.read(dir, model);
+      assertThat(read.rank()).isEqualTo(SPEC.rank());
+      assertThat(read.scale()).isEqualTo(SPEC.scale());
+      assertThat(logits(model)).containsExactly(trained);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama-tied"})
+  void lossOnTargetRowsOnlyEqualsTheFullLoss(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager();
+        NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      Batch b = batch(200);
+      b.targets()[3] = -100; // a prompt position
+      NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
+      NDArray targets = m.create(b.targets(), new Shape(b.rows(), b.length()));
+      float full =
+          io.loraops.trainer.train.Losses.nllSum(model.forward(ids, false), targets).getFloat();
+      float selected = model.lossSum(ids, b.targets(), false).getFloat();
+      assertThat(selected).isCloseTo(full, within(1e-4f * Math.abs(full)));
+    }
+  }
+}
