@@ -122,6 +122,10 @@ class OperatorAppIT {
     assertThat(ControlPlane.kubectl("get", "lj", "kubectl-sweep", "-n", namespace, "-o", "wide"))
         .contains("COMPLETE")
         .contains("VersionPublished");
+    assertThat(ControlPlane.kubectl("wait", "--for=condition=Complete", "lorajob/kubectl-sweep", "-n", namespace, "--timeout=10s"))
+        .contains("condition met");
+    assertThat(ControlPlane.kubectl("events", "--for", "lorajob/kubectl-sweep", "-n", namespace))
+        .contains("TrialSucceeded").contains("VersionPublished");
     assertThat(ControlPlane.kubectl("explain", "lorajob.spec.sweep.alphaPerRank"))
         .contains("alpha = alphaPerRank x rank");
 
