@@ -1,6 +1,8 @@
 package io.loraops.operator.config;
 
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.javaoperatorsdk.operator.api.monitoring.Metrics;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.arc.Unremovable;
@@ -77,6 +79,18 @@ public class SettingsProducer {
         ? new LeaderElectionConfiguration(
             election.leaseName(), election.leaseNamespace().orElse(null))
         : null;
+  }
+
+  /**
+   * The operator SDK's reconcile metrics, per controller. The SDK's default also keeps a series per
+   * custom resource (a label with its name, times every histogram bucket), which grows without
+   * bound with the number of LoraJobs.
+   */
+  @Produces
+  @Singleton
+  @Unremovable
+  Metrics operatorSdkMetrics(MeterRegistry registry) {
+    return MicrometerMetrics.withoutPerResourceMetrics(registry);
   }
 
   @Produces

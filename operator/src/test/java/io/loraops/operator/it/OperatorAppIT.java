@@ -122,10 +122,18 @@ class OperatorAppIT {
     assertThat(ControlPlane.kubectl("get", "lj", "kubectl-sweep", "-n", namespace, "-o", "wide"))
         .contains("COMPLETE")
         .contains("VersionPublished");
-    assertThat(ControlPlane.kubectl("wait", "--for=condition=Complete", "lorajob/kubectl-sweep", "-n", namespace, "--timeout=10s"))
+    assertThat(
+            ControlPlane.kubectl(
+                "wait",
+                "--for=condition=Complete",
+                "lorajob/kubectl-sweep",
+                "-n",
+                namespace,
+                "--timeout=10s"))
         .contains("condition met");
     assertThat(ControlPlane.kubectl("events", "--for", "lorajob/kubectl-sweep", "-n", namespace))
-        .contains("TrialSucceeded").contains("VersionPublished");
+        .contains("TrialSucceeded")
+        .contains("VersionPublished");
     assertThat(ControlPlane.kubectl("explain", "lorajob.spec.sweep.alphaPerRank"))
         .contains("alpha = alphaPerRank x rank");
 
@@ -141,7 +149,10 @@ class OperatorAppIT {
                 + "\"} 1.0")
         .contains("lora_jobs_active{adapter=\"support-bot\",namespace=\"" + namespace + "\"} 0.0")
         .contains("lora_trial_duration_seconds_count")
-        .contains("operator_sdk_");
+        .contains("operator_sdk_reconciliations_started_total")
+        // One series per controller, never per custom resource: the label set stays bounded.
+        .doesNotContain("resource_name=")
+        .doesNotContain("kubectl-sweep");
   }
 
   private HttpResponse<String> get(String path) throws IOException, InterruptedException {
