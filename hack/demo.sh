@@ -133,6 +133,7 @@ Everything keeps running. Explore with:
   export KUBECONFIG=${KUBECONFIG_FILE}
   ${KUBECTL#"$ROOT"/} get lorajobs,loraadapters,jobs,pods
   ${KUBECTL#"$ROOT"/} describe lorajob quickstart
+  ${KUBECTL#"$ROOT"/} logs job/$(k get lorajob quickstart -o jsonpath='{.status.trials[0].jobName}')
   ls .local/node/pods/            (each trial pod's folder: trainer.log, termination-log, volumes)
   curl -s http://127.0.0.1:${PORT}/q/metrics | grep ^lora_
 Stop everything with: make down

@@ -99,6 +99,9 @@ class LocalModeE2E {
     String bKey = aKey.replace("lora_A", "lora_B");
     assertThat(header.get(bKey).get("shape").get(1).asInt()).isEqualTo(v1.getRank());
 
+    // kubectl logs goes through the API server to the node agent's kubelet endpoint.
+    assertThat(local.kubectl("logs", "job/" + best.getJobName())).contains("\"event\":\"done\"");
+
     String table = local.kubectl("get", "lorajobs,loraadapters");
     assertThat(table)
         .contains("quickstart")

@@ -64,6 +64,7 @@ final class NodeAgent implements AutoCloseable {
   private final Map<String, PodProcess> running = new ConcurrentHashMap<>();
   private final Set<String> reported = ConcurrentHashMap.newKeySet();
   private SharedIndexInformer<Pod> pods;
+  private LogServer logs;
   private Instant lastHeartbeat = Instant.EPOCH;
 
   NodeAgent(KubernetesClient client, Settings settings) {
@@ -71,7 +72,16 @@ final class NodeAgent implements AutoCloseable {
     this.settings = settings;
   }
 
-  void start() {
+  void start() throws java.io.IOException {
+    Path podDirs = settings.root().resolve("pods");
+    logs =
+        new LogServer(
+            settings.root(),
+            podDirs,
+            dir ->
+                running.values().stream()
+                    .anyMatch(
+                        p -> p.dir.getFileName().toString().equals(dir) && p.process.isAlive()));
     registerNode();
     pods =
         client
@@ -491,12 +501,18 @@ final class NodeAgent implements AutoCloseable {
                     .withCapacity(settings.capacity())
                     .withAllocatable(settings.capacity())
                     .withConditions(conditions)
+                    // Only the loopback address: the API server reaches the log endpoint through it
+                    // and never
+                    // needs to resolve a host name.
                     .withAddresses(
                         List.of(
                             new io.fabric8.kubernetes.api.model.NodeAddress(
-                                "127.0.0.1", "InternalIP"),
-                            new io.fabric8.kubernetes.api.model.NodeAddress(
-                                settings.nodeName(), "Hostname")))
+                                "127.0.0.1", "InternalIP")))
+                    .withNewDaemonEndpoints()
+                    .withNewKubeletEndpoint()
+                    .withPort(logs.port())
+                    .endKubeletEndpoint()
+                    .endDaemonEndpoints()
                     .withNewNodeInfo()
                     .withArchitecture("amd64")
                     .withOperatingSystem("linux")
@@ -528,6 +544,9 @@ final class NodeAgent implements AutoCloseable {
   @Override
   public void close() {
     loop.shutdownNow();
+    if (logs != null) {
+      logs.close();
+    }
     if (pods != null) {
       pods.close();
     }
