@@ -11,6 +11,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
@@ -201,6 +203,62 @@ class SweepIT {
         .isEqualTo(1);
     assertThat(trial.getMessage()).contains("no module named q_proj");
     assertThat(versionRecords()).isEmpty();
+  }
+
+  @Test
+  void suspendStopsRunningTrialsAndResumeFinishesTheSweep() {
+    client
+        .resource(Manifests.loraJob(Manifests.sweep("pausing", "4, 8, 16", 2, 1), namespace))
+        .create();
+    await().atMost(Duration.ofSeconds(60)).until(() -> kubelet.runningPods(null).size() == 2);
+    kubelet.succeed(kubelet.runningPods("t000").get(0), 2.0);
+    await().atMost(Duration.ofSeconds(30)).until(() -> kubelet.runningPods("t002").size() == 1);
+
+    suspend("pausing", true);
+    // The Job controller deletes the pods of suspended Jobs; no new trial starts.
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .until(
+            () -> {
+              LoraJob j = loraJob("pausing");
+              return kubelet.runningPods(null).isEmpty()
+                  && j.getStatus() != null
+                  && "Suspended".equals(j.getStatus().getPhase());
+            });
+    LoraJob paused = loraJob("pausing");
+    assertThat(Conditions.isTrue(paused.getStatus().getConditions(), "Suspended")).isTrue();
+    assertThat(paused.getStatus().getTrials())
+        .extracting(TrialStatus::getPhase)
+        .containsExactly("Succeeded", "Suspended", "Suspended");
+    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems())
+        .filteredOn(j -> !j.getMetadata().getLabels().get(Labels.TRIAL).equals("t000"))
+        .as("unfinished trial Jobs are suspended; the finished one is left alone")
+        .hasSize(2)
+        .allSatisfy(j -> assertThat(j.getSpec().getSuspend()).isTrue());
+
+    suspend("pausing", false);
+    await()
+        .atMost(Duration.ofSeconds(90))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              for (Pod pod : kubelet.runningPods(null)) {
+                kubelet.succeed(
+                    pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
+              }
+              return isComplete(loraJob("pausing"));
+            });
+    assertThat(loraJob("pausing").getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(3);
+  }
+
+  /** As `kubectl patch lj NAME --type=merge -p '{"spec":{"suspend":...}}'` does. */
+  private void suspend(String name, boolean suspend) {
+    client
+        .resources(LoraJob.class)
+        .inNamespace(namespace)
+        .withName(name)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
   }
 
   private LoraJob loraJob(String name) {
