@@ -223,7 +223,11 @@ class SweepIT {
               LoraJob j = loraJob("pausing");
               return kubelet.runningPods(null).isEmpty()
                   && j.getStatus() != null
-                  && "Suspended".equals(j.getStatus().getPhase());
+                  && "Suspended".equals(j.getStatus().getPhase())
+                  // Trials follow once the informers have seen their Jobs suspended.
+                  && j.getStatus().getTrials().stream()
+                      .filter(t -> !t.getName().equals("t000"))
+                      .allMatch(t -> "Suspended".equals(t.getPhase()));
             });
     LoraJob paused = loraJob("pausing");
     assertThat(Conditions.isTrue(paused.getStatus().getConditions(), "Suspended")).isTrue();
