@@ -72,7 +72,13 @@ class OperatorAppIT {
     await()
         .atMost(Duration.ofSeconds(60))
         .until(() -> new FakeKubelet(client, namespace).runningPods(null).size() == 2);
-    String running = ControlPlane.kubectl("get", "lorajobs", "-n", namespace);
+    // The status patch follows the pods by a moment.
+    String running =
+        await()
+            .atMost(Duration.ofSeconds(30))
+            .until(
+                () -> ControlPlane.kubectl("get", "lorajobs", "-n", namespace),
+                out -> out.contains("Running"));
     assertThat(running.lines().findFirst().orElseThrow())
         .containsSubsequence(
             "NAME", "PHASE", "TRIALS", "BEST RANK", "BEST EVAL LOSS", "VERSION", "AGE");
