@@ -112,11 +112,6 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
           "version " + status.getLatestVersion() + " published",
           now);
     }
-    // Identity and status only: see LoraJobReconciler#patchStatusIfChanged.
-    LoraAdapter patch = new LoraAdapter();
-    patch.getMetadata().setName(adapter.getMetadata().getName());
-    patch.getMetadata().setNamespace(adapter.getMetadata().getNamespace());
-    patch.setStatus(status);
-    return UpdateControl.patchStatus(patch);
+    return StatusPatch.of(adapter, status, LoraAdapter::new);
   }
 }

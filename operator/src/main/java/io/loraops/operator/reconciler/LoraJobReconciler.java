@@ -350,13 +350,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             now);
       }
     }
-    // A fresh object with only identity and status: server-side apply then owns exactly the
-    // status, and no resourceVersion means no optimistic-lock conflict with spec edits.
-    LoraJob patch = new LoraJob();
-    patch.getMetadata().setName(loraJob.getMetadata().getName());
-    patch.getMetadata().setNamespace(loraJob.getMetadata().getNamespace());
-    patch.setStatus(status);
-    return UpdateControl.patchStatus(patch);
+    return StatusPatch.of(loraJob, status, LoraJob::new);
   }
 
   /** Jobs of this LoraJob object (not of an earlier one of the same name), by trial name. */

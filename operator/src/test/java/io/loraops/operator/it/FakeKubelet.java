@@ -1,5 +1,7 @@
 package io.loraops.operator.it;
 
+import static org.awaitility.Awaitility.await;
+
 import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -9,8 +11,11 @@ import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
 import io.loraops.operator.support.Labels;
 import io.loraops.operator.trainer.TrialJobBuilder;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Plays the kubelet for trial pods: reports a pod as finished, with the exit code and termination
@@ -44,6 +49,25 @@ public final class FakeKubelet {
                     || p.getStatus().getPhase() == null
                     || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
         .toList();
+  }
+
+  /**
+   * Plays the kubelet until {@code done}: every trial pod that starts succeeds, with the eval loss
+   * {@code evalLoss} gives for its trial.
+   */
+  public void succeedEveryTrialUntil(
+      ToDoubleFunction<String> evalLoss, Callable<Boolean> done, Duration timeout) {
+    await()
+        .atMost(timeout)
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              for (Pod pod : runningPods(null)) {
+                succeed(
+                    pod, evalLoss.applyAsDouble(pod.getMetadata().getLabels().get(Labels.TRIAL)));
+              }
+              return done.call();
+            });
   }
 
   /** The trainer succeeded with this eval loss. */

@@ -3,10 +3,8 @@ package io.loraops.operator.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.LoraJob;
-import io.loraops.operator.support.Labels;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -85,23 +83,16 @@ class OperatorAppIT {
     assertThat(running).contains("kubectl-sweep").contains("Running").contains("0/2");
 
     FakeKubelet kubelet = new FakeKubelet(client, namespace);
-    await()
-        .atMost(Duration.ofSeconds(60))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              for (Pod pod : kubelet.runningPods(null)) {
-                kubelet.succeed(
-                    pod,
-                    pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t000") ? 1.7 : 1.4);
-              }
-              return SweepIT.isComplete(
-                  client
-                      .resources(LoraJob.class)
-                      .inNamespace(namespace)
-                      .withName("kubectl-sweep")
-                      .get());
-            });
+    kubelet.succeedEveryTrialUntil(
+        trial -> trial.equals("t000") ? 1.7 : 1.4,
+        () ->
+            SweepIT.isComplete(
+                client
+                    .resources(LoraJob.class)
+                    .inNamespace(namespace)
+                    .withName("kubectl-sweep")
+                    .get()),
+        Duration.ofSeconds(60));
     await()
         .atMost(Duration.ofSeconds(20))
         .until(

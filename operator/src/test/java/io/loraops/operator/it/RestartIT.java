@@ -3,7 +3,6 @@ package io.loraops.operator.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.LoraJob;
@@ -35,18 +34,10 @@ class RestartIT {
     kubelet.succeed(kubelet.runningPods("t001").get(0), 1.5);
 
     try (OperatorHarness second = OperatorHarness.start(client, namespace)) {
-      await()
-          .atMost(Duration.ofSeconds(120))
-          .pollInterval(Duration.ofMillis(300))
-          .until(
-              () -> {
-                for (Pod pod : kubelet.runningPods(null)) {
-                  kubelet.succeed(
-                      pod,
-                      pod.getMetadata().getLabels().get(Labels.TRIAL).equals("t002") ? 1.8 : 1.9);
-                }
-                return SweepIT.isComplete(loraJob());
-              });
+      kubelet.succeedEveryTrialUntil(
+          trial -> trial.equals("t002") ? 1.8 : 1.9,
+          () -> SweepIT.isComplete(loraJob()),
+          Duration.ofSeconds(120));
       assertThat(loraJob().getStatus().getPublishedVersion()).isEqualTo(1);
       assertThat(loraJob().getStatus().getBestTrial().getName()).isEqualTo("t001");
     }

@@ -58,17 +58,8 @@ class SweepIT {
         .resource(Manifests.loraJob(Manifests.sweep("ranks", "4, 8, 16, 32", 2, 1), namespace))
         .create();
 
-    await()
-        .atMost(Duration.ofSeconds(120))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              for (Pod pod : kubelet.runningPods(null)) {
-                kubelet.succeed(
-                    pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
-              }
-              return isComplete(loraJob("ranks"));
-            });
+    kubelet.succeedEveryTrialUntil(
+        EVAL_LOSS_BY_TRIAL::get, () -> isComplete(loraJob("ranks")), Duration.ofSeconds(120));
     active.close();
 
     assertThat(active.max()).as("most trial Jobs active at once").isEqualTo(2);
@@ -241,17 +232,8 @@ class SweepIT {
         .allSatisfy(j -> assertThat(j.getSpec().getSuspend()).isTrue());
 
     suspend("pausing", false);
-    await()
-        .atMost(Duration.ofSeconds(90))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              for (Pod pod : kubelet.runningPods(null)) {
-                kubelet.succeed(
-                    pod, EVAL_LOSS_BY_TRIAL.get(pod.getMetadata().getLabels().get(Labels.TRIAL)));
-              }
-              return isComplete(loraJob("pausing"));
-            });
+    kubelet.succeedEveryTrialUntil(
+        EVAL_LOSS_BY_TRIAL::get, () -> isComplete(loraJob("pausing")), Duration.ofSeconds(90));
     assertThat(loraJob("pausing").getStatus().getPublishedVersion()).isEqualTo(1);
     assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(3);
   }
