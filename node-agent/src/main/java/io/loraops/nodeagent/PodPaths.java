@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * Where a pod's mount paths are on this machine. A local process cannot see {@code /etc/loraops} or
@@ -24,24 +25,32 @@ final class PodPaths {
     return this;
   }
 
-  /** Rewrites every mounted path in {@code text}, longest mount first. */
+  /**
+   * Rewrites every mounted path in {@code text} in one pass, longest mount first. One pass matters:
+   * a local folder may itself start with a mount path (a checkout under /tmp, with /tmp mounted),
+   * and must not be rewritten again.
+   */
   String rewrite(String text) {
-    String result = text;
-    for (Map.Entry<String, Path> m :
-        mounts.entrySet().stream()
-            .sorted(
-                Comparator.comparingInt((Map.Entry<String, Path> e) -> e.getKey().length())
-                    .reversed())
-            .toList()) {
-      // A mount path counts where it starts a path: at the start of the text or after a quote,
-      // space, '=' or ':', and where it ends one: before '/', a quote, space, ':', or the end.
-      Pattern p =
-          Pattern.compile(
-              "(?<=^|[\"'\\s=:])" + Pattern.quote(m.getKey()) + "(?=/|[\"'\\s:]|$)",
-              Pattern.MULTILINE);
-      result = p.matcher(result).replaceAll(Matcher.quoteReplacement(m.getValue().toString()));
+    if (mounts.isEmpty()) {
+      return text;
     }
-    return result;
+    String alternatives =
+        mounts.keySet().stream()
+            .sorted(Comparator.comparingInt(String::length).reversed())
+            .map(Pattern::quote)
+            .collect(Collectors.joining("|"));
+    // A mount path counts where it starts a path (at the start of the text or after a quote,
+    // space, '=' or ':') and ends one (before '/', a quote, space, ':', or the end).
+    Pattern p =
+        Pattern.compile(
+            "(?<=^|[\"'\\s=:])(" + alternatives + ")(?=/|[\"'\\s:]|$)", Pattern.MULTILINE);
+    Matcher m = p.matcher(text);
+    StringBuilder out = new StringBuilder();
+    while (m.find()) {
+      m.appendReplacement(out, Matcher.quoteReplacement(mounts.get(m.group(1)).toString()));
+    }
+    m.appendTail(out);
+    return out.toString();
   }
 
   private static String stripTrailingSlash(String path) {

@@ -24,6 +24,17 @@ class PodPathsTest {
   }
 
   @Test
+  void aRewrittenPathIsNeverRewrittenAgain() {
+    PodPaths underTmp =
+        new PodPaths()
+            .mount("/tmp", Path.of("/tmp/checkout/pods/p1/volumes/tmp"))
+            .mount("/etc/loraops", Path.of("/tmp/checkout/pods/p1/volumes/trial-config"));
+    assertThat(underTmp.rewrite("train /etc/loraops/trial.json"))
+        .isEqualTo("train /tmp/checkout/pods/p1/volumes/trial-config/trial.json");
+    assertThat(underTmp.rewrite("/tmp/x")).isEqualTo("/tmp/checkout/pods/p1/volumes/tmp/x");
+  }
+
+  @Test
   void longestMountWins() {
     assertThat(paths.rewrite("/lora/claims/models/extra/a")).isEqualTo("/claims/extra/a");
   }
