@@ -24,9 +24,15 @@ fmt: ## format every Java file (google-java-format)
 	$(MVN) spotless:apply
 
 .PHONY: test
-test: tools ## every test tier: format, unit (*Test), integration (*IT, real control plane), trainer proof
+test: tools ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E), PEFT proof
 	$(MVN) spotless:check
 	$(MVN) verify
+	hack/peft-proof/run.sh
+
+.PHONY: bench
+bench: ## trainer tokens/s vs Hugging Face PEFT, side by side (not a test; minutes)
+	$(MVN) -q install -DskipTests
+	bench/trainer/run.sh
 
 .PHONY: demo
 demo: ## the whole loop locally: control plane, operator, node agent, trainer; publishes an adapter

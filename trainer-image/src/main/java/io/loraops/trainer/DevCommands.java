@@ -49,7 +49,8 @@ final class DevCommands {
             Integer.parseInt(a[2]),
             Integer.parseInt(a[3]),
             List.of(a[4].split(",")),
-            Integer.parseInt(a[5]));
+            Integer.parseInt(a[5]),
+            a.length > 6 ? Double.parseDouble(a[6]) : 0.0);
         return 0;
       }
       default -> throw new IllegalArgumentException(command);
@@ -82,8 +83,16 @@ final class DevCommands {
   }
 
   /** Timed LoRA training steps on random tokens; prints one JSON line. */
-  static void bench(Path modelDir, int batch, int seq, int steps, List<String> targets, int rank)
+  static void bench(
+      Path modelDir,
+      int batch,
+      int seq,
+      int steps,
+      List<String> targets,
+      int rank,
+      double promptFraction)
       throws IOException {
+    int prompt = (int) (promptFraction * seq); // leading positions without loss, as in SFT data
     Engine engine = Engine.getEngine("PyTorch");
     try (NDManager m = NDManager.newBaseManager()) {
       CausalLM model = ModelLoader.load(modelDir, m);
@@ -98,6 +107,10 @@ final class DevCommands {
       SplittableRandom r = new SplittableRandom(3);
       int warmup = 2;
       double[] times = new double[steps];
+      var os =
+          (com.sun.management.OperatingSystemMXBean)
+              java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+      long cpuStart = 0;
       for (int s = 0; s < warmup + steps; s++) {
         long[] ids = new long[batch * seq];
         long[] targets2 = new long[batch * seq];
@@ -105,9 +118,16 @@ final class DevCommands {
           ids[i] = r.nextInt(model.config().vocabSize());
         }
         for (int i = 0; i < ids.length; i++) {
-          targets2[i] = (i + 1) % seq == 0 ? -100 : ids[i + 1];
+          targets2[i] = (i + 1) % seq == 0 || i % seq < prompt ? -100 : ids[i + 1];
         }
-        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, batch * (seq - 1));
+        int withLoss = 0;
+        for (long t : targets2) {
+          withLoss += t >= 0 ? 1 : 0;
+        }
+        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, withLoss);
+        if (s == warmup) {
+          cpuStart = os.getProcessCpuTime();
+        }
         long t0 = System.nanoTime();
         Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {});
         opt.step(1e-4, 1.0);
@@ -118,9 +138,12 @@ final class DevCommands {
       double total = Arrays.stream(times).sum();
       Map<String, Object> res = new LinkedHashMap<>();
       res.put("impl", "java-djl");
+      res.put("prompt_fraction", promptFraction);
       res.put("params", model.config().parameterCount());
       res.put("tokens_per_s", batch * seq * steps / total);
       res.put("step_s_median", Arrays.stream(times).sorted().toArray()[steps / 2]);
+      // CPU seconds per step: robust to other processes on a shared machine, unlike wall time.
+      res.put("cpu_s_per_step", (os.getProcessCpuTime() - cpuStart) / 1e9 / steps);
       res.put("peak_rss_mb", peakRssMb());
       res.put("threads", System.getProperty("ai.djl.pytorch.num_threads"));
       System.out.println(ContractJson.toJson(res));

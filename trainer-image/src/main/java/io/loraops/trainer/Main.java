@@ -130,7 +130,7 @@ public final class Main {
     return summary.exitCode();
   }
 
-  private static boolean isNativeOom(Throwable e) {
+  static boolean isNativeOom(Throwable e) {
     String m = String.valueOf(e.getMessage()).toLowerCase(Locale.ROOT);
     return m.contains("out of memory")
         || m.contains("can't allocate memory")

@@ -189,4 +189,19 @@ class MainTest {
     Files.write(data, List.of(""));
     assertFails(c, ExitCodes.DATA_ERROR, "no examples");
   }
+
+  @Test
+  void nativeAllocationFailuresCountAsOutOfMemory() {
+    assertThat(
+            Main.isNativeOom(
+                new ai.djl.engine.EngineException(
+                    "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes")))
+        .isTrue();
+    assertThat(
+            Main.isNativeOom(
+                new ai.djl.engine.EngineException(
+                    "CUDA out of memory. Tried to allocate 2.00 GiB")))
+        .isTrue();
+    assertThat(Main.isNativeOom(new ai.djl.engine.EngineException("shape mismatch"))).isFalse();
+  }
 }

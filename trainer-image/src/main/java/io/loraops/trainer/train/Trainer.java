@@ -219,7 +219,6 @@ public final class Trainer {
         double lr =
             t.learningRate()
                 * LrSchedule.multiplier(t.scheduler(), step, t.warmupSteps(), totalSteps);
-        // Dropout masks depend only on (seed, step), so a resumed run draws the same ones.
         long firstMicroBatch = microBatch;
         List<Batch> micro = new ArrayList<>();
         int stepTokens = 0;
@@ -228,35 +227,35 @@ public final class Trainer {
           stepTokens += micro.get(k).tokens();
         }
         final long seedStep = step;
-        double lossSum =
+        // Dropout masks depend only on (seed, step), so a resumed run draws the same ones.
+        double loss =
             accumulate(
-                    engine,
-                    model,
-                    manager,
-                    opt,
-                    micro,
-                    step + 1,
-                    () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)))
-                * accum;
-        microBatch = firstMicroBatch + accum;
-        if (batchLog != null) {
-          for (int k = 0; k < accum; k++) {
-            logBatch(batchLog, step, batches.get(firstMicroBatch + k));
-          }
-        }
-        double gradNorm = opt.step(lr, t.maxGradNorm());
-        double loss = lossSum / accum;
-        step++;
-        stepsThisRun++;
+                engine,
+                model,
+                manager,
+                opt,
+                micro,
+                step + 1,
+                () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)));
         if (!Double.isFinite(loss)) {
           throw new TrainerException(
               ExitCodes.OTHER,
               "training loss became "
                   + loss
                   + " at step "
-                  + step
+                  + (step + 1)
                   + "; lower training.learningRate");
         }
+        if (batchLog != null) {
+          for (Batch b : micro) {
+            logBatch(batchLog, step, b);
+          }
+          batchLog.flush();
+        }
+        double gradNorm = opt.step(lr, t.maxGradNorm());
+        microBatch = firstMicroBatch + accum;
+        step++;
+        stepsThisRun++;
         double secs = (System.nanoTime() - t0) / 1e9;
         trainSeconds += secs;
         tokens += stepTokens;

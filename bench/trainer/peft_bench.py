@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""PEFT side of the trainer benchmark: timed LoRA training steps on random tokens.
+
+Same shapes, threads, precision (fp32), batch, sequence length, rank and target modules as the
+Java side (`lora-trainer.jar bench`); prints one JSON line.
+"""
+import argparse
+import json
+import os
+import resource
+import time
+import warnings
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from peft import LoraConfig, get_peft_model  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("batch", type=int)
+    ap.add_argument("seq", type=int)
+    ap.add_argument("steps", type=int)
+    ap.add_argument("targets")
+    ap.add_argument("rank", type=int)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--prompt-fraction", type=float, default=0.0,
+                    help="leading positions of each row without loss (SFT prompts); PEFT still computes their logits")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(3)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation="eager")
+    cfg = LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0, target_modules=a.targets.split(","),
+                     task_type="CAUSAL_LM")
+    model = get_peft_model(model, cfg)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    vocab = model.config.vocab_size
+    times = []
+    cpu_start = 0.0
+    for s in range(2 + a.steps):
+        if s == 2:
+            cpu_start = time.process_time()
+        ids = torch.randint(0, vocab, (a.batch, a.seq))
+        targets = torch.roll(ids, -1, dims=1)
+        targets[:, -1] = -100
+        targets[:, : int(a.prompt_fraction * a.seq)] = -100
+        t0 = time.perf_counter()
+        logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab), targets.view(-1), ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad()
+        if s >= 2:
+            times.append(time.perf_counter() - t0)
+    total = sum(times)
+    print(json.dumps({
+        "impl": "python-peft",
+        "prompt_fraction": a.prompt_fraction,
+        "tokens_per_s": a.batch * a.seq * a.steps / total,
+        "step_s_median": sorted(times)[len(times) // 2],
+        "cpu_s_per_step": (time.process_time() - cpu_start) / a.steps,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Trainer benchmark (not a test): tokens/s of a LoRA training step, Java trainer (DJL PyTorch)
+# vs Hugging Face PEFT (PyTorch eager), side by side on the same machine, same shapes, threads,
+# precision (fp32), batch, sequence length, rank and target modules, on random-init models of
+# GPT-2-small shape (124M) and a ~100M LLaMA shape. Prints a table with the ratio and peak RSS.
+#
+#   bench/trainer/run.sh [steps] [batch] [seq]      (defaults 8 4 128; ROUNDS=2 THREADS=nproc)
+#
+# On a shared machine single runs are noisy: each round runs Java then PEFT, and each side is
+# scored by its best round's median step time (tokens/s = batch x seq / median step).
+#
+# Needs the built trainer jar and the reference venv of hack/peft-proof (created on first use).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+STEPS=${1:-8}
+BATCH=${2:-4}
+SEQ=${3:-128}
+RANK=8
+THREADS=${THREADS:-$(nproc)}
+JAR=$ROOT/trainer-image/target/lora-trainer.jar
+VENV=$ROOT/.venv/peft-proof
+WORK=$ROOT/trainer-image/target/bench
+export DJL_CACHE_DIR=${DJL_CACHE_DIR:-$ROOT/trainer-image/target/djl-cache}
+[ -f "$JAR" ] || { echo "build first: mvn -B -pl trainer-image -am install -DskipTests" >&2; exit 2; }
+if ! cmp -s "$ROOT/hack/peft-proof/requirements.txt" "$VENV/requirements.installed" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/hack/peft-proof/requirements.txt"
+  cp "$ROOT/hack/peft-proof/requirements.txt" "$VENV/requirements.installed"
+fi
+JAVA=(java -Dai.djl.offline=true -Dai.djl.default_engine=PyTorch -Dai.djl.pytorch.num_threads="$THREADS"
+      -Dai.djl.pytorch.num_interop_threads=1 -jar "$JAR")
+mkdir -p "$WORK"
+ROUNDS=${ROUNDS:-2}
+declare -a ROWS
+# The third row is SFT-shaped: the first half of every sequence is prompt (no loss), as in
+# instruction data; PEFT computes the LM head there anyway, the Java trainer does not.
+for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_proj,v_proj 0.5"; do
+  set -- $spec
+  preset=$1 targets=$2 prompt=$3
+  label=$preset
+  [ "$prompt" = 0 ] || label="$preset/sft$(python3 -c "print(int($prompt*100))")"
+  [ -f "$WORK/$preset/model.safetensors" ] || "${JAVA[@]}" gen-model "$preset" "$WORK/$preset" 1 >/dev/null
+  for round in $(seq "$ROUNDS"); do
+    echo "bench: $label round $round ($targets, r=$RANK, batch $BATCH x $SEQ, $THREADS threads, $STEPS timed steps)..." >&2
+    j=$(OMP_NUM_THREADS=$THREADS "${JAVA[@]}" bench "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" "$prompt" | tail -1)
+    p=$(OMP_NUM_THREADS=$THREADS "$VENV/bin/python" "$ROOT/bench/trainer/peft_bench.py" "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" --threads "$THREADS" --prompt-fraction "$prompt" | tail -1)
+    ROWS+=("$label|$j|$p")
+  done
+done
+python3 - "$BATCH" "$SEQ" "${ROWS[@]}" <<'PY'
+import json, sys
+tokens = int(sys.argv[1]) * int(sys.argv[2])
+best = {}
+for row in sys.argv[3:]:
+    name, j, p = row.split("|")
+    for impl, r in (("java", json.loads(j)), ("peft", json.loads(p))):
+        b = best.setdefault((name, impl), r)
+        if r["step_s_median"] < b["step_s_median"]:
+            best[(name, impl)] = r
+        print(f"  {name:<16} {impl}: median step {r['step_s_median']:.3f} s, {tokens / r['step_s_median']:.1f} tok/s, {r['cpu_s_per_step']:.2f} CPU s/step", file=sys.stderr)
+print(f"{'model':<16} {'java tok/s':>11} {'peft tok/s':>11} {'java/peft':>10} {'cpu-s ratio':>12} {'java RSS MB':>12} {'peft RSS MB':>12}")
+for name in dict.fromkeys(k[0] for k in best):
+    j, p = best[(name, "java")], best[(name, "peft")]
+    jt, pt = tokens / j["step_s_median"], tokens / p["step_s_median"]
+    jc = min(json.loads(r.split("|")[1])["cpu_s_per_step"] for r in sys.argv[3:] if r.split("|")[0] == name)
+    pc = min(json.loads(r.split("|")[2])["cpu_s_per_step"] for r in sys.argv[3:] if r.split("|")[0] == name)
+    print(f"{name:<16} {jt:>11.1f} {pt:>11.1f} {jt / pt:>10.2f} {pc / jc:>12.2f} {j['peak_rss_mb']:>12.0f} {p['peak_rss_mb']:>12.0f}")
+print("java/peft: tokens/s ratio of the best rounds; cpu-s ratio: PEFT CPU seconds per step / Java's (>1: Java does less work)")
+PY
