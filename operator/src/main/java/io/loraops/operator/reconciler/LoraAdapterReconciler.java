@@ -1,5 +1,6 @@
 package io.loraops.operator.reconciler;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -79,27 +80,19 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
     if (Objects.equals(previous, status)) {
       return UpdateControl.noUpdate();
     }
-    for (Conditions.Transition t :
-        Conditions.transitions(
-            previous == null ? null : previous.getConditions(),
-            status.getConditions(),
-            LoraAdapterStatusCalculator.WARNING_TYPES)) {
-      boolean news =
-          Conditions.TRUE.equals(t.condition().getStatus())
-              || LoraAdapterStatusCalculator.READY.equals(t.condition().getType());
-      if (news) {
-        EventRecorder.record(
-            context.getClient(),
-            adapter,
-            t.warning()
-                    || !Conditions.TRUE.equals(t.condition().getStatus())
-                        && !"NoVersions".equals(t.condition().getReason())
-                ? EventRecorder.WARNING
-                : EventRecorder.NORMAL,
-            t.condition().getReason(),
-            t.condition().getMessage(),
-            now);
-      }
+    for (Condition changed :
+        Conditions.changed(
+            previous == null ? null : previous.getConditions(), status.getConditions())) {
+      LoraAdapterStatusCalculator.eventType(changed)
+          .ifPresent(
+              type ->
+                  EventRecorder.record(
+                      context.getClient(),
+                      adapter,
+                      type,
+                      changed.getReason(),
+                      changed.getMessage(),
+                      now));
     }
     if (previous != null
         && status.getLatestVersion() != null

@@ -2,6 +2,7 @@ package io.loraops.operator.reconciler;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
@@ -334,21 +335,14 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     if (Objects.equals(previous, status)) {
       return UpdateControl.noUpdate();
     }
-    for (Conditions.Transition t :
-        Conditions.transitions(
-            previous == null ? null : previous.getConditions(),
-            status.getConditions(),
-            LoraJobStatusCalculator.WARNING_TYPES)) {
-      // Only conditions that became True are news; their False counterparts are implied.
-      if (Conditions.TRUE.equals(t.condition().getStatus())) {
-        EventRecorder.record(
-            client,
-            loraJob,
-            t.warning() ? EventRecorder.WARNING : EventRecorder.NORMAL,
-            t.condition().getReason(),
-            t.condition().getMessage(),
-            now);
-      }
+    for (Condition changed :
+        Conditions.changed(
+            previous == null ? null : previous.getConditions(), status.getConditions())) {
+      LoraJobStatusCalculator.eventType(changed)
+          .ifPresent(
+              type ->
+                  EventRecorder.record(
+                      client, loraJob, type, changed.getReason(), changed.getMessage(), now));
     }
     return StatusPatch.of(loraJob, status, LoraJob::new);
   }

@@ -21,9 +21,6 @@ public final class Conditions {
   /** A condition as computed, before transition times are applied. */
   public record Desired(String type, boolean status, String reason, String message) {}
 
-  /** A condition whose status changed (or that appeared): each becomes an Event. */
-  public record Transition(Condition condition, boolean warning) {}
-
   public static Optional<Condition> find(List<Condition> conditions, String type) {
     return conditions == null
         ? Optional.empty()
@@ -61,24 +58,17 @@ public final class Conditions {
     return result;
   }
 
-  /**
-   * Conditions whose status or reason changed since {@code previous}. {@code warningTypes} are the
-   * types for which True is bad news (e.g. Failed, Degraded); False of other types is bad news.
-   */
-  public static List<Transition> transitions(
-      List<Condition> previous, List<Condition> current, List<String> warningTypes) {
-    List<Transition> transitions = new ArrayList<>();
+  /** Conditions that appeared or whose status or reason changed since {@code previous}. */
+  public static List<Condition> changed(List<Condition> previous, List<Condition> current) {
+    List<Condition> changed = new ArrayList<>();
     for (Condition c : current) {
       Optional<Condition> old = find(previous, c.getType());
-      boolean changed =
-          old.isEmpty()
-              || !Objects.equals(old.get().getStatus(), c.getStatus())
-              || !Objects.equals(old.get().getReason(), c.getReason());
-      if (changed) {
-        boolean warning = warningTypes.contains(c.getType()) && TRUE.equals(c.getStatus());
-        transitions.add(new Transition(c, warning));
+      if (old.isEmpty()
+          || !Objects.equals(old.get().getStatus(), c.getStatus())
+          || !Objects.equals(old.get().getReason(), c.getReason())) {
+        changed.add(c);
       }
     }
-    return transitions;
+    return changed;
   }
 }

@@ -1,8 +1,10 @@
 package io.loraops.operator.status;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
+import io.loraops.operator.support.EventRecorder;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
@@ -24,7 +26,26 @@ public final class LoraAdapterStatusCalculator {
   public static final String READY = "Ready";
   public static final String PROGRESSING = "Progressing";
   public static final String DEGRADED = "Degraded";
-  public static final List<String> WARNING_TYPES = List.of(DEGRADED);
+
+  /**
+   * The Event a changed condition deserves: Ready both ways (a Warning when it turns False for a
+   * reason other than there being no version yet), Degraded turning True (a Warning), any other
+   * condition turning True.
+   */
+  public static Optional<String> eventType(Condition changed) {
+    boolean isTrue = Conditions.TRUE.equals(changed.getStatus());
+    if (READY.equals(changed.getType())) {
+      return Optional.of(
+          isTrue || "NoVersions".equals(changed.getReason())
+              ? EventRecorder.NORMAL
+              : EventRecorder.WARNING);
+    }
+    if (!isTrue) {
+      return Optional.empty();
+    }
+    return Optional.of(
+        DEGRADED.equals(changed.getType()) ? EventRecorder.WARNING : EventRecorder.NORMAL);
+  }
 
   private LoraAdapterStatusCalculator() {}
 

@@ -1,9 +1,11 @@
 package io.loraops.operator.status;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.LoraJobStatus;
 import io.loraops.operator.api.v1alpha1.Objective;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.support.EventRecorder;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -31,8 +33,17 @@ public final class LoraJobStatusCalculator {
   public static final String COMPLETE = "Complete";
   public static final String FAILED = "Failed";
 
-  /** Types for which True is bad news: their transitions become Warning events. */
-  public static final List<String> WARNING_TYPES = List.of(FAILED);
+  /**
+   * The Event a changed condition deserves: becoming True is news (a Warning for Failed); becoming
+   * False is implied by another condition becoming True, so it gets none.
+   */
+  public static Optional<String> eventType(Condition changed) {
+    if (!Conditions.TRUE.equals(changed.getStatus())) {
+      return Optional.empty();
+    }
+    return Optional.of(
+        FAILED.equals(changed.getType()) ? EventRecorder.WARNING : EventRecorder.NORMAL);
+  }
 
   private LoraJobStatusCalculator() {}
 

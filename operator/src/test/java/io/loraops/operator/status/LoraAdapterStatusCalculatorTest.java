@@ -88,6 +88,18 @@ class LoraAdapterStatusCalculatorTest {
         .isEqualTo(1);
   }
 
+  @Test
+  void readyChangesAreEventsAndOnlyRealProblemsAreWarnings() {
+    LoraAdapterStatus empty = LoraAdapterStatusCalculator.compute(adapter, List.of(), NOW);
+    assertThat(LoraAdapterStatusCalculator.eventType(ready(empty))).contains("Normal");
+    adapter.getSpec().setVersion(new IntOrString(7));
+    LoraAdapterStatus missing =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    assertThat(LoraAdapterStatusCalculator.eventType(ready(missing))).contains("Warning");
+    Condition progressing = Conditions.find(missing.getConditions(), "Progressing").orElseThrow();
+    assertThat(LoraAdapterStatusCalculator.eventType(progressing)).isEmpty();
+  }
+
   private static Condition ready(LoraAdapterStatus status) {
     return Conditions.find(status.getConditions(), "Ready").orElseThrow();
   }

@@ -79,10 +79,8 @@ class LoraJobStatusCalculatorTest {
               assertThat(c.getReason()).isEqualTo("VersionPublished");
               assertThat(c.getLastTransitionTime()).isEqualTo(T1.toString());
             });
-    assertThat(
-            Conditions.transitions(
-                later.getConditions(), done.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
-        .extracting(t -> t.condition().getType())
+    assertThat(Conditions.changed(later.getConditions(), done.getConditions()))
+        .extracting(Condition::getType)
         .containsExactly("Progressing", "Complete");
   }
 
@@ -113,12 +111,10 @@ class LoraJobStatusCalculatorTest {
     assertThat(failed.getReason()).isEqualTo("AllTrialsFailed");
     assertThat(failed.getMessage()).contains("t000: OutOfMemory");
     assertThat(status.getPhase()).isEqualTo("Failed");
-    assertThat(
-            Conditions.transitions(
-                null, status.getConditions(), LoraJobStatusCalculator.WARNING_TYPES))
-        .filteredOn(t -> t.condition().getType().equals("Failed"))
+    assertThat(Conditions.changed(null, status.getConditions()))
+        .filteredOn(c -> c.getType().equals("Failed"))
         .singleElement()
-        .satisfies(t -> assertThat(t.warning()).isTrue());
+        .satisfies(c -> assertThat(LoraJobStatusCalculator.eventType(c)).contains("Warning"));
   }
 
   @Test
