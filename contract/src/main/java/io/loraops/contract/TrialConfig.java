@@ -39,6 +39,91 @@ public record TrialConfig(
   /** Default location of the Kubernetes termination message. */
   public static final String DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log";
 
+  public TrialConfig withContractVersion(int version) {
+    return new TrialConfig(
+        version,
+        job,
+        trial,
+        trialIndex,
+        baseModel,
+        dataset,
+        lora,
+        training,
+        outputDir,
+        terminationMessagePath);
+  }
+
+  public TrialConfig withBaseModel(BaseModel model) {
+    return new TrialConfig(
+        contractVersion,
+        job,
+        trial,
+        trialIndex,
+        model,
+        dataset,
+        lora,
+        training,
+        outputDir,
+        terminationMessagePath);
+  }
+
+  public TrialConfig withDataset(Dataset data) {
+    return new TrialConfig(
+        contractVersion,
+        job,
+        trial,
+        trialIndex,
+        baseModel,
+        data,
+        lora,
+        training,
+        outputDir,
+        terminationMessagePath);
+  }
+
+  public TrialConfig withLora(Lora adapter) {
+    return new TrialConfig(
+        contractVersion,
+        job,
+        trial,
+        trialIndex,
+        baseModel,
+        dataset,
+        adapter,
+        training,
+        outputDir,
+        terminationMessagePath);
+  }
+
+  public TrialConfig withTraining(Training optimisation) {
+    return new TrialConfig(
+        contractVersion,
+        job,
+        trial,
+        trialIndex,
+        baseModel,
+        dataset,
+        lora,
+        optimisation,
+        outputDir,
+        terminationMessagePath);
+  }
+
+  /** The same trial writing somewhere else: its output folder and termination message file. */
+  public TrialConfig withOutput(String folder, String terminationMessage) {
+    return new TrialConfig(
+        contractVersion,
+        job,
+        trial,
+        trialIndex,
+        baseModel,
+        dataset,
+        lora,
+        training,
+        folder,
+        terminationMessage);
+  }
+
   /**
    * @param name the model's logical name, recorded in adapter_config.json
    * @param path local folder holding config.json, *.safetensors and tokenizer.json

@@ -112,13 +112,8 @@ class LocalModeE2E {
 
   @Test
   void trainerKilledMidTrialIsRetriedAndResumesFromItsCheckpoint() throws Exception {
-    String manifest =
-        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
-            .replace("name: quickstart", "name: killed")
-            .replace("adapter: quickstart", "adapter: killed")
-            .replace("maxSteps: 40", "maxSteps: 200")
-            .replace("rank: [4, 8, 16, 32]", "rank: [8]");
-    apply(manifest);
+    applyQuickstartAs(
+        "killed", "maxSteps: 40", "maxSteps: 200", "rank: [4, 8, 16, 32]", "rank: [8]");
 
     // Wait for the first checkpoint, then SIGKILL the trainer process.
     Pod first =
@@ -177,12 +172,7 @@ class LocalModeE2E {
 
   @Test
   void operatorKilledMidSweepFinishesWithoutDuplicateJobsOrVersions() throws Exception {
-    String manifest =
-        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
-            .replace("name: quickstart", "name: restarted")
-            .replace("adapter: quickstart", "adapter: restarted")
-            .replace("parallelism: 2", "parallelism: 1");
-    apply(manifest);
+    applyQuickstartAs("restarted", "parallelism: 2", "parallelism: 1");
 
     await()
         .atMost(Duration.ofMinutes(3))
@@ -222,6 +212,22 @@ class LocalModeE2E {
                 .list()
                 .getItems())
         .hasSize(1);
+  }
+
+  /**
+   * Applies examples/quickstart.yaml as LoraJob {@code name} publishing into adapter {@code name},
+   * with {@code edits} (pairs of text to find and its replacement) applied to the manifest.
+   */
+  private void applyQuickstartAs(String name, String... edits) throws Exception {
+    String manifest =
+        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
+            .replace("name: quickstart", "name: " + name)
+            .replace("adapter: quickstart", "adapter: " + name);
+    for (int i = 0; i < edits.length; i += 2) {
+      assertThat(manifest).as("the quickstart still has " + edits[i]).contains(edits[i]);
+      manifest = manifest.replace(edits[i], edits[i + 1]);
+    }
+    apply(manifest);
   }
 
   private void apply(String manifest) throws Exception {

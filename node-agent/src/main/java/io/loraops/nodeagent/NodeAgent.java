@@ -552,8 +552,4 @@ final class NodeAgent implements AutoCloseable {
     }
     running.values().forEach(p -> p.kill(5));
   }
-
-  boolean idle() {
-    return running.isEmpty();
-  }
 }

@@ -9,7 +9,6 @@ import io.loraops.contract.TrialConfig;
 import io.loraops.trainer.config.ConfigValidator;
 import java.nio.file.Files;
 import java.util.List;
-import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,34 +29,6 @@ class ConfigValidatorTest {
     org.assertj.core.api.Assertions.assertThat(c.lora().targetModules())
         .containsExactly("q_proj", "v_proj");
     org.assertj.core.api.Assertions.assertThat(c.training().maxSteps()).isEqualTo(100);
-  }
-
-  static TrialConfig withLora(TrialConfig c, TrialConfig.Lora l) {
-    return new TrialConfig(
-        c.contractVersion(),
-        c.job(),
-        c.trial(),
-        c.trialIndex(),
-        c.baseModel(),
-        c.dataset(),
-        l,
-        c.training(),
-        c.outputDir(),
-        c.terminationMessagePath());
-  }
-
-  static TrialConfig withTraining(TrialConfig c, UnaryOperator<TrialConfig.Training> f) {
-    return new TrialConfig(
-        c.contractVersion(),
-        c.job(),
-        c.trial(),
-        c.trialIndex(),
-        c.baseModel(),
-        c.dataset(),
-        c.lora(),
-        f.apply(c.training()),
-        c.outputDir(),
-        c.terminationMessagePath());
   }
 
   static TrialConfig.Training tr(
@@ -90,99 +61,46 @@ class ConfigValidatorTest {
     TrialConfig.Lora l = g.lora();
     return Stream.of(
         Arguments.of(
-            withLora(
-                g, new TrialConfig.Lora(0, l.alpha(), l.dropout(), l.targetModules(), false, 1)),
+            g.withLora(
+                new TrialConfig.Lora(0, l.alpha(), l.dropout(), l.targetModules(), false, 1)),
             "lora.rank"),
         Arguments.of(
-            withLora(g, new TrialConfig.Lora(8, -1, l.dropout(), l.targetModules(), false, 1)),
+            g.withLora(new TrialConfig.Lora(8, -1, l.dropout(), l.targetModules(), false, 1)),
             "lora.alpha"),
         Arguments.of(
-            withLora(g, new TrialConfig.Lora(8, 16, 1.5, l.targetModules(), false, 1)),
+            g.withLora(new TrialConfig.Lora(8, 16, 1.5, l.targetModules(), false, 1)),
             "lora.dropout"),
         Arguments.of(
-            withLora(g, new TrialConfig.Lora(8, 16, 0, List.of(), false, 1)), "lora.targetModules"),
+            g.withLora(new TrialConfig.Lora(8, 16, 0, List.of(), false, 1)), "lora.targetModules"),
         Arguments.of(
-            withLora(g, new TrialConfig.Lora(8, 16, 0, l.targetModules(), false, 0)),
+            g.withLora(new TrialConfig.Lora(8, 16, 0, l.targetModules(), false, 0)),
             "lora.loraPlusRatio"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 0, 100, 4, 128, "cosine", "fp32")), "training.learningRate"),
+            g.withTraining(tr(g.training(), 0, 100, 4, 128, "cosine", "fp32")),
+            "training.learningRate"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 1e-4, null, 4, 128, "cosine", "fp32")),
+            g.withTraining(tr(g.training(), 1e-4, null, 4, 128, "cosine", "fp32")),
             "training.maxSteps or training.epochs"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 1e-4, 10, 0, 128, "cosine", "fp32")), "training.batchSize"),
+            g.withTraining(tr(g.training(), 1e-4, 10, 0, 128, "cosine", "fp32")),
+            "training.batchSize"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 1e-4, 10, 4, 1, "cosine", "fp32")),
+            g.withTraining(tr(g.training(), 1e-4, 10, 4, 1, "cosine", "fp32")),
             "training.sequenceLength"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 1e-4, 10, 4, 128, "step", "fp32")), "training.scheduler"),
+            g.withTraining(tr(g.training(), 1e-4, 10, 4, 128, "step", "fp32")),
+            "training.scheduler"),
         Arguments.of(
-            withTraining(g, t -> tr(t, 1e-4, 10, 4, 128, "cosine", "fp8")), "training.precision"),
+            g.withTraining(tr(g.training(), 1e-4, 10, 4, 128, "cosine", "fp8")),
+            "training.precision"),
+        Arguments.of(g.withContractVersion(2), "contractVersion"),
         Arguments.of(
-            new TrialConfig(
-                2,
-                g.job(),
-                g.trial(),
-                0,
-                g.baseModel(),
-                g.dataset(),
-                g.lora(),
-                g.training(),
-                g.outputDir(),
-                null),
-            "contractVersion"),
+            g.withDataset(new TrialConfig.Dataset("/d", "csv", null, null)), "dataset.format"),
         Arguments.of(
-            new TrialConfig(
-                1,
-                g.job(),
-                g.trial(),
-                0,
-                g.baseModel(),
-                new TrialConfig.Dataset("/d", "csv", null, null),
-                g.lora(),
-                g.training(),
-                g.outputDir(),
-                null),
-            "dataset.format"),
-        Arguments.of(
-            new TrialConfig(
-                1,
-                g.job(),
-                g.trial(),
-                0,
-                g.baseModel(),
-                new TrialConfig.Dataset("/d", "text", 1.0, null),
-                g.lora(),
-                g.training(),
-                g.outputDir(),
-                null),
+            g.withDataset(new TrialConfig.Dataset("/d", "text", 1.0, null)),
             "dataset.validationSplit"),
-        Arguments.of(
-            new TrialConfig(
-                1,
-                g.job(),
-                g.trial(),
-                0,
-                null,
-                g.dataset(),
-                g.lora(),
-                g.training(),
-                g.outputDir(),
-                null),
-            "baseModel.path"),
-        Arguments.of(
-            new TrialConfig(
-                1,
-                g.job(),
-                g.trial(),
-                0,
-                g.baseModel(),
-                g.dataset(),
-                g.lora(),
-                g.training(),
-                " ",
-                null),
-            "outputDir"));
+        Arguments.of(g.withBaseModel(null), "baseModel.path"),
+        Arguments.of(g.withOutput(" ", null), "outputDir"));
   }
 
   @ParameterizedTest

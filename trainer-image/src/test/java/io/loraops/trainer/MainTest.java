@@ -86,17 +86,9 @@ class MainTest {
 
   private static TrialConfig with(
       TrialConfig c, TrialConfig.Lora l, TrialConfig.Dataset d, String modelPath) {
-    return new TrialConfig(
-        c.contractVersion(),
-        c.job(),
-        c.trial(),
-        c.trialIndex(),
-        new TrialConfig.BaseModel("m", modelPath, null),
-        d,
-        l,
-        c.training(),
-        c.outputDir(),
-        c.terminationMessagePath());
+    return c.withBaseModel(new TrialConfig.BaseModel("m", modelPath, null))
+        .withDataset(d)
+        .withLora(l);
   }
 
   @Test

@@ -33,17 +33,9 @@ class TrainingTest {
 
   private static TrialConfig withTraining(
       TrialConfig c, TrialConfig.Training t, TrialConfig.Lora l, Path out) {
-    return new TrialConfig(
-        c.contractVersion(),
-        c.job(),
-        c.trial(),
-        c.trialIndex(),
-        c.baseModel(),
-        c.dataset(),
-        l,
-        t,
-        out.toString(),
-        out.resolve("termination-log").toString());
+    return c.withLora(l)
+        .withTraining(t)
+        .withOutput(out.toString(), out.resolve("termination-log").toString());
   }
 
   @Test
@@ -169,18 +161,11 @@ class TrainingTest {
     TrialConfig base =
         Fixtures.config(Fixtures.model("tiny-gpt2"), data, tmp.resolve("e"), List.of("c_fc"), 1);
     TrialConfig c =
-        new TrialConfig(
-            base.contractVersion(),
-            base.job(),
-            base.trial(),
-            base.trialIndex(),
-            base.baseModel(),
-            new TrialConfig.Dataset(data.toString(), "text", null, val.toString()),
-            base.lora(),
-            new TrialConfig.Training(
-                1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2),
-            tmp.resolve("e").toString(),
-            null);
+        base.withDataset(new TrialConfig.Dataset(data.toString(), "text", null, val.toString()))
+            .withTraining(
+                new TrialConfig.Training(
+                    1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2))
+            .withOutput(tmp.resolve("e").toString(), null);
     TrialSummary s = new Trainer(new PrintStream(new ByteArrayOutputStream())).train(c);
     // 18 examples / batch 4 = 5 micro-batches per epoch, 2 per step: 3 steps per epoch, 2 epochs.
     assertThat(s.metrics().steps()).isEqualTo(6);

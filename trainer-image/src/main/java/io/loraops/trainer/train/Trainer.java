@@ -458,18 +458,7 @@ public final class Trainer {
 
   /** Identity of a trial's training for resume: the config minus where it writes. */
   static String fingerprint(TrialConfig c) {
-    TrialConfig same =
-        new TrialConfig(
-            c.contractVersion(),
-            c.job(),
-            c.trial(),
-            c.trialIndex(),
-            c.baseModel(),
-            c.dataset(),
-            c.lora(),
-            c.training(),
-            null,
-            null);
+    TrialConfig same = c.withOutput(null, null);
     try {
       byte[] h =
           MessageDigest.getInstance("SHA-256")
