@@ -418,16 +418,26 @@ final class NodeAgent implements AutoCloseable {
     }
   }
 
+  /**
+   * Edits a pod's status, re-reading it after a conflict: the Job controller changes trial pods too
+   * (finalizers), and a final status once reported is never reported again.
+   */
   private void updateStatus(Pod pod, UnaryOperator<PodBuilder> edit) {
-    try {
-      client
-          .pods()
-          .inNamespace(pod.getMetadata().getNamespace())
-          .withName(pod.getMetadata().getName())
-          .editStatus(p -> edit.apply(new PodBuilder(p)).build());
-    } catch (KubernetesClientException e) {
-      if (e.getCode() != 404) {
-        throw e;
+    for (int attempt = 1; ; attempt++) {
+      try {
+        client
+            .pods()
+            .inNamespace(pod.getMetadata().getNamespace())
+            .withName(pod.getMetadata().getName())
+            .editStatus(p -> edit.apply(new PodBuilder(p)).build());
+        return;
+      } catch (KubernetesClientException e) {
+        if (e.getCode() == 404) {
+          return;
+        }
+        if (e.getCode() != 409 || attempt == 10) {
+          throw e;
+        }
       }
     }
   }
@@ -491,42 +501,45 @@ final class NodeAgent implements AutoCloseable {
             condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "", ts),
             condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "", ts),
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "", ts));
+    // A merge patch of the status alone, with no resourceVersion: kube-controller-manager updates
+    // the Node too (taints, annotations), and a heartbeat must never lose to it on a conflict.
     client
         .nodes()
-        .withName(settings.nodeName())
-        .editStatus(
-            n ->
-                new NodeBuilder(n)
-                    .editOrNewStatus()
-                    .withCapacity(settings.capacity())
-                    .withAllocatable(settings.capacity())
-                    .withConditions(conditions)
-                    // Only the loopback address: the API server reaches the log endpoint through it
-                    // and never
-                    // needs to resolve a host name.
-                    .withAddresses(
-                        List.of(
-                            new io.fabric8.kubernetes.api.model.NodeAddress(
-                                "127.0.0.1", "InternalIP")))
-                    .withNewDaemonEndpoints()
-                    .withNewKubeletEndpoint()
-                    .withPort(logs.port())
-                    .endKubeletEndpoint()
-                    .endDaemonEndpoints()
-                    .withNewNodeInfo()
-                    .withArchitecture("amd64")
-                    .withOperatingSystem("linux")
-                    .withKubeletVersion("v1.36.3-lora-local")
-                    .withKubeProxyVersion("")
-                    .withContainerRuntimeVersion("local://lora-node-agent")
-                    .withOsImage("local")
-                    .withKernelVersion(System.getProperty("os.version"))
-                    .withMachineID(settings.nodeName())
-                    .withSystemUUID(settings.nodeName())
-                    .withBootID(settings.nodeName())
-                    .endNodeInfo()
-                    .endStatus()
-                    .build());
+        .resource(
+            new NodeBuilder()
+                .withNewMetadata()
+                .withName(settings.nodeName())
+                .endMetadata()
+                .withNewStatus()
+                .withCapacity(settings.capacity())
+                .withAllocatable(settings.capacity())
+                .withConditions(conditions)
+                // Only the loopback address: the API server reaches the log endpoint through it
+                // and never
+                // needs to resolve a host name.
+                .withAddresses(
+                    List.of(
+                        new io.fabric8.kubernetes.api.model.NodeAddress("127.0.0.1", "InternalIP")))
+                .withNewDaemonEndpoints()
+                .withNewKubeletEndpoint()
+                .withPort(logs.port())
+                .endKubeletEndpoint()
+                .endDaemonEndpoints()
+                .withNewNodeInfo()
+                .withArchitecture("amd64")
+                .withOperatingSystem("linux")
+                .withKubeletVersion("v1.36.3-lora-local")
+                .withKubeProxyVersion("")
+                .withContainerRuntimeVersion("local://lora-node-agent")
+                .withOsImage("local")
+                .withKernelVersion(System.getProperty("os.version"))
+                .withMachineID(settings.nodeName())
+                .withSystemUUID(settings.nodeName())
+                .withBootID(settings.nodeName())
+                .endNodeInfo()
+                .endStatus()
+                .build())
+        .patchStatus();
   }
 
   private static NodeCondition condition(
