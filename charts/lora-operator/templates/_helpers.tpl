@@ -101,10 +101,15 @@ Every resource is namespaced, so the same rules serve a ClusterRole and a per-na
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Trial pods are only observed (termination messages carry the trial's metrics).
+# Pods are only observed: trial pods (termination messages carry the trial's metrics) and the
+# serving targets' pods (their IPs, to reach the inference servers).
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Serving targets: watched for pods coming and going; the restart loader patches the pod template.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "patch", "update"]
 # Trial configs and version records (created once, never changed).
 - apiGroups: [""]
   resources: ["configmaps"]

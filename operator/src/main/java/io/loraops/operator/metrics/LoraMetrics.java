@@ -61,4 +61,33 @@ public class LoraMetrics {
             tags, t -> registry.gauge("lora.jobs.active", t, new AtomicInteger()));
     gauge.set(activeByJob.get(tags).values().stream().mapToInt(Integer::intValue).sum());
   }
+
+  /** A rollout ended: {@code lora_rollouts_total}, {@code lora_rollout_duration_seconds}. */
+  public void rolloutFinished(String namespace, String adapter, String result, Duration took) {
+    Tags tags = Tags.of("namespace", namespace, "adapter", adapter, "result", result);
+    Counter.builder("lora.rollouts")
+        .description("Rollouts that ended, by result (succeeded, rolled_back)")
+        .tags(tags)
+        .register(registry)
+        .increment();
+    Timer.builder("lora.rollout.duration")
+        .description("Wall time of rollouts, from start to success or rollback")
+        .tags(tags)
+        .register(registry)
+        .record(took);
+  }
+
+  /**
+   * {@code lora_adapter_serving_version}: the version the adapter's alias serves on every ready pod
+   * of a target; 0 while pods disagree (mid-rollout) or none serves it.
+   */
+  public void servingVersion(String namespace, String adapter, String target, Integer version) {
+    Tags tags = Tags.of("namespace", namespace, "adapter", adapter, "target", target);
+    servingGauges
+        .computeIfAbsent(
+            tags, t -> registry.gauge("lora.adapter.serving.version", t, new AtomicInteger()))
+        .set(version == null ? 0 : version);
+  }
+
+  private final Map<Tags, AtomicInteger> servingGauges = new ConcurrentHashMap<>();
 }

@@ -2,6 +2,9 @@ package io.loraops.operator.reconciler;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -14,21 +17,42 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
+import io.loraops.operator.api.v1alpha1.Serving;
+import io.loraops.operator.api.v1alpha1.ServingTarget;
+import io.loraops.operator.api.v1alpha1.TargetStatus;
+import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.publish.VersionRecords;
+import io.loraops.operator.rollout.HotLoadRollout;
+import io.loraops.operator.rollout.InferenceServer;
+import io.loraops.operator.rollout.RestartRollout;
+import io.loraops.operator.rollout.RolloutEvents;
+import io.loraops.operator.rollout.RolloutPlanner;
+import io.loraops.operator.rollout.RolloutSteps;
+import io.loraops.operator.rollout.Selectors;
+import io.loraops.operator.rollout.ServingTargets.Target;
 import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraAdapterStatusCalculator;
+import io.loraops.operator.status.LoraAdapterStatusCalculator.ServingResult;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
 
 /**
  * Keeps a LoraAdapter's status (its version history and which version is wanted) in step with its
- * version records. Rolling versions out to inference servers is a later addition.
+ * version records, and rolls the wanted version out to the serving targets: hot-loaded through the
+ * servers' adapter API, or written into the pod templates for a rolling restart.
  */
 @ControllerConfiguration(name = LoraAdapterReconciler.NAME)
 @RBACRule(
@@ -39,20 +63,35 @@ import java.util.Set;
     apiGroups = "",
     resources = "events",
     verbs = {"create"})
+@RBACRule(
+    apiGroups = "apps",
+    resources = "deployments",
+    verbs = {"get", "list", "watch", "patch", "update"})
+@RBACRule(
+    apiGroups = "",
+    resources = "pods",
+    verbs = {"get", "list", "watch"})
 public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
 
   public static final String NAME = "loraadapter";
 
-  private final Clock clock;
+  /** How often a served adapter is looked at without events: catches server restarts in place. */
+  static final Duration RESYNC = Duration.ofSeconds(30);
 
-  public LoraAdapterReconciler(Clock clock) {
+  private final Clock clock;
+  private final LoraMetrics metrics;
+  private final InferenceServer server = new InferenceServer(Duration.ofSeconds(60));
+  private InformerEventSource<Deployment, LoraAdapter> deployments;
+
+  public LoraAdapterReconciler(Clock clock, LoraMetrics metrics) {
     this.clock = clock;
+    this.metrics = metrics;
   }
 
   @Override
   public List<EventSource<?, LoraAdapter>> prepareEventSources(
       EventSourceContext<LoraAdapter> context) {
-    return List.of(
+    var records =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(ConfigMap.class, LoraAdapter.class)
                 .withName("version-records")
@@ -64,7 +103,34 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
                                 record.getMetadata().getLabels().get(Labels.ADAPTER),
                                 record.getMetadata().getNamespace())))
                 .build(),
-            context));
+            context);
+    // Deployment status moves whenever a target's pods become ready or go away, which is when a
+    // pod may need the serving version loaded: so Deployments are the event source, not Pods.
+    deployments =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(Deployment.class, LoraAdapter.class)
+                .withName("serving-targets")
+                .withSecondaryToPrimaryMapper(
+                    deployment ->
+                        context
+                            .getPrimaryCache()
+                            .list(
+                                deployment.getMetadata().getNamespace(),
+                                adapter -> targets(adapter, deployment))
+                            .map(ResourceID::fromResource)
+                            .collect(Collectors.toSet()))
+                .build(),
+            context);
+    return List.of(records, deployments);
+  }
+
+  private static boolean targets(LoraAdapter adapter, Deployment deployment) {
+    Serving serving = adapter.getSpec().getServing();
+    return serving != null
+        && Selectors.targets(
+            serving.getTargets(),
+            deployment.getMetadata().getName(),
+            deployment.getMetadata().getLabels());
   }
 
   @Override
@@ -74,11 +140,30 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
         context.getSecondaryResources(ConfigMap.class).stream()
             .flatMap(record -> VersionRecords.parse(record).stream())
             .toList();
-    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, versions, now);
-
     LoraAdapterStatus previous = adapter.getStatus();
+    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, versions, now);
+    Duration requeue = null;
+    Serving serving = adapter.getSpec().getServing();
+    if (serving != null) {
+      HotLoadRollout.Outcome outcome = rollOut(adapter, context, versions, status, now);
+      status =
+          LoraAdapterStatusCalculator.compute(
+              adapter,
+              versions,
+              new ServingResult(
+                  outcome.serving(),
+                  outcome.rollout(),
+                  outcome.targets(),
+                  outcome.problems(),
+                  notPromoted(adapter, versions, status)),
+              now);
+      requeue = outcome.requeue() == null ? RESYNC : outcome.requeue();
+      recordRollout(adapter, context.getClient(), previous, status, now);
+    }
+
     if (Objects.equals(previous, status)) {
-      return UpdateControl.noUpdate();
+      UpdateControl<LoraAdapter> none = UpdateControl.noUpdate();
+      return requeue == null ? none : none.rescheduleAfter(requeue);
     }
     for (Condition changed :
         Conditions.changed(
@@ -105,6 +190,134 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
           "version " + status.getLatestVersion() + " published",
           now);
     }
-    return StatusPatch.of(adapter, status, LoraAdapter::new);
+    UpdateControl<LoraAdapter> patch = StatusPatch.of(adapter, status, LoraAdapter::new);
+    return requeue == null ? patch : patch.rescheduleAfter(requeue);
+  }
+
+  private HotLoadRollout.Outcome rollOut(
+      LoraAdapter adapter,
+      Context<LoraAdapter> context,
+      List<AdapterVersion> versions,
+      LoraAdapterStatus computed,
+      Instant now) {
+    Serving serving = adapter.getSpec().getServing();
+    LoraAdapterStatus previous = adapter.getStatus();
+    Map<Integer, AdapterVersion> byNumber = new TreeMap<>(Comparator.reverseOrder());
+    versions.forEach(v -> byNumber.put(v.getVersion(), v));
+    Integer servingVersion = previous == null ? null : previous.getServingVersion();
+    boolean pinned = adapter.getSpec().getVersion().getIntVal() != null;
+    var rollout =
+        RolloutPlanner.next(
+            previous == null ? null : previous.getRollout(),
+            servingVersion,
+            computed.getDesiredVersion(),
+            adapter.getMetadata().getGeneration(),
+            pinned,
+            notPromoted(adapter, versions, computed),
+            RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
+            now);
+    var request =
+        new HotLoadRollout.Request(
+            adapter.getMetadata().getName(),
+            servingVersion,
+            rollout,
+            serving.getRollout(),
+            byNumber,
+            serving.getPort(),
+            serving.getContainer(),
+            now);
+    List<Target> targets = observeTargets(adapter, context.getClient());
+    HotLoadRollout.Outcome outcome =
+        serving.getLoader() == Serving.Loader.restart
+            ? new RestartRollout(context.getClient(), server).run(request, targets)
+            : new HotLoadRollout(server).run(request, targets);
+    for (TargetStatus target : outcome.targets()) {
+      metrics.servingVersion(
+          adapter.getMetadata().getNamespace(),
+          adapter.getMetadata().getName(),
+          target.getDeployment(),
+          target.getServingVersion());
+    }
+    return outcome;
+  }
+
+  /** With requireLowerEvalLoss and version latest: why the desired version is held back. */
+  private static Optional<String> notPromoted(
+      LoraAdapter adapter, List<AdapterVersion> versions, LoraAdapterStatus computed) {
+    Serving serving = adapter.getSpec().getServing();
+    boolean pinned = adapter.getSpec().getVersion().getIntVal() != null;
+    if (serving == null
+        || pinned
+        || !Boolean.TRUE.equals(serving.getRollout().getRequireLowerEvalLoss())
+        || computed.getDesiredVersion() == null) {
+      return Optional.empty();
+    }
+    Integer servingVersion =
+        adapter.getStatus() == null ? null : adapter.getStatus().getServingVersion();
+    AdapterVersion candidate = find(versions, computed.getDesiredVersion());
+    AdapterVersion current = servingVersion == null ? null : find(versions, servingVersion);
+    var rollout = adapter.getStatus() == null ? null : adapter.getStatus().getRollout();
+    if (rollout != null
+        && computed.getDesiredVersion().equals(rollout.getVersion())
+        && "Progressing".equals(rollout.getPhase())) {
+      return Optional.empty(); // already judged when it started
+    }
+    return candidate == null ? Optional.empty() : RolloutPlanner.notBetter(candidate, current);
+  }
+
+  private static AdapterVersion find(List<AdapterVersion> versions, int number) {
+    return versions.stream().filter(v -> v.getVersion() == number).findFirst().orElse(null);
+  }
+
+  /** The target Deployments from the informer cache, and their pods. */
+  private List<Target> observeTargets(LoraAdapter adapter, KubernetesClient client) {
+    String namespace = adapter.getMetadata().getNamespace();
+    List<Target> targets = new ArrayList<>();
+    for (ServingTarget t : adapter.getSpec().getServing().getTargets()) {
+      if (t.getDeployment() != null
+          && deployments.get(new ResourceID(t.getDeployment(), namespace)).isEmpty()) {
+        targets.add(
+            new Target(
+                t.getDeployment(),
+                null,
+                List.of(),
+                "deployment " + t.getDeployment() + " not found in namespace " + namespace));
+      }
+    }
+    deployments
+        .list(namespace, d -> targets(adapter, d))
+        .sorted(Comparator.comparing(d -> d.getMetadata().getName()))
+        .forEach(
+            d -> {
+              List<Pod> pods =
+                  client
+                      .pods()
+                      .inNamespace(namespace)
+                      .withLabelSelector(d.getSpec().getSelector())
+                      .list()
+                      .getItems();
+              targets.add(new Target(d.getMetadata().getName(), d, pods, null));
+            });
+    return targets;
+  }
+
+  private void recordRollout(
+      LoraAdapter adapter,
+      KubernetesClient client,
+      LoraAdapterStatus previous,
+      LoraAdapterStatus status,
+      Instant now) {
+    var before = previous == null ? null : previous.getRollout();
+    for (RolloutEvents.Event e : RolloutEvents.between(before, status.getRollout())) {
+      EventRecorder.record(client, adapter, e.type(), e.reason(), e.message(), now);
+    }
+    RolloutEvents.finished(before, status.getRollout())
+        .ifPresent(
+            f ->
+                metrics.rolloutFinished(
+                    adapter.getMetadata().getNamespace(),
+                    adapter.getMetadata().getName(),
+                    f.result(),
+                    f.took()));
   }
 }

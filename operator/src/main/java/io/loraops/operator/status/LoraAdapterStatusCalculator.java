@@ -4,6 +4,8 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
+import io.loraops.operator.api.v1alpha1.RolloutStatus;
+import io.loraops.operator.api.v1alpha1.TargetStatus;
 import io.loraops.operator.support.EventRecorder;
 import java.time.Instant;
 import java.util.Comparator;
@@ -14,12 +16,17 @@ import java.util.Optional;
  * A LoraAdapter's status as a pure function of its spec and its version records.
  *
  * <ul>
- *   <li>{@code Ready}: True {@code VersionAvailable}; False {@code NoVersions}, {@code
- *       VersionNotFound}, {@code BaseModelMismatch}.
- *   <li>{@code Progressing}: False {@code NoServingTargets} (rollout to inference servers is not
- *       configured).
- *   <li>{@code Degraded}: False {@code AsExpected}.
+ *   <li>{@code Ready}: True {@code VersionAvailable} (no serving targets) or {@code Serving}; False
+ *       {@code NoVersions}, {@code VersionNotFound}, {@code BaseModelMismatch}, {@code NotServed}.
+ *   <li>{@code Progressing}: True {@code RollingOut}; False {@code NoServingTargets}, {@code
+ *       RolloutComplete}, {@code RolledBack}, {@code NotPromoted}.
+ *   <li>{@code Degraded}: True {@code RolledBack}, {@code ServingProblem}; False {@code
+ *       AsExpected}.
  * </ul>
+ *
+ * <p>These follow the conventions Argo CD and Flux read for health: Progressing True while a
+ * rollout runs, Degraded True when it failed, observedGeneration on the status and on every
+ * condition.
  */
 public final class LoraAdapterStatusCalculator {
 
@@ -49,8 +56,24 @@ public final class LoraAdapterStatusCalculator {
 
   private LoraAdapterStatusCalculator() {}
 
+  /** What the serving targets' rollout produced, for the conditions. */
+  public record ServingResult(
+      Integer servingVersion,
+      RolloutStatus rollout,
+      List<TargetStatus> targets,
+      List<String> problems,
+      Optional<String> notPromoted) {}
+
   public static LoraAdapterStatus compute(
       LoraAdapter adapter, List<AdapterVersion> records, Instant now) {
+    return compute(adapter, records, null, now);
+  }
+
+  /**
+   * @param serving the rollout's result, or null when the adapter has no serving targets
+   */
+  public static LoraAdapterStatus compute(
+      LoraAdapter adapter, List<AdapterVersion> records, ServingResult serving, Instant now) {
     List<AdapterVersion> versions =
         records.stream()
             .sorted(Comparator.comparing(AdapterVersion::getVersion).reversed())
@@ -110,21 +133,129 @@ public final class LoraAdapterStatusCalculator {
     LoraAdapterStatus status = new LoraAdapterStatus();
     LoraAdapterStatus previous = adapter.getStatus();
     status.setObservedGeneration(adapter.getMetadata().getGeneration());
+    Conditions.Desired progressing =
+        new Conditions.Desired(
+            PROGRESSING, false, "NoServingTargets", "no serving targets are configured");
+    Conditions.Desired degraded =
+        new Conditions.Desired(DEGRADED, false, "AsExpected", "no failed rollout");
+    String phase = versions.isEmpty() ? "Empty" : usable ? "Available" : "Invalid";
+    if (serving != null) {
+      RolloutStatus rollout = serving.rollout();
+      boolean rollingOut = rollout != null && RolloutStatus.PROGRESSING.equals(rollout.getPhase());
+      boolean rolledBack = rollout != null && RolloutStatus.ROLLED_BACK.equals(rollout.getPhase());
+      if (usable) {
+        ready =
+            serving.servingVersion() != null
+                ? new Conditions.Desired(
+                    READY,
+                    true,
+                    "Serving",
+                    "version "
+                        + serving.servingVersion()
+                        + " is served as "
+                        + adapter.getMetadata().getName()
+                        + " on "
+                        + describe(serving.targets()))
+                : new Conditions.Desired(
+                    READY,
+                    false,
+                    "NotServed",
+                    "no version is served yet"
+                        + (rollingOut ? ": rolling out version " + rollout.getVersion() : ""));
+        phase = serving.servingVersion() != null ? "Serving" : "Available";
+      }
+      if (rollingOut) {
+        progressing =
+            new Conditions.Desired(
+                PROGRESSING,
+                true,
+                "RollingOut",
+                "version "
+                    + rollout.getVersion()
+                    + ", step "
+                    + (rollout.getStep() + 1)
+                    + "/"
+                    + rollout.getSteps()
+                    + ": "
+                    + rollout.getMessage());
+        phase = "RollingOut";
+      } else if (serving.notPromoted().isPresent()) {
+        progressing =
+            new Conditions.Desired(PROGRESSING, false, "NotPromoted", serving.notPromoted().get());
+      } else if (rolledBack) {
+        progressing =
+            new Conditions.Desired(
+                PROGRESSING,
+                false,
+                "RolledBack",
+                "version "
+                    + rollout.getVersion()
+                    + " was rolled back"
+                    + (rollout.getFromVersion() == null
+                        ? ""
+                        : " to version " + rollout.getFromVersion()));
+      } else {
+        progressing =
+            new Conditions.Desired(
+                PROGRESSING,
+                false,
+                "RolloutComplete",
+                serving.servingVersion() == null
+                    ? "nothing to roll out"
+                    : "version " + serving.servingVersion() + " is rolled out");
+      }
+      if (rolledBack) {
+        degraded =
+            new Conditions.Desired(
+                DEGRADED,
+                true,
+                "RolledBack",
+                "version "
+                    + rollout.getVersion()
+                    + " failed a gate and was rolled back: "
+                    + rollout.getMessage());
+        phase = "RolledBack";
+      } else if (!serving.problems().isEmpty()) {
+        degraded =
+            new Conditions.Desired(
+                DEGRADED, true, "ServingProblem", String.join("; ", serving.problems()));
+      }
+    }
     status.setConditions(
         Conditions.apply(
             previous == null ? null : previous.getConditions(),
-            List.of(
-                ready,
-                new Conditions.Desired(
-                    PROGRESSING, false, "NoServingTargets", "no serving targets are configured"),
-                new Conditions.Desired(DEGRADED, false, "AsExpected", "no failed rollout")),
+            List.of(ready, progressing, degraded),
             adapter.getMetadata().getGeneration(),
             now));
-    status.setPhase(versions.isEmpty() ? "Empty" : usable ? "Available" : "Invalid");
+    status.setPhase(phase);
     status.setLatestVersion(latest.orElse(null));
     status.setDesiredVersion(usable ? desired.get().getVersion() : null);
-    status.setServingVersion(previous == null ? null : previous.getServingVersion());
+    if (serving != null) {
+      status.setServingVersion(serving.servingVersion());
+      status.setRollout(serving.rollout());
+      status.setTargets(serving.targets());
+    } else if (previous != null) {
+      status.setServingVersion(previous.getServingVersion());
+      status.setRollout(previous.getRollout());
+    }
     status.setVersions(versions);
     return status;
+  }
+
+  private static String describe(List<TargetStatus> targets) {
+    if (targets.isEmpty()) {
+      return "no targets";
+    }
+    return String.join(
+        ", ",
+        targets.stream()
+            .map(
+                t ->
+                    t.getPodsUpdated()
+                        + "/"
+                        + t.getPodsReady()
+                        + " ready pods of "
+                        + t.getDeployment())
+            .toList());
   }
 }

@@ -74,7 +74,7 @@ class CrdFilesTest {
    * The API server estimates each CEL rule's worst-case cost from the declared bounds and refuses a
    * CRD whose rules could be too expensive; a string without maxLength counts as megabytes. The
    * generator gives enum strings and string-list items no maxLength, so bound them here: an enum by
-   * its longest value, a list item by 253 (a Kubernetes name).
+   * its longest value, a list item by 253 (a Kubernetes name), an int-or-string item by 8.
    */
   private static void boundStringsForCelCost(JSONSchemaProps schema) {
     if (schema == null) {
@@ -90,6 +90,11 @@ class CrdFilesTest {
     JSONSchemaProps items = schema.getItems() == null ? null : schema.getItems().getSchema();
     if (items != null && "string".equals(items.getType()) && items.getMaxLength() == null) {
       items.setMaxLength(253L);
+    }
+    if (items != null
+        && Boolean.TRUE.equals(items.getXKubernetesIntOrString())
+        && items.getMaxLength() == null) {
+      items.setMaxLength(8L); // an int-or-string list item is a count or a percentage: "100%"
     }
     boundStringsForCelCost(items);
     if (schema.getProperties() != null) {

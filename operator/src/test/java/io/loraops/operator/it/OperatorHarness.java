@@ -29,7 +29,9 @@ public final class OperatorHarness implements AutoCloseable {
     operator.register(
         new LoraJobReconciler(OperatorSettings.defaults(), new LoraMetrics(registry), clock),
         c -> c.settingNamespace(namespace));
-    operator.register(new LoraAdapterReconciler(clock), c -> c.settingNamespace(namespace));
+    operator.register(
+        new LoraAdapterReconciler(clock, new LoraMetrics(registry)),
+        c -> c.settingNamespace(namespace));
     operator.start();
   }
 

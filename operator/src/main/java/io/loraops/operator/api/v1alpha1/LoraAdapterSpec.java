@@ -23,4 +23,9 @@ public class LoraAdapterSpec {
       "The version to serve: a number pins it (the GitOps form: bump it in git to roll out), or"
           + " latest follows each new version. Default latest.")
   private IntOrString version = new IntOrString("latest");
+
+  @JsonPropertyDescription(
+      "Inference Deployments to roll the version out to, and how. Without it versions are only"
+          + " recorded.")
+  private Serving serving;
 }

@@ -14,7 +14,8 @@ public class LoraAdapterStatus {
   private Long observedGeneration;
 
   @JsonPropertyDescription(
-      "One-word summary for people: Empty, Available or Invalid. Automation should read"
+      "One-word summary for people: Empty, Available, Invalid, RollingOut, Serving or"
+          + " RolledBack. Automation should read"
           + " conditions.")
   private String phase;
 
@@ -27,8 +28,16 @@ public class LoraAdapterStatus {
   @JsonPropertyDescription("The version spec.version resolves to, once it exists.")
   private Integer desiredVersion;
 
-  @JsonPropertyDescription("The version currently served by the serving targets.")
+  @JsonPropertyDescription(
+      "The version every serving target serves under the adapter's name (the alias); its"
+          + " immutable served name is <adapter>-v<version>.")
   private Integer servingVersion;
+
+  @JsonPropertyDescription("The current or last rollout.")
+  private RolloutStatus rollout;
+
+  @JsonPropertyDescription("Rollout progress per target Deployment.")
+  private List<TargetStatus> targets = new ArrayList<>();
 
   @JsonPropertyDescription(
       "Every published version, newest first. Rebuilt from the version records, so it survives"

@@ -1,0 +1,182 @@
+package io.loraops.operator.rollout;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A client for the part of vLLM's HTTP API a rollout needs: {@code GET /v1/models}, {@code POST
+ * /v1/load_lora_adapter}, {@code POST /v1/unload_lora_adapter} and {@code POST /v1/completions}.
+ * The project's own server ({@code lora-trainer serve}) speaks the same API.
+ */
+public class InferenceServer {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final HttpClient http;
+  private final Duration timeout;
+
+  public InferenceServer(Duration timeout) {
+    this.timeout = timeout;
+    this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+  }
+
+  /** A server answered with an error, or could not be reached. */
+  public static class ServerException extends Exception {
+    public ServerException(String message) {
+      super(message);
+    }
+  }
+
+  /** Where a pod's server listens. */
+  public record Endpoint(String pod, String ip, int port) {
+    URI uri(String path) {
+      String host = ip.contains(":") ? "[" + ip + "]" : ip;
+      return URI.create("http://" + host + ":" + port + path);
+    }
+  }
+
+  /** The served names (base model and adapters) mapped to their {@code root}: the path loaded. */
+  public Map<String, String> models(Endpoint server) throws ServerException {
+    JsonNode body = parse(send(server, HttpRequest.newBuilder(server.uri("/v1/models")).GET()));
+    Map<String, String> models = new LinkedHashMap<>();
+    for (JsonNode model : body.path("data")) {
+      if (!model.path("parent").isMissingNode() && !model.path("parent").isNull()) {
+        models.put(model.path("id").asText(), model.path("root").asText(""));
+      }
+    }
+    return models;
+  }
+
+  /**
+   * Loads {@code path} under {@code name}; with {@code inPlace} an existing name is re-pointed to
+   * the new weights in one step (vLLM's {@code load_inplace}), which is how the alias moves.
+   */
+  public void load(Endpoint server, String name, String path, boolean inPlace)
+      throws ServerException {
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("lora_name", name);
+    body.put("lora_path", path);
+    if (inPlace) {
+      body.put("load_inplace", true);
+    }
+    send(server, post(server, "/v1/load_lora_adapter", body));
+  }
+
+  /** Unloads {@code name}; a name the server does not know is already unloaded. */
+  public void unload(Endpoint server, String name) throws ServerException {
+    try {
+      send(server, post(server, "/v1/unload_lora_adapter", Map.of("lora_name", name)));
+    } catch (NotFound e) {
+      // gone already: the desired end state
+    }
+  }
+
+  /** Sends a completion request to {@code model} and returns how long the answer took. */
+  public Duration complete(Endpoint server, String model, String prompt, int maxTokens)
+      throws ServerException {
+    long start = System.nanoTime();
+    JsonNode body =
+        parse(
+            send(
+                server,
+                post(
+                    server,
+                    "/v1/completions",
+                    Map.of(
+                        "model",
+                        model,
+                        "prompt",
+                        prompt,
+                        "max_tokens",
+                        maxTokens,
+                        "temperature",
+                        0))));
+    if (!body.path("choices").isArray() || body.path("choices").isEmpty()) {
+      throw new ServerException(server.pod() + ": completion answer has no choices: " + body);
+    }
+    return Duration.ofNanos(System.nanoTime() - start);
+  }
+
+  private static final class NotFound extends ServerException {
+    NotFound(String message) {
+      super(message);
+    }
+  }
+
+  private HttpRequest.Builder post(Endpoint server, String path, Map<String, Object> body)
+      throws ServerException {
+    try {
+      return HttpRequest.newBuilder(server.uri(path))
+          .header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
+    } catch (IOException e) {
+      throw new ServerException("cannot encode request: " + e.getMessage());
+    }
+  }
+
+  private String send(Endpoint server, HttpRequest.Builder request) throws ServerException {
+    HttpRequest built = request.timeout(timeout).build();
+    HttpResponse<String> response;
+    try {
+      response = http.send(built, HttpResponse.BodyHandlers.ofString());
+    } catch (IOException e) {
+      throw new ServerException(
+          "pod " + server.pod() + ": " + built.uri().getPath() + " failed: " + describe(e));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ServerException("interrupted");
+    }
+    if (response.statusCode() / 100 == 2) {
+      return response.body();
+    }
+    String message =
+        "pod "
+            + server.pod()
+            + ": "
+            + built.uri().getPath()
+            + " answered "
+            + response.statusCode()
+            + ": "
+            + errorMessage(response.body());
+    if (response.statusCode() == 404) {
+      throw new NotFound(message);
+    }
+    throw new ServerException(message);
+  }
+
+  /** vLLM and OpenAI put the reason in {@code error.message} (older vLLM: top-level message). */
+  static String errorMessage(String body) {
+    try {
+      JsonNode node = JSON.readTree(body);
+      if (node.path("error").path("message").isTextual()) {
+        return node.path("error").path("message").asText();
+      }
+      if (node.path("message").isTextual()) {
+        return node.path("message").asText();
+      }
+    } catch (IOException | RuntimeException e) {
+      // not JSON: use the text
+    }
+    String text = body == null ? "" : body.strip();
+    return text.length() > 300 ? text.substring(0, 300) + "..." : text;
+  }
+
+  private static String describe(IOException e) {
+    return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+  }
+
+  private static JsonNode parse(String body) throws ServerException {
+    try {
+      return JSON.readTree(body);
+    } catch (IOException e) {
+      throw new ServerException("answer is not JSON: " + e.getMessage());
+    }
+  }
+}

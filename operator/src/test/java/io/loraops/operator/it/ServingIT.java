@@ -1,0 +1,336 @@
+package io.loraops.operator.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.loraops.operator.api.v1alpha1.AdapterVersion;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.api.v1alpha1.LoraAdapterSpec;
+import io.loraops.operator.api.v1alpha1.ModelIdentity;
+import io.loraops.operator.api.v1alpha1.RolloutStatus;
+import io.loraops.operator.api.v1alpha1.Serving;
+import io.loraops.operator.api.v1alpha1.ServingTarget;
+import io.loraops.operator.api.v1alpha1.TrialMetrics;
+import io.loraops.operator.publish.VersionRecords;
+import io.loraops.operator.rollout.RestartTemplate;
+import io.loraops.operator.status.Conditions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Rollouts against a real API server and the real Deployment controller, with stand-ins for vLLM
+ * servers in the pods: pin, canary steps, automatic rollback, new pods, and the restart loader.
+ */
+class ServingIT {
+  static final String ADAPTER = "support-bot";
+
+  KubernetesClient client = ControlPlane.client();
+  String namespace;
+  OperatorHarness operator;
+  ServingPods pods;
+  int port = ThreadLocalRandom.current().nextInt(20_000, 40_000);
+
+  @BeforeEach
+  void start() {
+    namespace = ControlPlane.newNamespace("serving");
+    operator = OperatorHarness.start(client, namespace);
+    pods = new ServingPods(client, namespace, port);
+  }
+
+  @AfterEach
+  void stop() {
+    operator.close();
+    pods.close();
+  }
+
+  @Test
+  void pinnedVersionsRollOutWithCanaryStepsAndAFailingProbeRollsBack() {
+    publish(1, 2.0);
+    publish(2, 1.5);
+    deployment("vllm", 2);
+    client.resource(adapter(1, Serving.Loader.hotLoad, List.of("1"), 3)).create();
+
+    // v1 pinned -> served by both pods under its immutable name and the alias.
+    awaitServing(1);
+    assertThat(pods.live()).hasSize(2);
+    pods.live()
+        .values()
+        .forEach(
+            s ->
+                assertThat(s.adapters)
+                    .containsEntry("support-bot-v1", path(1))
+                    .containsEntry("support-bot", path(1))
+                    .hasSize(2));
+
+    // v2 pinned (the GitOps bump) -> one pod first, a pause, then all; v1 retired.
+    pin(2);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = get();
+              assertThat(a.getStatus().getRollout().getPhase()).isEqualTo("Progressing");
+              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(1);
+              assertThat(aliasPaths()).containsExactlyInAnyOrder(path(1), path(2));
+            });
+    assertThat(Conditions.isTrue(get().getStatus().getConditions(), "Progressing")).isTrue();
+    awaitServing(2);
+    pods.live()
+        .values()
+        .forEach(
+            s ->
+                assertThat(s.adapters)
+                    .containsEntry("support-bot-v2", path(2))
+                    .containsEntry("support-bot", path(2))
+                    .doesNotContainKey("support-bot-v1"));
+    // Nothing was loaded twice: each name went onto each pod once (the alias once per version).
+    pods.live()
+        .values()
+        .forEach(
+            s ->
+                assertThat(s.loads)
+                    .containsExactly(
+                        "support-bot-v1=" + path(1),
+                        "support-bot=" + path(1),
+                        "support-bot-v2=" + path(2),
+                        "support-bot=" + path(2)));
+
+    // v3's completions fail -> rolled back to v2 everywhere, Degraded with the reason.
+    publish(3, 1.2);
+    pods.brokenPaths.add(path(3));
+    pin(3);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = get();
+              assertThat(a.getStatus().getRollout().getPhase())
+                  .isEqualTo(RolloutStatus.ROLLED_BACK);
+              assertThat(a.getStatus().getServingVersion()).isEqualTo(2);
+              var degraded =
+                  Conditions.find(a.getStatus().getConditions(), "Degraded").orElseThrow();
+              assertThat(degraded.getStatus()).isEqualTo("True");
+              assertThat(degraded.getReason()).isEqualTo("RolledBack");
+              assertThat(degraded.getMessage()).contains("non-finite logits");
+            });
+    pods.live()
+        .values()
+        .forEach(
+            s ->
+                assertThat(s.adapters)
+                    .containsEntry("support-bot", path(2))
+                    .doesNotContainKey("support-bot-v3"));
+    assertThat(reasons())
+        .contains("RolloutStarted", "RolloutStep", "RolloutSucceeded", "RolledBack");
+
+    // A replacement pod gets the serving version.
+    String victim = pods.live().keySet().iterator().next();
+    client.pods().inNamespace(namespace).withName(victim).delete();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              assertThat(pods.live()).hasSize(2).doesNotContainKey(victim);
+              pods.live()
+                  .values()
+                  .forEach(s -> assertThat(s.adapters).containsEntry("support-bot", path(2)));
+            });
+  }
+
+  @Test
+  void aVersionTheServerRefusesIsRolledBackBeforeAnyPodServesIt() {
+    publish(1, 2.0);
+    deployment("vllm", 1);
+    LoraAdapter adapter = adapter(1, Serving.Loader.hotLoad, List.of(), 0);
+    adapter.getSpec().getServing().setPort(port + 1); // nothing listens there
+    client.resource(adapter).create();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = get();
+              assertThat(a.getStatus().getRollout().getPhase())
+                  .isEqualTo(RolloutStatus.ROLLED_BACK);
+              assertThat(a.getStatus().getServingVersion()).isNull();
+              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Degraded")).isTrue();
+              assertThat(Conditions.find(a.getStatus().getConditions(), "Ready").get().getReason())
+                  .isEqualTo("NotServed");
+            });
+  }
+
+  @Test
+  void restartLoaderWritesTheVersionIntoThePodTemplate() {
+    publish(1, 2.0);
+    publish(2, 1.0);
+    deployment("vllm", 2);
+    client.resource(adapter(1, Serving.Loader.restart, List.of(), 0)).create();
+    awaitServing(1);
+    pin(2);
+    awaitServing(2);
+    Deployment d = client.apps().deployments().inNamespace(namespace).withName("vllm").get();
+    var template = d.getSpec().getTemplate();
+    assertThat(template.getMetadata().getAnnotations())
+        .containsEntry(RestartTemplate.annotation(ADAPTER), "2");
+    assertThat(template.getSpec().getContainers().get(0).getEnv())
+        .extracting(e -> e.getName() + "=" + e.getValue())
+        .contains(
+            "LORA_ADAPTER_SUPPORT_BOT_NAME=support-bot-v2",
+            "LORA_ADAPTER_SUPPORT_BOT_PATH=" + path(2));
+    // Every live pod is a new one started with version 2.
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () ->
+                assertThat(pods.live().values())
+                    .isNotEmpty()
+                    .allSatisfy(s -> assertThat(s.adapters).containsEntry("support-bot", path(2))));
+  }
+
+  private void awaitServing(int version) {
+    await()
+        .atMost(Duration.ofSeconds(45))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = get();
+              assertThat(a.getStatus()).isNotNull();
+              assertThat(a.getStatus().getServingVersion()).isEqualTo(version);
+              assertThat(a.getStatus().getObservedGeneration())
+                  .isEqualTo(a.getMetadata().getGeneration());
+              assertThat(Conditions.find(a.getStatus().getConditions(), "Ready").get().getReason())
+                  .isEqualTo("Serving");
+              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Progressing")).isFalse();
+            });
+  }
+
+  private List<String> aliasPaths() {
+    List<String> paths = new ArrayList<>();
+    pods.live().values().forEach(s -> paths.add(s.adapters.get("support-bot")));
+    return paths;
+  }
+
+  private List<String> reasons() {
+    return client.v1().events().inNamespace(namespace).list().getItems().stream()
+        .map(Event::getReason)
+        .toList();
+  }
+
+  private LoraAdapter get() {
+    return client.resources(LoraAdapter.class).inNamespace(namespace).withName(ADAPTER).get();
+  }
+
+  private void pin(int version) {
+    client
+        .resources(LoraAdapter.class)
+        .inNamespace(namespace)
+        .withName(ADAPTER)
+        .edit(
+            a -> {
+              a.getSpec().setVersion(new IntOrString(version));
+              return a;
+            });
+  }
+
+  static String path(int version) {
+    return "/adapters/support-bot/trials/job-v" + version + "/t000";
+  }
+
+  private void publish(int version, double evalLoss) {
+    AdapterVersion v = new AdapterVersion();
+    v.setVersion(version);
+    v.setDigest("sha256:" + String.valueOf(version).repeat(64).substring(0, 64));
+    v.setArtifactUri("pvc://adapters/support-bot/trials/job-v" + version + "/t000");
+    v.setBaseModel(new ModelIdentity("tiny", null));
+    v.setRank(8);
+    v.setAlpha(16.0);
+    v.setTargetModules(List.of("q_proj"));
+    TrialMetrics metrics = new TrialMetrics();
+    metrics.setEvalLoss(evalLoss);
+    v.setMetrics(metrics);
+    var source = new io.loraops.operator.api.v1alpha1.VersionSource();
+    source.setLoraJob("job-v" + version);
+    source.setLoraJobUid("uid-" + version);
+    source.setTrial("t000");
+    v.setSource(source);
+    v.setCreatedAt("2026-11-22T00:00:0" + version + "Z");
+    client.resource(VersionRecords.record(namespace, ADAPTER, v)).create();
+  }
+
+  private void deployment(String name, int replicas) {
+    Deployment d =
+        new DeploymentBuilder()
+            .withNewMetadata()
+            .withName(name)
+            .withNamespace(namespace)
+            .withLabels(Map.of("app", name))
+            .endMetadata()
+            .withNewSpec()
+            .withReplicas(replicas)
+            .withNewSelector()
+            .withMatchLabels(Map.of("app", name))
+            .endSelector()
+            .withNewTemplate()
+            .withNewMetadata()
+            .withLabels(Map.of("app", name))
+            .endMetadata()
+            .withNewSpec()
+            .addNewContainer()
+            .withName("vllm")
+            .withImage("vllm/vllm-openai:v0.11.0")
+            .addNewVolumeMount()
+            .withName("adapters")
+            .withMountPath("/adapters")
+            .withReadOnly(true)
+            .endVolumeMount()
+            .endContainer()
+            .addNewVolume()
+            .withName("adapters")
+            .withNewPersistentVolumeClaim()
+            .withClaimName("adapters")
+            .endPersistentVolumeClaim()
+            .endVolume()
+            .endSpec()
+            .endTemplate()
+            .endSpec()
+            .build();
+    client.resource(d).create();
+  }
+
+  private LoraAdapter adapter(
+      int version, Serving.Loader loader, List<String> steps, int pauseSeconds) {
+    LoraAdapter a = new LoraAdapter();
+    a.getMetadata().setName(ADAPTER);
+    a.getMetadata().setNamespace(namespace);
+    LoraAdapterSpec spec = new LoraAdapterSpec();
+    spec.setBaseModel(new ModelIdentity("tiny", null));
+    spec.setVersion(new IntOrString(version));
+    Serving serving = new Serving();
+    ServingTarget target = new ServingTarget();
+    target.setDeployment("vllm");
+    serving.setTargets(List.of(target));
+    serving.setLoader(loader);
+    serving.setPort(port);
+    serving.getRollout().setPauseSeconds(pauseSeconds);
+    serving
+        .getRollout()
+        .setSteps(
+            steps.stream()
+                .map(
+                    s ->
+                        s.endsWith("%") ? new IntOrString(s) : new IntOrString(Integer.parseInt(s)))
+                .toList());
+    spec.setServing(serving);
+    a.setSpec(spec);
+    return a;
+  }
+}
