@@ -76,6 +76,7 @@ class ServingIT {
     // v2 pinned (the GitOps bump) -> one pod first, a pause, then all; v1 retired.
     pin(2);
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () -> {
@@ -111,6 +112,7 @@ class ServingIT {
     pods.brokenPaths.add(path(3));
     pin(3);
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () -> {
@@ -138,6 +140,7 @@ class ServingIT {
     String victim = pods.live().keySet().iterator().next();
     client.pods().inNamespace(namespace).withName(victim).delete();
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () -> {
@@ -156,6 +159,7 @@ class ServingIT {
     adapter.getSpec().getServing().setPort(port + 1); // nothing listens there
     client.resource(adapter).create();
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () -> {
@@ -189,6 +193,7 @@ class ServingIT {
             "LORA_ADAPTER_SUPPORT_BOT_PATH=" + path(2));
     // Every live pod is a new one started with version 2.
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () ->
@@ -199,6 +204,7 @@ class ServingIT {
 
   private void awaitServing(int version) {
     await()
+        .ignoreExceptions()
         .atMost(Duration.ofSeconds(45))
         .untilAsserted(
             () -> {
