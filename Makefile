@@ -30,9 +30,10 @@ test: tools ## every test tier: format, unit (*Test), integration (*IT), end-to-
 	hack/peft-proof/run.sh
 
 .PHONY: bench
-bench: ## trainer tokens/s vs Hugging Face PEFT, side by side (not a test; minutes)
+bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's adapter switch latency (not a test; minutes)
 	$(MVN) -q install -DskipTests
 	bench/trainer/run.sh
+	bench/serve/run.sh
 
 .PHONY: demo
 demo: ## the whole loop locally: control plane, operator, node agent, trainer; publishes an adapter

@@ -10,6 +10,7 @@ import io.loraops.trainer.lora.LoraInjector;
 import io.loraops.trainer.lora.LoraLinear;
 import io.loraops.trainer.lora.LoraSpec;
 import io.loraops.trainer.lora.PeftAdapter;
+import io.loraops.trainer.lora.RandomAdapter;
 import io.loraops.trainer.model.CausalLM;
 import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.model.SafeTensors;
@@ -37,6 +38,22 @@ final class DevCommands {
           TinyModels.write(a[0], Path.of(a[1]), a.length > 2 ? Long.parseLong(a[2]) : 42, m);
         }
         return 0;
+      }
+      case "gen-adapter" -> {
+        Path model = Path.of(a[0]);
+        RandomAdapter.write(
+            model,
+            Path.of(a[1]),
+            Integer.parseInt(a[2]),
+            List.of(a[3].split(",")),
+            Long.parseLong(a[4]),
+            model.toAbsolutePath().getFileName().toString(), // the server's default served name
+            a.length > 5 && a[5].equals("nan"));
+        return 0;
+      }
+      case "bench-serve" -> {
+        return ServeBench.run(
+            a[0], Path.of(a[1]), Path.of(a[2]), a.length > 3 ? Integer.parseInt(a[3]) : 20);
       }
       case "logits" -> {
         logits(Path.of(a[0]), a[1].equals("-") ? null : Path.of(a[1]), Path.of(a[2]));

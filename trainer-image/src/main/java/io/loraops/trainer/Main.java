@@ -6,6 +6,8 @@ import io.loraops.contract.ExitCodes;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
 import io.loraops.trainer.report.Reports;
+import io.loraops.trainer.serve.ServeMain;
+import io.loraops.trainer.serve.ServeOptions;
 import io.loraops.trainer.train.Trainer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,6 +24,9 @@ import java.util.Locale;
  * java -jar lora-trainer.jar proof-train &lt;trial.json&gt; &lt;dumpDir&gt;   train, dumping init + batches
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
  * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
+ * java -jar lora-trainer.jar serve --model &lt;dir&gt; [--served-model-name N] [--port 8000] ...
+ * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [nan]
+ * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * </pre>
  *
  * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
@@ -50,9 +55,13 @@ public final class Main {
           return rest.length == 2
               ? train(Path.of(rest[0]), Path.of(rest[1]))
               : usage("proof-train <config> <dumpDir>");
+        case "serve":
+          return ServeMain.run(rest, System.out);
         case "gen-model":
+        case "gen-adapter":
         case "logits":
         case "bench":
+        case "bench-serve":
           return DevCommands.run(args[0], rest);
         default:
           return usage("unknown command " + args[0]);
@@ -74,7 +83,12 @@ public final class Main {
             + "       lora-trainer gen-model <preset> <dir> [seed]\n"
             + "       lora-trainer proof-train <trial.json> <dumpDir>\n"
             + "       lora-trainer logits <modelDir> <adapterDir|-> <out.safetensors>\n"
-            + "       lora-trainer bench <modelDir> <batch> <seq> <steps> <targets> <rank>");
+            + "       lora-trainer bench <modelDir> <batch> <seq> <steps> <targets> <rank>\n"
+            + "       lora-trainer "
+            + ServeOptions.USAGE
+            + "\n"
+            + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [nan]\n"
+            + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]");
     return ExitCodes.BAD_CONFIG;
   }
 

@@ -15,6 +15,7 @@ import io.loraops.trainer.lora.LoraInjector;
 import io.loraops.trainer.lora.LoraLinear;
 import io.loraops.trainer.lora.LoraSpec;
 import io.loraops.trainer.lora.PeftAdapter;
+import io.loraops.trainer.lora.RandomAdapter;
 import io.loraops.trainer.model.CausalLM;
 import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.train.AdamW;
@@ -29,7 +30,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The LoRA invariants of STYLE.md on tiny GPT-2 and LLaMA models (tied and untied). */
+/**
+ * The LoRA invariants of STYLE.md on tiny GPT-2 and LLaMA models (tied and untied), and for
+ * serving: named adapters held side by side give, when selected, the logits of that adapter alone.
+ */
 class LoraInvariantsTest {
   private static final LoraSpec SPEC = new LoraSpec(4, 8, 0.0, List.of("all-linear"), false);
 
@@ -187,6 +191,49 @@ class LoraInvariantsTest {
       assertThat(read.rank()).isEqualTo(SPEC.rank());
       assertThat(read.scale()).isEqualTo(SPEC.scale());
       assertThat(logits(model)).containsExactly(trained);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama"})
+  void namedAdaptersAreSelectedPerForwardAndLeaveTheBaseAlone(String preset) throws Exception {
+    Path a1 = tmp.resolve("a1");
+    Path a2 = tmp.resolve("a2");
+    RandomAdapter.write(Fixtures.model(preset), a1, 4, List.of("all-linear"), 1, "tiny", false);
+    RandomAdapter.write(Fixtures.model(preset), a2, 2, List.of("all-linear"), 2, "tiny", false);
+    float[] expected1;
+    float[] expected2;
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      PeftAdapter.read(a1, model);
+      expected1 = logits(model);
+    }
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      PeftAdapter.read(a2, model);
+      expected2 = logits(model);
+    }
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      Map<String, float[]> weights = snapshot(model);
+      float[] base = logits(model);
+      for (var named : Map.of("a1", a1, "a2", a2).entrySet()) {
+        PeftAdapter.Loaded l = PeftAdapter.load(named.getValue(), model, m.newSubManager());
+        l.factors()
+            .forEach(
+                (layer, ab) ->
+                    layer.putNamed(
+                        named.getKey(), new LoraLinear.Factors(ab[0], ab[1], l.spec().scale())));
+      }
+      assertThat(logits(model)).containsExactly(base); // held, none active
+      LoraInjector.activate(model, "a1");
+      assertThat(logits(model)).containsExactly(expected1);
+      LoraInjector.activate(model, "a2");
+      assertThat(logits(model)).containsExactly(expected2);
+      LoraInjector.activate(model, null);
+      assertThat(logits(model)).containsExactly(base);
+      Map<String, float[]> after = snapshot(model);
+      weights.forEach((k, v) -> assertThat(after.get(k)).as(k).containsExactly(v));
     }
   }
 

@@ -20,8 +20,8 @@ import java.util.List;
  *   <li>{@code instruction}: {@code {"instruction", "input" (optional), "output"}} rendered with
  *       the Alpaca template; loss only on the response (output + EOS).
  *   <li>{@code chat}: {@code {"messages": [{"role": "system"|"user"|"assistant", "content"}]}}
- *       rendered as {@code <|role|>\ncontent\n} per message; loss only on assistant contents and
- *       the EOS that closes each of them. Model-specific Jinja chat templates are not applied.
+ *       rendered by {@link ChatFormat}; loss only on assistant contents and the EOS that closes
+ *       each of them. Model-specific Jinja chat templates are not applied.
  * </ul>
  *
  * Every sequence ends with EOS and is cut at {@code sequenceLength} tokens. A malformed line stops
@@ -102,7 +102,7 @@ public final class JsonlDataset {
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       String role = m.path("role").asText("");
-      if (!List.of("system", "user", "assistant").contains(role)) {
+      if (!ChatFormat.ROLES.contains(role)) {
         throw bad(file, lineNo, "messages[" + i + "].role must be system, user or assistant");
       }
       if (!m.path("content").isTextual()) {
@@ -110,7 +110,7 @@ public final class JsonlDataset {
       }
       boolean learn = role.equals("assistant");
       assistant |= learn;
-      b.add("<|" + role + "|>\n", false).add(m.get("content").asText(), learn);
+      b.add(ChatFormat.header(role), false).add(m.get("content").asText(), learn);
       if (learn) {
         b.eos(true);
       }

@@ -85,6 +85,15 @@ public final class TextTokenizer implements AutoCloseable {
     return out;
   }
 
+  /** Text of {@code ids}, special tokens (EOS, padding) left out. */
+  public String decode(int[] ids) {
+    long[] l = new long[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      l[i] = ids[i];
+    }
+    return tokenizer.decode(l, true);
+  }
+
   public int eosId() {
     return eosId;
   }

@@ -22,6 +22,11 @@ public final class LoraInjector {
 
   /** The layers {@code targets} select, in model order; an unmatched target is a bad config. */
   public static List<LoraLinear> select(CausalLM model, List<String> targets) {
+    return select(model, targets, "lora.targetModules");
+  }
+
+  /** As {@link #select(CausalLM, List)}; errors name the targets {@code field}. */
+  public static List<LoraLinear> select(CausalLM model, List<String> targets, String field) {
     List<LoraLinear> all = new ArrayList<>(model.linears().values());
     if (targets.size() == 1 && targets.get(0).equals(ALL_LINEAR)) {
       return all;
@@ -39,7 +44,8 @@ public final class LoraInjector {
         Set<String> names = new TreeSet<>();
         all.forEach(l -> names.add(l.shortName()));
         throw TrainerException.badConfig(
-            "lora.targetModules: '"
+            field
+                + ": '"
                 + target
                 + "' matches no linear layer of this "
                 + model.config().family()
@@ -66,6 +72,16 @@ public final class LoraInjector {
       l.addAdapter(spec.rank(), spec.alpha(), spec.rsLora(), spec.dropout(), random);
     }
     return layers;
+  }
+
+  /**
+   * Makes every layer apply the named inference adapter {@code name} in forward passes (null:
+   * none); layers the adapter does not target stay the base. See {@link LoraLinear#activate}.
+   */
+  public static void activate(CausalLM model, String name) {
+    for (LoraLinear l : model.linears().values()) {
+      l.activate(name);
+    }
   }
 
   /** The short names of {@code layers}, sorted: what adapter_config.json lists. */

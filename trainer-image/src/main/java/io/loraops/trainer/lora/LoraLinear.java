@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.loraops.trainer.model.Tensors;
+import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A linear layer with an optional LoRA adapter: {@code y = W0·x + b + scale·B(A(dropout(x)))}.
@@ -28,6 +30,11 @@ import java.util.SplittableRandom;
  * <p>Weights are kept in PyTorch's {@code nn.Linear} layout {@code [out, in]}; GPT-2's {@code
  * Conv1D} weights ({@code [in, out]}) are handed in transposed, which is why PEFT marks them {@code
  * fan_in_fan_out}. A and B have the same shapes in both cases, as in PEFT's files.
+ *
+ * <p>Besides the one trainable adapter, a layer can hold any number of <em>named</em> adapters for
+ * inference (the {@code serve} command: several adapters side by side on one frozen base, chosen
+ * per request, as vLLM's multi-LoRA serving). They are never merged; {@link #activate} picks the
+ * one {@link #forward} applies.
  */
 public final class LoraLinear {
   private final String path;
@@ -38,6 +45,17 @@ public final class LoraLinear {
   private float scale;
   private float dropout;
   private boolean merged;
+  private final Map<String, Factors> named = new ConcurrentHashMap<>(); // inference adapters
+  private Factors active; // the named adapter forward applies, or null
+
+  /**
+   * One named inference adapter's factors, without gradients.
+   *
+   * @param a A [r, in]
+   * @param b B [out, r]
+   * @param scale alpha / r (or alpha / sqrt(r))
+   */
+  public record Factors(NDArray a, NDArray b, float scale) {}
 
   /**
    * @param path the Hugging Face module path, e.g. {@code model.layers.0.self_attn.q_proj}
@@ -94,14 +112,9 @@ public final class LoraLinear {
     if (merged) {
       throw new IllegalStateException(path + ": unmerge before replacing the adapter");
     }
-    long r = a.getShape().get(0);
-    if (a.getShape().dimension() != 2 || a.getShape().get(1) != inFeatures()) {
-      throw new IllegalArgumentException(
-          path + ": lora_A must be [r, " + inFeatures() + "], got " + a.getShape());
-    }
-    if (!b.getShape().equals(new Shape(outFeatures(), r))) {
-      throw new IllegalArgumentException(
-          path + ": lora_B must be [" + outFeatures() + ", " + r + "], got " + b.getShape());
+    String problem = shapeProblem(a, b);
+    if (problem != null) {
+      throw new IllegalArgumentException(problem);
     }
     this.loraA = a;
     this.loraB = b;
@@ -109,6 +122,44 @@ public final class LoraLinear {
     loraB.setRequiresGradient(true);
     this.scale = scale;
     this.dropout = (float) dropout;
+  }
+
+  /** What is wrong with A and B as factors of this layer, or null if they fit. */
+  public String shapeProblem(NDArray a, NDArray b) {
+    if (a.getShape().dimension() != 2 || a.getShape().get(1) != inFeatures()) {
+      return path + ": lora_A must be [r, " + inFeatures() + "], got " + a.getShape();
+    }
+    long r = a.getShape().get(0);
+    if (!b.getShape().equals(new Shape(outFeatures(), r))) {
+      return path + ": lora_B must be [" + outFeatures() + ", " + r + "], got " + b.getShape();
+    }
+    return null;
+  }
+
+  /**
+   * Holds {@code factors} under {@code name} for inference, replacing (and returning) any held
+   * before; the caller owns both and closes the old ones once no forward pass can read them.
+   */
+  public Factors putNamed(String name, Factors factors) {
+    String problem = shapeProblem(factors.a(), factors.b());
+    if (problem != null) {
+      throw new IllegalArgumentException(problem);
+    }
+    return named.put(name, factors);
+  }
+
+  /** Drops the named adapter {@code name}; returns its factors, or null if none was held. */
+  public Factors removeNamed(String name) {
+    return named.remove(name);
+  }
+
+  /**
+   * Makes {@link #forward} apply the named adapter {@code name} (null, or a name this layer does
+   * not hold, means none: the layer is then the frozen base plus any trainable adapter). Not thread
+   * safe: callers serialize forward passes.
+   */
+  public void activate(String name) {
+    this.active = name == null ? null : named.get(name);
   }
 
   /** alpha / r, or alpha / sqrt(r) with rsLoRA. */
@@ -147,6 +198,9 @@ public final class LoraLinear {
   /** x [..., in] -> [..., out]. */
   public NDArray forward(NDArray x, boolean training) {
     NDArray y = x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow(); // [B, T, out]
+    if (active != null) {
+      y = y.add(loraPath(x, active.a(), active.b(), active.scale())); // inference, no dropout
+    }
     if (loraA == null || merged) {
       return y;
     }
@@ -154,10 +208,14 @@ public final class LoraLinear {
     if (training && dropout > 0) {
       h = x.getNDArrayInternal().dropout(x, dropout, true).singletonOrThrow(); // [B, T, in]
     }
-    NDArray down = h.getNDArrayInternal().linear(h, loraA, null).singletonOrThrow(); // [B, T, r]
-    NDArray up =
-        down.getNDArrayInternal().linear(down, loraB, null).singletonOrThrow(); // [B, T, out]
-    return y.add(up.mul(Tensors.scalar(x.getManager(), scale))); // op(Number) is unsafe in a graph
+    return y.add(loraPath(h, loraA, loraB, scale));
+  }
+
+  /** scale·B(A·x): x [B, T, in] -> [B, T, r] -> [B, T, out]. */
+  private static NDArray loraPath(NDArray x, NDArray a, NDArray b, float scale) {
+    NDArray down = x.getNDArrayInternal().linear(x, a, null).singletonOrThrow(); // [B, T, r]
+    NDArray up = down.getNDArrayInternal().linear(down, b, null).singletonOrThrow(); // [B, T, out]
+    return up.mul(Tensors.scalar(x.getManager(), scale)); // op(Number) is unsafe in a graph
   }
 
   /** scale·B·A [out, in], the weight update the adapter stands for. */

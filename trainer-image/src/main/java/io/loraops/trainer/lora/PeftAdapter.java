@@ -96,17 +96,43 @@ public final class PeftAdapter {
   }
 
   /**
+   * An adapter read from its files and checked against a model, installed nowhere yet.
+   *
+   * @param spec rank, alpha, dropout, targets and rsLoRA from adapter_config.json
+   * @param factors A [r, in] and B [out, r] of every targeted layer, in model order
+   */
+  public record Loaded(LoraSpec spec, Map<LoraLinear, NDArray[]> factors) {}
+
+  /**
    * Reads an adapter from {@code dir} into {@code model} (A and B become trainable). Every key must
    * name a linear layer of the model with the right shapes, and every targeted layer must have both
    * A and B; anything else is reported by name.
    */
   public static LoraSpec read(Path dir, CausalLM model) {
+    Loaded loaded = load(dir, model, model.manager());
+    loaded
+        .factors()
+        .forEach(
+            (l, ab) -> l.setAdapter(ab[0], ab[1], loaded.spec().scale(), loaded.spec().dropout()));
+    return loaded.spec();
+  }
+
+  /**
+   * Reads the adapter in {@code dir} into tensors of {@code manager} and checks it against {@code
+   * model} without touching the model: every key must name a linear layer with matching shapes, and
+   * every targeted layer must have both A and B. Problems are reported by name, as a bad config.
+   */
+  public static Loaded load(Path dir, CausalLM model, NDManager manager) {
     JsonNode c;
     try {
       c = new ObjectMapper().readTree(dir.resolve(CONFIG_FILE).toFile());
     } catch (IOException e) {
       throw TrainerException.badConfig(
           "adapter " + dir + ": cannot read " + CONFIG_FILE + ": " + e.getMessage());
+    }
+    if (c == null || !c.isObject()) {
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": " + CONFIG_FILE + " is not a JSON object");
     }
     if (!c.path("peft_type").asText("LORA").equals("LORA")) {
       throw TrainerException.badConfig(
@@ -129,10 +155,19 @@ public final class PeftAdapter {
     } else {
       t.forEach(n -> targets.add(n.asText()));
     }
+    if (targets.isEmpty()) {
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": " + CONFIG_FILE + " has no target_modules");
+    }
     LoraSpec spec = new LoraSpec(r, alpha, dropout, targets, rs);
-    NDManager m = model.manager();
     Map<String, NDArray[]> pairs = new LinkedHashMap<>();
     List<String> problems = new ArrayList<>();
+    List<LoraLinear> wanted = List.of();
+    try {
+      wanted = LoraInjector.select(model, targets, CONFIG_FILE + " target_modules");
+    } catch (TrainerException e) {
+      problems.add(e.getMessage());
+    }
     try {
       SafeTensors st = SafeTensors.open(dir.resolve(WEIGHTS_FILE));
       for (String key : st.entries().keySet()) {
@@ -142,12 +177,13 @@ public final class PeftAdapter {
           continue;
         }
         NDArray[] pair = pairs.computeIfAbsent(k.group(1), p -> new NDArray[2]);
-        pair[k.group(2).equals("A") ? 0 : 1] = st.load(key, m);
+        pair[k.group(2).equals("A") ? 0 : 1] = st.load(key, manager);
       }
     } catch (IOException e) {
-      throw TrainerException.badConfig("adapter " + dir + ": " + e.getMessage());
+      throw TrainerException.badConfig(
+          "adapter " + dir + ": cannot read " + WEIGHTS_FILE + ": " + e.getMessage());
     }
-    List<LoraLinear> wanted = LoraInjector.select(model, targets);
+    Map<LoraLinear, NDArray[]> factors = new LinkedHashMap<>();
     for (LoraLinear l : wanted) {
       NDArray[] pair = pairs.get(l.path());
       if (pair == null || pair[0] == null) {
@@ -156,25 +192,28 @@ public final class PeftAdapter {
       if (pair == null || pair[1] == null) {
         problems.add("missing key " + keyB(l));
       }
+      if (pair != null && pair[0] != null && pair[1] != null) {
+        String shape = l.shapeProblem(pair[0], pair[1]);
+        if (shape != null) {
+          problems.add(shape);
+        }
+        factors.put(l, pair);
+      }
     }
     for (String path : pairs.keySet()) {
-      if (wanted.stream().noneMatch(l -> l.path().equals(path))) {
+      if (!wanted.isEmpty() && wanted.stream().noneMatch(l -> l.path().equals(path))) {
         problems.add("key for " + path + " which target_modules does not select");
       }
     }
-    if (problems.isEmpty()) {
-      for (LoraLinear l : wanted) {
-        NDArray[] pair = pairs.get(l.path());
-        try {
-          l.setAdapter(pair[0], pair[1], spec.scale(), dropout);
-        } catch (IllegalArgumentException e) {
-          problems.add(e.getMessage());
-        }
-      }
-    }
     if (!problems.isEmpty()) {
-      throw TrainerException.badConfig("adapter " + dir + ": " + String.join("; ", problems));
+      int shown = Math.min(problems.size(), 6);
+      throw TrainerException.badConfig(
+          "adapter "
+              + dir
+              + ": "
+              + String.join("; ", problems.subList(0, shown))
+              + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
     }
-    return spec;
+    return new Loaded(spec, factors);
   }
 }

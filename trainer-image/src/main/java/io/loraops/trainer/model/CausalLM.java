@@ -2,6 +2,7 @@ package io.loraops.trainer.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import io.loraops.trainer.lora.LoraLinear;
@@ -48,6 +49,19 @@ public abstract class CausalLM {
   public NDArray forward(NDArray ids, boolean training) {
     NDArray h = hidden(ids, training); // [B, T, D]
     return h.getNDArrayInternal().linear(h, lmHead(), null).singletonOrThrow(); // [B, T, V]
+  }
+
+  /**
+   * The next-token logits after the last position, for generation: the LM head runs on one row per
+   * sequence instead of T.
+   *
+   * @param ids [B, T] int64
+   * @return [B, V]
+   */
+  public NDArray lastLogits(NDArray ids) {
+    NDArray h = hidden(ids, false); // [B, T, D]
+    NDArray last = h.get(new NDIndex(":, -1, :")); // [B, D]
+    return last.getNDArrayInternal().linear(last, lmHead(), null).singletonOrThrow(); // [B, V]
   }
 
   /**

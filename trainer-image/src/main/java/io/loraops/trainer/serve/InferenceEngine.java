@@ -1,0 +1,511 @@
+package io.loraops.trainer.serve;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraops.trainer.TrainerException;
+import io.loraops.trainer.data.ChatFormat;
+import io.loraops.trainer.data.TextTokenizer;
+import io.loraops.trainer.lora.LoraInjector;
+import io.loraops.trainer.lora.LoraLinear;
+import io.loraops.trainer.lora.LoraSpec;
+import io.loraops.trainer.lora.PeftAdapter;
+import io.loraops.trainer.model.CausalLM;
+import io.loraops.trainer.model.ModelLoader;
+import io.loraops.trainer.model.Tensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One frozen base model and the LoRA adapters loaded onto it by name, unmerged, so that every
+ * request picks its adapter (or none) and base weights are never written.
+ *
+ * <p>Concurrency: forward passes run one request at a time under a fair lock (tiny models; a
+ * request keeps the lock for all its tokens). Loads and unloads are serialized among themselves;
+ * they read and check the files into fresh tensors without the lock and take it only to swap, so a
+ * request in flight finishes on the weights it started with, the next one sees the new ones, and a
+ * failed load changes nothing.
+ */
+public final class InferenceEngine implements AutoCloseable {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * An adapter held for serving.
+   *
+   * @param name the model name requests use
+   * @param path {@code lora_path} exactly as given (what {@code /v1/models} reports)
+   * @param resolvedPath where its files were read, after {@link PathMap}
+   * @param spec its rank, alpha and targets
+   * @param layers how many linear layers it adapts
+   * @param created load time, epoch seconds
+   * @param tensors owns its A and B; closed when it is unloaded or replaced
+   */
+  public record Adapter(
+      String name,
+      String path,
+      String resolvedPath,
+      LoraSpec spec,
+      int layers,
+      long created,
+      NDManager tensors) {}
+
+  /**
+   * A finished completion.
+   *
+   * @param text the generated text, without EOS and without a matched stop string
+   * @param promptTokens tokens in the prompt
+   * @param completionTokens tokens generated (an EOS that ended it included)
+   * @param finishReason {@code stop} (EOS or a stop string) or {@code length}
+   */
+  public record Completion(
+      String text, int promptTokens, int completionTokens, String finishReason) {}
+
+  private final NDManager manager;
+  private final CausalLM model;
+  private final TextTokenizer tokenizer;
+  private final String servedName;
+  private final String modelPath;
+  private final int maxLoras;
+  private final PathMap paths;
+  private final long created = System.currentTimeMillis() / 1000;
+  private final ReentrantLock generation = new ReentrantLock(true);
+  private final Object registry = new Object();
+  private volatile Map<String, Adapter> adapters = Map.of(); // copy-on-write, in load order
+
+  private InferenceEngine(
+      NDManager manager,
+      CausalLM model,
+      TextTokenizer tokenizer,
+      String servedName,
+      String modelPath,
+      int maxLoras,
+      PathMap paths) {
+    this.manager = manager;
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.servedName = servedName;
+    this.modelPath = modelPath;
+    this.maxLoras = maxLoras;
+    this.paths = paths;
+  }
+
+  /**
+   * Loads the base model at {@code modelPath} (resolved through {@code paths}); a missing or
+   * malformed model is a bad config (exit code 2).
+   */
+  public static InferenceEngine load(
+      String modelPath, String servedName, int maxLoras, PathMap paths) {
+    Path dir = Path.of(paths.resolve(modelPath));
+    NDManager manager = NDManager.newBaseManager();
+    try {
+      CausalLM model = ModelLoader.load(dir, manager);
+      TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
+      return new InferenceEngine(manager, model, tokenizer, servedName, modelPath, maxLoras, paths);
+    } catch (RuntimeException e) {
+      manager.close();
+      throw e;
+    }
+  }
+
+  public String servedName() {
+    return servedName;
+  }
+
+  /** The base model folder as given on the command line. */
+  public String modelPath() {
+    return modelPath;
+  }
+
+  public long created() {
+    return created;
+  }
+
+  /** The longest prompt + completion, in tokens. */
+  public int maxModelLen() {
+    return model.config().maxPositions();
+  }
+
+  public int vocabSize() {
+    return model.config().vocabSize();
+  }
+
+  /** Adapters held now, in load order (a replaced adapter keeps its place). */
+  public List<Adapter> adapters() {
+    return List.copyOf(adapters.values());
+  }
+
+  public int adapterCount() {
+    return adapters.size();
+  }
+
+  /**
+   * Loads the adapter at {@code path} as {@code name}. With {@code inplace}, an adapter already
+   * held under {@code name} is replaced atomically; otherwise that is an error.
+   *
+   * @return the adapter now held, and whether it replaced one
+   * @throws ApiException 400 naming what is wrong; nothing held before changes
+   */
+  public LoadResult loadAdapter(String name, String path, boolean inplace) {
+    if (name == null || name.isBlank() || path == null || path.isBlank()) {
+      throw ApiException.badRequest("Both 'lora_name' and 'lora_path' must be provided.");
+    }
+    if (name.equals(servedName)) {
+      throw ApiException.badRequest(
+          "lora_name '" + name + "' is the name of the base model; choose another name");
+    }
+    synchronized (registry) {
+      Adapter old = adapters.get(name);
+      if (old != null && !inplace) {
+        throw ApiException.badRequest("The lora adapter '" + name + "' has already been loaded.");
+      }
+      if (old == null && adapters.size() >= maxLoras) {
+        throw ApiException.badRequest(
+            "cannot load adapter '"
+                + name
+                + "': "
+                + adapters.size()
+                + " adapters are loaded, the most this server holds (--max-loras "
+                + maxLoras
+                + "); unload one first");
+      }
+      String resolved = paths.resolve(path);
+      Path dir = Path.of(resolved);
+      checkFiles(name, path, dir);
+      NDManager tensors = manager.newSubManager();
+      boolean held = false;
+      try {
+        PeftAdapter.Loaded loaded;
+        try {
+          loaded = PeftAdapter.load(dir, model, tensors);
+        } catch (TrainerException e) {
+          throw ApiException.badRequest(
+              "cannot load adapter '" + name + "': " + e.getMessage() + where(path, resolved));
+        }
+        Adapter adapter =
+            new Adapter(
+                name,
+                path,
+                resolved,
+                loaded.spec(),
+                loaded.factors().size(),
+                System.currentTimeMillis() / 1000,
+                tensors);
+        swap(name, old, adapter, loaded);
+        held = true;
+        if (old != null) {
+          old.tensors().close(); // no forward pass can read it any more
+        }
+        return new LoadResult(adapter, old != null);
+      } finally {
+        if (!held) {
+          tensors.close(); // a failed load leaves nothing behind
+        }
+      }
+    }
+  }
+
+  /**
+   * The adapter now held and whether it replaced one of the same name.
+   *
+   * @param adapter the adapter
+   * @param replaced whether an adapter of that name was held before
+   */
+  public record LoadResult(Adapter adapter, boolean replaced) {}
+
+  /** Unloads {@code name}; 404 if it is not held. */
+  public void unloadAdapter(String name) {
+    synchronized (registry) {
+      Adapter old = adapters.get(name);
+      if (old == null) {
+        throw ApiException.notFound("The lora adapter '" + name + "' cannot be found.");
+      }
+      swap(name, old, null, null);
+      old.tensors().close();
+    }
+  }
+
+  private void swap(String name, Adapter old, Adapter adapter, PeftAdapter.Loaded loaded) {
+    generation.lock();
+    try {
+      if (old != null) {
+        model.linears().values().forEach(l -> l.removeNamed(name));
+      }
+      if (adapter != null) {
+        float scale = loaded.spec().scale();
+        loaded
+            .factors()
+            .forEach((l, ab) -> l.putNamed(name, new LoraLinear.Factors(ab[0], ab[1], scale)));
+      }
+      Map<String, Adapter> next = new LinkedHashMap<>(adapters);
+      if (adapter == null) {
+        next.remove(name);
+      } else {
+        next.put(name, adapter);
+      }
+      adapters = Collections.unmodifiableMap(next);
+    } finally {
+      generation.unlock();
+    }
+  }
+
+  /**
+   * Checks that the adapter's files can be read and that it was trained for this base model ({@code
+   * base_model_name_or_path} equal to the served name, the model folder's name or path; skipped
+   * when empty).
+   */
+  private void checkFiles(String name, String path, Path dir) {
+    String where = where(path, dir.toString());
+    String prefix = "cannot load adapter '" + name + "': ";
+    if (!Files.isDirectory(dir)) {
+      throw ApiException.badRequest(prefix + "lora_path " + path + " is not a folder" + where);
+    }
+    for (String f : List.of(PeftAdapter.CONFIG_FILE, PeftAdapter.WEIGHTS_FILE)) {
+      if (!Files.isRegularFile(dir.resolve(f)) || !Files.isReadable(dir.resolve(f))) {
+        throw ApiException.badRequest(
+            prefix + "lora_path " + path + " has no readable " + f + where);
+      }
+    }
+    JsonNode config;
+    try {
+      config = JSON.readTree(dir.resolve(PeftAdapter.CONFIG_FILE).toFile());
+    } catch (IOException e) {
+      throw ApiException.badRequest(
+          prefix + PeftAdapter.CONFIG_FILE + " is not valid JSON: " + e.getMessage() + where);
+    }
+    String declared = config == null ? "" : config.path("base_model_name_or_path").asText("");
+    if (!baseMatches(declared, servedName, modelPath)) {
+      throw ApiException.badRequest(
+          prefix
+              + "it was trained on base model '"
+              + declared
+              + "' ("
+              + PeftAdapter.CONFIG_FILE
+              + " base_model_name_or_path) but this server serves '"
+              + servedName
+              + "' (model "
+              + modelPath
+              + "); load it on a server of its base model");
+    }
+  }
+
+  /**
+   * Whether an adapter declaring base model {@code declared} fits the server: empty (unknown), the
+   * served name, the model folder's path or name, or a path ending in that name (the trainer writes
+   * the trial's base model name, else the model path).
+   */
+  static boolean baseMatches(String declared, String servedName, String modelPath) {
+    if (declared.isBlank()) {
+      return true;
+    }
+    String dirName = fileName(modelPath);
+    return declared.equals(servedName)
+        || declared.equals(modelPath)
+        || declared.equals(dirName)
+        || fileName(declared).equals(dirName);
+  }
+
+  private static String fileName(String path) {
+    String p =
+        path.endsWith("/") && path.length() > 1 ? path.substring(0, path.length() - 1) : path;
+    return p.substring(p.lastIndexOf('/') + 1);
+  }
+
+  private static String where(String given, String resolved) {
+    return given.equals(resolved) ? "" : " (lora_path " + given + " resolved to " + resolved + ")";
+  }
+
+  /** Prompt tokens of {@code text}. */
+  public int[] encode(String text) {
+    return tokenizer.encode(text);
+  }
+
+  /** Prompt tokens of a chat, rendered as the trainer renders chat data. */
+  public int[] encodeChat(List<ChatFormat.Message> messages) {
+    return ChatFormat.generationPrompt(tokenizer, messages);
+  }
+
+  /** Whether {@code name} is the base model or a held adapter. */
+  public boolean knows(String name) {
+    return servedName.equals(name) || adapters.containsKey(name);
+  }
+
+  /**
+   * Generates up to {@code maxTokens} tokens after {@code prompt} with model {@code modelName} (the
+   * served name: the base alone; an adapter's name: that adapter on the base).
+   *
+   * @param temperature {@code <= 0}: greedy; otherwise sampling from softmax(logits / t)
+   * @param seed fixes sampling; null: a fresh seed
+   * @param stop strings that end the completion (left out of the text)
+   * @throws ApiException 404 for an unknown model, 400 for a prompt too long for the model, 500
+   *     when the logits are not finite (a corrupt or diverged adapter)
+   */
+  public Completion complete(
+      String modelName,
+      int[] prompt,
+      int maxTokens,
+      double temperature,
+      Long seed,
+      List<String> stop) {
+    if (prompt.length == 0) {
+      throw ApiException.badRequest("the prompt is empty (no tokens)");
+    }
+    if (maxTokens < 1) {
+      throw ApiException.badRequest("max_tokens must be at least 1, got " + maxTokens);
+    }
+    if (prompt.length + maxTokens > maxModelLen()) {
+      throw ApiException.badRequest(
+          "This model's maximum context length is "
+              + maxModelLen()
+              + " tokens. However, you requested "
+              + (prompt.length + maxTokens)
+              + " tokens ("
+              + prompt.length
+              + " in the messages, "
+              + maxTokens
+              + " in the completion). Please reduce the length of the messages or completion.");
+    }
+    SplittableRandom random = seed == null ? new SplittableRandom() : new SplittableRandom(seed);
+    generation.lock();
+    try {
+      Adapter adapter = null;
+      if (!servedName.equals(modelName)) {
+        adapter = adapters.get(modelName);
+        if (adapter == null) {
+          throw ApiException.notFound("The model `" + modelName + "` does not exist.");
+        }
+      }
+      LoraInjector.activate(model, adapter == null ? null : adapter.name());
+      int[] ids = Arrays.copyOf(prompt, prompt.length + maxTokens);
+      int n = prompt.length;
+      String finish = "length";
+      String text = null;
+      while (n < prompt.length + maxTokens) {
+        float[] logits;
+        try (NDScope scope = new NDScope()) {
+          scope.suppressNotUsedWarning();
+          long[] row = new long[n];
+          for (int i = 0; i < n; i++) {
+            row[i] = ids[i];
+          }
+          logits = model.lastLogits(Tensors.longs(manager, row, new Shape(1, n))).toFloatArray();
+        }
+        checkFinite(logits, modelName, adapter, n - prompt.length);
+        int next = temperature <= 0 ? argmax(logits) : sample(logits, temperature, random);
+        ids[n++] = next;
+        if (next == tokenizer.eosId()) {
+          finish = "stop";
+          break;
+        }
+        if (!stop.isEmpty()) {
+          String sofar = tokenizer.decode(Arrays.copyOfRange(ids, prompt.length, n));
+          int cut = firstStop(sofar, stop);
+          if (cut >= 0) {
+            text = sofar.substring(0, cut);
+            finish = "stop";
+            break;
+          }
+        }
+      }
+      int[] generated = Arrays.copyOfRange(ids, prompt.length, n);
+      int[] visible =
+          finish.equals("stop") && text == null
+              ? Arrays.copyOf(generated, generated.length - 1) // without EOS
+              : generated;
+      if (text == null) {
+        text = tokenizer.decode(visible);
+      }
+      return new Completion(text, prompt.length, generated.length, finish);
+    } finally {
+      LoraInjector.activate(model, null);
+      generation.unlock();
+    }
+  }
+
+  private static void checkFinite(float[] logits, String modelName, Adapter adapter, int token) {
+    for (float v : logits) {
+      if (!Float.isFinite(v)) {
+        throw ApiException.internal(
+            "model '"
+                + modelName
+                + "' produced non-finite logits (NaN or Inf) at completion token "
+                + token
+                + (adapter == null
+                    ? ": the base model's weights are corrupt"
+                    : ": adapter '"
+                        + adapter.name()
+                        + "' ("
+                        + adapter.path()
+                        + ") has corrupt or diverged weights; unload it or load a good version"));
+      }
+    }
+  }
+
+  private static int firstStop(String text, List<String> stop) {
+    int best = -1;
+    for (String s : stop) {
+      int i = s.isEmpty() ? -1 : text.indexOf(s);
+      if (i >= 0 && (best < 0 || i < best)) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  static int argmax(float[] logits) {
+    int best = 0;
+    for (int i = 1; i < logits.length; i++) {
+      if (logits[i] > logits[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  static int sample(float[] logits, double temperature, SplittableRandom random) {
+    double max = logits[argmax(logits)];
+    double[] p = new double[logits.length];
+    double sum = 0;
+    for (int i = 0; i < p.length; i++) {
+      p[i] = Math.exp((logits[i] - max) / temperature);
+      sum += p[i];
+    }
+    double u = random.nextDouble() * sum;
+    for (int i = 0; i < p.length; i++) {
+      u -= p[i];
+      if (u < 0) {
+        return i;
+      }
+    }
+    return p.length - 1;
+  }
+
+  /** Runs one token through the model so the first request does not pay for warming up. */
+  public void warmUp() {
+    try {
+      complete(servedName, new int[] {tokenizer.eosId()}, 1, 0, null, List.of());
+    } catch (ApiException e) {
+      // A broken base model is reported on every request; starting up is still useful for that.
+    }
+  }
+
+  @Override
+  public void close() {
+    generation.lock();
+    try {
+      tokenizer.close();
+      manager.close();
+    } finally {
+      generation.unlock();
+    }
+  }
+}
