@@ -12,6 +12,7 @@ import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.KeyStore;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -22,7 +23,8 @@ import javax.net.ssl.SSLContext;
 /**
  * The one kubelet endpoint {@code kubectl logs} needs: the API server proxies {@code
  * pods/<name>/log} to {@code https://<node>:<port>/containerLogs/<ns>/<pod>/<container>}. Serves
- * each pod's log file; with {@code follow=true} it streams until the container ends.
+ * the log of the container's current run, or with {@code previous=true} of the run before it (see
+ * {@link PodProcess#launch}); with {@code follow=true} it streams until the container ends.
  */
 final class LogServer implements AutoCloseable {
 
@@ -62,21 +64,28 @@ final class LogServer implements AutoCloseable {
       return;
     }
     String podDir = parts[2] + "_" + parts[3];
-    Path log = pods.resolve(podDir).resolve(parts[4] + ".log");
-    if (!Files.exists(log)) {
-      byte[] body =
-          ("no log for " + parts[2] + "/" + parts[3] + "/" + parts[4] + " on this node\n")
-              .getBytes(StandardCharsets.UTF_8);
-      exchange.sendResponseHeaders(404, body.length);
-      exchange.getResponseBody().write(body);
-      exchange.close();
-      return;
-    }
     String query =
         exchange.getRequestURI().getRawQuery() == null
             ? ""
             : exchange.getRequestURI().getRawQuery();
-    boolean follow = query.contains("follow=true");
+    boolean previous = query.contains("previous=true");
+    Path log = PodProcess.logFile(pods.resolve(podDir), parts[4], previous);
+    if (!Files.exists(log)) {
+      String message =
+          previous
+              ? "previous terminated container \""
+                  + parts[4]
+                  + "\" in pod \""
+                  + parts[3]
+                  + "\" not found\n"
+              : "no log for " + parts[2] + "/" + parts[3] + "/" + parts[4] + " on this node\n";
+      byte[] body = message.getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(previous ? 400 : 404, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+      return;
+    }
+    boolean follow = !previous && query.contains("follow=true");
     Integer tail = null;
     for (String kv : query.split("&")) {
       if (kv.startsWith("tailLines=")) {
@@ -89,6 +98,7 @@ final class LogServer implements AutoCloseable {
     exchange.sendResponseHeaders(200, 0);
     try (OutputStream out = exchange.getResponseBody()) {
       long offset = 0;
+      Object file = fileKey(log);
       if (tail != null) {
         List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
         String tailText =
@@ -97,6 +107,15 @@ final class LogServer implements AutoCloseable {
         offset = Files.size(log);
       }
       do {
+        Object now = fileKey(log);
+        if (now == null) {
+          break; // the pod's folder is gone
+        }
+        if (!now.equals(file)) {
+          // The container restarted: its log is a new file, read from the start.
+          file = now;
+          offset = 0;
+        }
         try (InputStream in = Files.newInputStream(log)) {
           in.skipNBytes(Math.min(offset, Files.size(log)));
           byte[] chunk = in.readAllBytes();
@@ -108,6 +127,15 @@ final class LogServer implements AutoCloseable {
           sleep();
         }
       } while (follow && running.test(podDir));
+    }
+  }
+
+  /** Identifies the file behind {@code path} (its inode), null if there is none. */
+  private static Object fileKey(Path path) {
+    try {
+      return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
+    } catch (IOException e) {
+      return null;
     }
   }
 

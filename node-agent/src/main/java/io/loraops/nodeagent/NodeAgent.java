@@ -1,8 +1,6 @@
 package io.loraops.nodeagent;
 
 import io.fabric8.kubernetes.api.model.BindingBuilder;
-import io.fabric8.kubernetes.api.model.ContainerStatus;
-import io.fabric8.kubernetes.api.model.ContainerStatusBuilder;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.NodeCondition;
@@ -10,22 +8,31 @@ import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
+import io.fabric8.kubernetes.api.model.PodStatus;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.loraops.nodeagent.PodStatuses.Termination;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
@@ -34,9 +41,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Plays the kubelet (and the scheduler) for one local node: registers the Node, binds pending pods
- * that fit it, runs them as local processes, reports their status, and stops them when they are
- * deleted. Everything happens in one thread, in {@link #sync()}, woken by pod events and a
- * one-second tick.
+ * that fit it, runs them as local processes ({@link PodRuntime}: restarts, probes, back-off),
+ * reports their status, and stops them when they are deleted. Everything that changes pod state
+ * happens in one thread, in {@link #sync()}, woken by pod events, probe results and a one-second
+ * tick; probes run on their own threads and hand their results to it.
+ *
+ * <p>Each pod gets its own loopback address ({@link PodIps}), so servers of several pods can listen
+ * on the same port.
  */
 final class NodeAgent implements AutoCloseable {
 
@@ -61,8 +72,28 @@ final class NodeAgent implements AutoCloseable {
   private final Settings settings;
   private final ScheduledExecutorService loop =
       Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "node-agent"));
-  private final Map<String, PodProcess> running = new ConcurrentHashMap<>();
+  private final ScheduledExecutorService probeThreads =
+      Executors.newScheduledThreadPool(
+          2,
+          r -> {
+            Thread t = new Thread(r, "node-agent-probe");
+            t.setDaemon(true);
+            return t;
+          });
+
+  /** The pods this agent runs, by uid. */
+  private final Map<String, PodRuntime> runtimes = new ConcurrentHashMap<>();
+
+  /** Pods whose final status has been reported, by uid: never started again. */
   private final Set<String> reported = ConcurrentHashMap.newKeySet();
+
+  /**
+   * IPs of pods lost in a restart of the agent: their processes may still run and hold them, so
+   * they are not handed out again while this agent runs.
+   */
+  private final Set<String> lostIps = new HashSet<>();
+
+  private String lastIp;
   private SharedIndexInformer<Pod> pods;
   private LogServer logs;
   private Instant lastHeartbeat = Instant.EPOCH;
@@ -79,9 +110,7 @@ final class NodeAgent implements AutoCloseable {
             settings.root(),
             podDirs,
             dir ->
-                running.values().stream()
-                    .anyMatch(
-                        p -> p.dir.getFileName().toString().equals(dir) && p.process.isAlive()));
+                runtimes.values().stream().anyMatch(r -> r.dirName().equals(dir) && r.running()));
     registerNode();
     pods =
         client
@@ -114,72 +143,43 @@ final class NodeAgent implements AutoCloseable {
   }
 
   private void wake() {
-    loop.execute(this::syncSafely);
+    try {
+      loop.execute(this::syncSafely);
+    } catch (RejectedExecutionException e) {
+      // Shutting down.
+    }
   }
 
   private void syncSafely() {
     try {
       sync();
     } catch (RuntimeException e) {
-      LOG.warn("sync failed, retrying: {}", e.getMessage());
+      LOG.warn("sync failed, retrying: {}", e.toString());
     }
   }
 
   void sync() {
+    Instant now = Instant.now();
     List<Pod> all = pods.getStore().list();
-    Map<String, Pod> byUid = new java.util.HashMap<>();
+    Map<String, Pod> byUid = new HashMap<>();
     all.forEach(p -> byUid.put(p.getMetadata().getUid(), p));
 
-    // Stop the processes of deleted pods; finish the deletion the way the kubelet does.
-    for (Map.Entry<String, PodProcess> e : List.copyOf(running.entrySet())) {
-      Pod current = byUid.get(e.getKey());
-      if (current == null || current.getMetadata().getDeletionTimestamp() != null) {
-        PodProcess p = e.getValue();
-        long grace =
-            current == null || current.getMetadata().getDeletionGracePeriodSeconds() == null
-                ? 5
-                : Math.min(30, current.getMetadata().getDeletionGracePeriodSeconds());
-        LOG.info(
-            "pod {}/{} deleted: stopping its process",
-            p.pod.getMetadata().getNamespace(),
-            p.pod.getMetadata().getName());
-        p.kill(grace);
-        running.remove(e.getKey());
-        reportTerminated(p, current);
-      }
-    }
-    for (Pod pod : all) {
-      if (isMine(pod)
-          && pod.getMetadata().getDeletionTimestamp() != null
-          && !running.containsKey(pod.getMetadata().getUid())) {
-        forceDelete(pod);
+    // 1. Deleted pods: SIGTERM to their containers now, SIGKILL after the grace period.
+    for (PodRuntime r : runtimes.values()) {
+      Pod current = byUid.get(r.uid);
+      if ((current == null || current.getMetadata().getDeletionTimestamp() != null)
+          && !r.stopping()) {
+        LOG.info("pod {} deleted: stopping its container", r.name());
+        r.stop(now, deletionGrace(r.pod, current));
       }
     }
 
-    // Processes that ended, or outgrew their memory limit.
-    for (Map.Entry<String, PodProcess> e : List.copyOf(running.entrySet())) {
-      PodProcess p = e.getValue();
-      if (p.process.isAlive()
-          && p.memoryLimitBytes != null
-          && p.residentBytes() > p.memoryLimitBytes) {
-        LOG.info(
-            "pod {}/{} exceeded its memory limit: killing it",
-            p.pod.getMetadata().getNamespace(),
-            p.pod.getMetadata().getName());
-        p.killForMemory();
-      }
-      if (!p.process.isAlive()) {
-        running.remove(e.getKey());
-        reportTerminated(p, byUid.get(e.getKey()));
-      }
-    }
-
-    // Start pods bound here; pods this agent ran before it restarted cannot be re-attached.
+    // 2. Start pods bound here; pods this agent ran before it restarted cannot be re-attached.
     for (Pod pod : all) {
       String uid = pod.getMetadata().getUid();
       if (!isMine(pod)
           || pod.getMetadata().getDeletionTimestamp() != null
-          || running.containsKey(uid)
+          || runtimes.containsKey(uid)
           || reported.contains(uid)) {
         continue;
       }
@@ -187,7 +187,29 @@ final class NodeAgent implements AutoCloseable {
       if ("Running".equals(phase)) {
         reportLost(pod);
       } else if (phase == null || "Pending".equals(phase)) {
-        startPod(pod);
+        startPod(pod, all, now);
+      }
+    }
+
+    // 3. Every pod moves on (exits reaped, restarts after back-off, limits enforced) and reports
+    // its status when it changed; a pod that is done reports its final status once and is dropped,
+    // which frees its IP.
+    for (PodRuntime r : List.copyOf(runtimes.values())) {
+      r.tick(now);
+      Pod current = byUid.get(r.uid);
+      boolean written = current == null || writeStatus(r, current, now);
+      if (r.done() && written) {
+        runtimes.remove(r.uid);
+        reported.add(r.uid);
+      }
+    }
+
+    // 4. Finish deletions, as the kubelet does: a deleted pod that runs nothing here goes for good.
+    for (Pod pod : all) {
+      if (isMine(pod)
+          && pod.getMetadata().getDeletionTimestamp() != null
+          && !runtimes.containsKey(pod.getMetadata().getUid())) {
+        forceDelete(pod);
       }
     }
 
@@ -220,178 +242,215 @@ final class NodeAgent implements AutoCloseable {
     for (Pod pod : pending) {
       String why = Resources.whyNotFit(pod, mine, settings.capacity(), nodeLabels);
       if (why == null) {
-        client
-            .bindings()
-            .inNamespace(pod.getMetadata().getNamespace())
-            .resource(
-                new BindingBuilder()
-                    .withNewMetadata()
-                    .withName(pod.getMetadata().getName())
-                    .withNamespace(pod.getMetadata().getNamespace())
-                    .endMetadata()
-                    .withTarget(
-                        new ObjectReferenceBuilder()
-                            .withKind("Node")
-                            .withApiVersion("v1")
-                            .withName(settings.nodeName())
-                            .build())
-                    .build())
-            .create();
+        if (bind(pod)) {
+          LOG.info("bound {}/{}", pod.getMetadata().getNamespace(), pod.getMetadata().getName());
+        }
+        // Counted either way: bound now, or by an earlier sync the informer has not caught up with.
         mine.add(pod);
-        LOG.info("bound {}/{}", pod.getMetadata().getNamespace(), pod.getMetadata().getName());
       } else {
         markUnschedulable(pod, why);
       }
     }
   }
 
-  private void startPod(Pod pod) {
-    String uid = pod.getMetadata().getUid();
+  /**
+   * Binds {@code pod} to this node. Returns false when it was bound already: a sync woken by an
+   * event can run before the informer has seen this agent's own binding.
+   */
+  private boolean bind(Pod pod) {
     try {
-      PodProcess p = PodProcess.start(pod, settings, client);
-      running.put(uid, p);
-      LOG.info(
-          "started {}/{}: pid {}, log {}",
-          pod.getMetadata().getNamespace(),
-          pod.getMetadata().getName(),
-          p.process.pid(),
-          p.log);
-      String now = p.startedAt.toString();
-      updateStatus(
-          pod,
-          b ->
-              b.editOrNewStatus()
-                  .withPhase("Running")
-                  .withHostIP("127.0.0.1")
-                  .withPodIP("127.0.0.1")
-                  .withStartTime(now)
-                  .withConditions(conditions(pod, now, true))
-                  .withContainerStatuses(
-                      new ContainerStatusBuilder()
-                          .withName(p.container.getName())
-                          .withImage(p.container.getImage())
-                          .withImageID("local://" + p.container.getImage())
-                          .withContainerID("local://" + p.process.pid())
-                          .withReady(true)
-                          .withStarted(true)
-                          .withRestartCount(0)
-                          .withNewState()
-                          .withNewRunning()
-                          .withStartedAt(now)
-                          .endRunning()
-                          .endState()
+      client
+          .bindings()
+          .inNamespace(pod.getMetadata().getNamespace())
+          .resource(
+              new BindingBuilder()
+                  .withNewMetadata()
+                  .withName(pod.getMetadata().getName())
+                  .withNamespace(pod.getMetadata().getNamespace())
+                  .endMetadata()
+                  .withTarget(
+                      new ObjectReferenceBuilder()
+                          .withKind("Node")
+                          .withApiVersion("v1")
+                          .withName(settings.nodeName())
                           .build())
-                  .endStatus());
-    } catch (PodProcess.Unrunnable e) {
-      reported.add(uid);
-      LOG.warn(
-          "cannot run {}/{}: {}",
-          pod.getMetadata().getNamespace(),
-          pod.getMetadata().getName(),
-          e.getMessage());
-      terminate(
-          pod, 128, e.reason, e.getMessage(), Instant.now().toString(), Instant.now().toString());
-    } catch (java.io.IOException e) {
-      reported.add(uid);
-      terminate(
-          pod,
-          128,
-          "StartError",
-          e.getMessage(),
-          Instant.now().toString(),
-          Instant.now().toString());
+                  .build())
+          .create();
+      return true;
+    } catch (KubernetesClientException e) {
+      if (e.getCode() == 409) {
+        return false;
+      }
+      throw e;
     }
   }
 
-  private void reportTerminated(PodProcess p, Pod current) {
-    reported.add(p.pod.getMetadata().getUid());
-    if (current == null) {
+  private void startPod(Pod pod, List<Pod> all, Instant now) {
+    if (pod.getSpec().getContainers().size() != 1) {
+      reported.add(pod.getMetadata().getUid());
+      finalStatus(
+          pod,
+          null,
+          new Termination(
+              128,
+              "UnsupportedPod",
+              "the local node agent runs single-container pods only",
+              now.toString(),
+              now.toString(),
+              null));
       return;
     }
-    int exit = p.oomKilled ? 137 : p.process.exitValue();
-    String reason = p.oomKilled ? "OOMKilled" : exit == 0 ? "Completed" : "Error";
-    LOG.info(
-        "pod {}/{} exited {} ({})",
-        current.getMetadata().getNamespace(),
-        current.getMetadata().getName(),
-        exit,
-        reason);
-    terminate(
-        current,
-        exit,
-        reason,
-        p.terminationMessage(exit),
-        p.startedAt.toString(),
-        Instant.now().toString());
+    String ip = PodIps.next(ipsInUse(all), lastIp);
+    lastIp = ip;
+    PodRuntime r =
+        new PodRuntime(
+            pod,
+            ip,
+            now,
+            (p, podIp) -> PodProcess.prepare(p, settings, client, podIp),
+            this::startProbes);
+    runtimes.put(r.uid, r);
+    r.start(now);
+  }
+
+  /**
+   * The addresses a new pod must not get: those of the pods this agent runs, of non-terminal pods
+   * bound here (read from the API server, so that a restarted agent never hands out the address of
+   * a pod whose process may still run) and of pods it lost.
+   */
+  private Set<String> ipsInUse(List<Pod> all) {
+    Set<String> used = new HashSet<>(lostIps);
+    runtimes.values().forEach(r -> used.add(r.ip));
+    for (Pod pod : all) {
+      var status = pod.getStatus();
+      if (!isMine(pod) || status == null || isTerminal(pod)) {
+        continue;
+      }
+      if (status.getPodIP() != null) {
+        used.add(status.getPodIP());
+      }
+      if (status.getPodIPs() != null) {
+        status.getPodIPs().forEach(ip -> used.add(ip.getIp()));
+      }
+    }
+    return used;
+  }
+
+  private static boolean isTerminal(Pod pod) {
+    return pod.getStatus() != null
+        && List.of("Succeeded", "Failed").contains(pod.getStatus().getPhase());
+  }
+
+  /** Schedules a run's probes on the probe threads; their results go to the sync thread. */
+  private Map<ProbeSpec.Kind, Future<?>> startProbes(
+      PodRuntime r, PodProcess.Run run, List<ProbeSpec> specs, Prober.Target target) {
+    Map<ProbeSpec.Kind, Future<?>> tasks = new EnumMap<>(ProbeSpec.Kind.class);
+    for (ProbeSpec spec : specs) {
+      Runnable probe =
+          () -> {
+            if (!run.alive()) {
+              return;
+            }
+            Prober.Result result;
+            try {
+              result = Prober.check(spec, target);
+            } catch (RuntimeException e) {
+              result = new Prober.Result(false, e.toString());
+            }
+            Prober.Result checked = result;
+            try {
+              loop.execute(() -> onProbe(r, spec, run, checked));
+            } catch (RejectedExecutionException e) {
+              // Shutting down.
+            }
+          };
+      tasks.put(
+          spec.kind(),
+          probeThreads.scheduleWithFixedDelay(
+              probe,
+              spec.initialDelay().toMillis(),
+              spec.period().toMillis(),
+              TimeUnit.MILLISECONDS));
+    }
+    return tasks;
+  }
+
+  private void onProbe(PodRuntime r, ProbeSpec spec, PodProcess.Run run, Prober.Result result) {
+    if (runtimes.get(r.uid) == r && r.onProbe(spec, run, result, Instant.now())) {
+      syncSafely();
+    }
+  }
+
+  /**
+   * Writes the pod's status if it differs from the last one written. Returns false when the write
+   * failed (it is tried again on the next sync).
+   */
+  private boolean writeStatus(PodRuntime r, Pod pod, Instant now) {
+    PodStatus desired = r.status(now);
+    if (desired == null || desired.equals(r.lastWritten)) {
+      return true;
+    }
+    try {
+      updateStatus(pod, current -> PodStatuses.merge(current, desired));
+      r.lastWritten = desired;
+      return true;
+    } catch (KubernetesClientException e) {
+      LOG.warn("cannot write the status of pod {}, retrying: {}", r.name(), e.getMessage());
+      return false;
+    }
   }
 
   private void reportLost(Pod pod) {
     reported.add(pod.getMetadata().getUid());
+    if (pod.getStatus().getPodIP() != null) {
+      lostIps.add(pod.getStatus().getPodIP());
+    }
     String now = Instant.now().toString();
-    terminate(
+    finalStatus(
         pod,
-        137,
-        "ContainerStatusUnknown",
-        "the node agent restarted and lost this container",
-        now,
-        now);
+        pod.getStatus().getPodIP(),
+        new Termination(
+            137,
+            "ContainerStatusUnknown",
+            "the node agent restarted and lost this container",
+            now,
+            now,
+            null));
   }
 
-  private void terminate(
-      Pod pod, int exitCode, String reason, String message, String startedAt, String finishedAt) {
+  /** Reports a pod the agent does not run as ended so. */
+  private void finalStatus(Pod pod, String podIp, Termination end) {
     var container = pod.getSpec().getContainers().get(0);
-    ContainerStatus status =
-        new ContainerStatusBuilder()
-            .withName(container.getName())
-            .withImage(container.getImage())
-            .withImageID("local://" + container.getImage())
-            .withReady(false)
-            .withStarted(false)
-            .withRestartCount(0)
-            .withNewState()
-            .withNewTerminated()
-            .withExitCode(exitCode)
-            .withReason(reason)
-            .withMessage(message)
-            .withStartedAt(startedAt)
-            .withFinishedAt(finishedAt)
-            .endTerminated()
-            .endState()
-            .build();
-    updateStatus(
-        pod,
-        b ->
-            b.editOrNewStatus()
-                .withPhase(exitCode == 0 ? "Succeeded" : "Failed")
-                .withHostIP("127.0.0.1")
-                .withConditions(conditions(pod, finishedAt, false))
-                .withContainerStatuses(status)
-                .endStatus());
+    int restarts =
+        pod.getStatus() == null || pod.getStatus().getContainerStatuses() == null
+            ? 0
+            : pod.getStatus().getContainerStatuses().stream()
+                .mapToInt(c -> c.getRestartCount() == null ? 0 : c.getRestartCount())
+                .max()
+                .orElse(0);
+    PodStatus status =
+        PodStatuses.status(
+            end.exitCode() == 0 ? "Succeeded" : "Failed",
+            podIp,
+            pod.getStatus() == null || pod.getStatus().getStartTime() == null
+                ? end.startedAt()
+                : pod.getStatus().getStartTime(),
+            PodStatuses.terminated(container, restarts, end, null),
+            pod.getStatus(),
+            end.finishedAt());
+    updateStatus(pod, current -> PodStatuses.merge(current, status));
   }
 
-  private List<PodCondition> conditions(Pod pod, String now, boolean ready) {
-    String r = ready ? "True" : "False";
-    return List.of(
-        new PodConditionBuilder()
-            .withType("PodScheduled")
-            .withStatus("True")
-            .withLastTransitionTime(now)
-            .build(),
-        new PodConditionBuilder()
-            .withType("Initialized")
-            .withStatus("True")
-            .withLastTransitionTime(now)
-            .build(),
-        new PodConditionBuilder()
-            .withType("ContainersReady")
-            .withStatus(r)
-            .withLastTransitionTime(now)
-            .build(),
-        new PodConditionBuilder()
-            .withType("Ready")
-            .withStatus(r)
-            .withLastTransitionTime(now)
-            .build());
+  /**
+   * How long a deleted pod's container gets between SIGTERM and SIGKILL: the deletion's grace
+   * period, else the pod's terminationGracePeriodSeconds, capped at {@link PodRuntime#MAX_GRACE}.
+   */
+  private static Duration deletionGrace(Pod started, Pod current) {
+    Long seconds =
+        current != null && current.getMetadata().getDeletionGracePeriodSeconds() != null
+            ? current.getMetadata().getDeletionGracePeriodSeconds()
+            : started.getSpec().getTerminationGracePeriodSeconds();
+    return PodRuntime.grace(seconds);
   }
 
   private void markUnschedulable(Pod pod, String why) {
@@ -403,8 +462,8 @@ final class NodeAgent implements AutoCloseable {
     if (!already) {
       updateStatus(
           pod,
-          b ->
-              b.editOrNewStatus()
+          status ->
+              new PodStatusBuilder(status == null ? new PodStatus() : status)
                   .withPhase("Pending")
                   .withConditions(
                       new PodConditionBuilder()
@@ -414,7 +473,7 @@ final class NodeAgent implements AutoCloseable {
                           .withMessage(why)
                           .withLastTransitionTime(Instant.now().toString())
                           .build())
-                  .endStatus());
+                  .build());
     }
   }
 
@@ -422,14 +481,14 @@ final class NodeAgent implements AutoCloseable {
    * Edits a pod's status, re-reading it after a conflict: the Job controller changes trial pods too
    * (finalizers), and a final status once reported is never reported again.
    */
-  private void updateStatus(Pod pod, UnaryOperator<PodBuilder> edit) {
+  private void updateStatus(Pod pod, UnaryOperator<PodStatus> edit) {
     for (int attempt = 1; ; attempt++) {
       try {
         client
             .pods()
             .inNamespace(pod.getMetadata().getNamespace())
             .withName(pod.getMetadata().getName())
-            .editStatus(p -> edit.apply(new PodBuilder(p)).build());
+            .editStatus(p -> new PodBuilder(p).withStatus(edit.apply(p.getStatus())).build());
         return;
       } catch (KubernetesClientException e) {
         if (e.getCode() == 404) {
@@ -557,12 +616,28 @@ final class NodeAgent implements AutoCloseable {
   @Override
   public void close() {
     loop.shutdownNow();
+    probeThreads.shutdownNow();
     if (logs != null) {
       logs.close();
     }
     if (pods != null) {
       pods.close();
     }
-    running.values().forEach(p -> p.kill(5));
+    // SIGTERM to every container at once, then up to 5s for all of them before SIGKILL.
+    Duration grace = Duration.ofSeconds(5);
+    List<PodProcess.Run> runs =
+        runtimes.values().stream().map(PodRuntime::current).filter(Objects::nonNull).toList();
+    runs.forEach(run -> run.stop(Instant.now(), grace));
+    Instant deadline = Instant.now().plus(grace);
+    for (PodProcess.Run run : runs) {
+      try {
+        long left = Math.max(0, Duration.between(Instant.now(), deadline).toMillis());
+        run.process.waitFor(left, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      run.enforceGracePeriod(deadline);
+      run.killLeftovers();
+    }
   }
 }

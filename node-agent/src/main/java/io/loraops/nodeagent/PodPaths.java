@@ -21,7 +21,7 @@ final class PodPaths {
 
   /** Maps the container path {@code mountPath} to the local folder or file {@code local}. */
   PodPaths mount(String mountPath, Path local) {
-    mounts.put(stripTrailingSlash(mountPath), local);
+    mounts.put(normalize(mountPath), local);
     return this;
   }
 
@@ -40,10 +40,12 @@ final class PodPaths {
             .map(Pattern::quote)
             .collect(Collectors.joining("|"));
     // A mount path counts where it starts a path (at the start of the text or after a quote,
-    // space, '=' or ':') and ends one (before '/', a quote, space, ':', or the end).
+    // space, '=', ':', or shell punctuation: '>', '<', '(', ';', ',') and ends one (before '/', a
+    // quote, space, ':', shell punctuation: ';', ',', ')', '&', '|', '>', '<', or the end).
     Pattern p =
         Pattern.compile(
-            "(?<=^|[\"'\\s=:])(" + alternatives + ")(?=/|[\"'\\s:]|$)", Pattern.MULTILINE);
+            "(?<=^|[\"'\\s=:><(;,])(" + alternatives + ")(?=/|[\"'\\s:;,)&|><]|$)",
+            Pattern.MULTILINE);
     Matcher m = p.matcher(text);
     StringBuilder out = new StringBuilder();
     while (m.find()) {
@@ -53,7 +55,8 @@ final class PodPaths {
     return out.toString();
   }
 
-  private static String stripTrailingSlash(String path) {
+  /** A mount path as the agent keys it: without a trailing slash. */
+  static String normalize(String path) {
     return path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
   }
 }

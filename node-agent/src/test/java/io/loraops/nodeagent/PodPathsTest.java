@@ -45,4 +45,13 @@ class PodPathsTest {
     assertThat(paths.rewrite("HOME=/tmp")).isEqualTo("HOME=/pods/p1/volumes/tmp");
     assertThat(paths.rewrite("/tmp")).isEqualTo("/pods/p1/volumes/tmp");
   }
+
+  @Test
+  void pathsInShellScriptsEndAtShellPunctuation() {
+    assertThat(paths.rewrite("echo bye >/dev/termination-log; exit 3"))
+        .isEqualTo("echo bye >/pods/p1/termination-log; exit 3");
+    assertThat(paths.rewrite("test -f /tmp/ok&&cat $(ls /tmp),/tmp|wc"))
+        .isEqualTo(
+            "test -f /pods/p1/volumes/tmp/ok&&cat $(ls /pods/p1/volumes/tmp),/pods/p1/volumes/tmp|wc");
+  }
 }
