@@ -2,7 +2,8 @@
 # The whole loop on this machine: a real control plane, the operator, a local node agent that
 # runs trainer pods as processes, a tiny model and data, and the quickstart sweep.
 #
-#   hack/demo.sh up     build, start everything, run examples/quickstart.yaml to a published adapter
+#   hack/demo.sh up     build, start everything, run examples/quickstart.yaml to a published adapter,
+#                       then serve it (examples/quickstart-serving.yaml) and print completions
 #   hack/demo.sh down   stop every process `up` started (and nothing else)
 #
 # State lives in .local/ (kubeconfig, logs, PVC folders, pod folders). Environment:
@@ -88,7 +89,7 @@ up() {
     -Ddemo.checkout="$ROOT" -jar "${ROOT}/operator/target/quarkus-app/quarkus-run.jar"
   start node-agent java -Ddemo.checkout="$ROOT" -jar "${ROOT}/node-agent/target/lora-node-agent.jar" \
     --kubeconfig "$KUBECONFIG_FILE" --root "${LOCAL}/node" --claims "$CLAIMS" \
-    --capacity "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=8" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer"
+    --capacity "cpu=3,memory=16Gi,nvidia.com/gpu=4,pods=12" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer"
   for _ in $(seq 1 60); do
     curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null && break
     alive operator || die "the operator exited; see ${LOGS}/operator.log"
@@ -121,12 +122,37 @@ up() {
     k get lorajob quickstart -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
     die "the sweep failed"
   fi
-  local uri dir
+  local uri dir version
   uri=$(k get loraadapter quickstart -o jsonpath='{.status.versions[0].artifactUri}')
   dir="${CLAIMS}/${uri#pvc://}"
+  version=$(k get lorajob quickstart -o jsonpath='{.status.publishedVersion}')
   echo
-  echo "Published adapter (version $(k get lorajob quickstart -o jsonpath='{.status.publishedVersion}'), ${uri}):"
+  echo "Published adapter (version ${version}, ${uri}):"
   ls -l "$dir"
+
+  echo
+  step "serving: applying examples/quickstart-serving.yaml (2 replicas of lora-trainer serve; version ${version} hot-loaded one pod first)"
+  k apply -f "${ROOT}/examples/quickstart-serving.yaml"
+  started=$SECONDS
+  until [ "$(k get loraadapter quickstart -o jsonpath='{.status.servingVersion}/{.status.conditions[?(@.type=="Progressing")].status}' 2>/dev/null)" = "${version}/False" ]; do
+    if ((SECONDS - started > TIMEOUT)); then
+      k get loraadapter quickstart -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' || true
+      k get deploy,pods -l app=quickstart-server -o wide || true
+      die "version ${version} was not rolled out in ${TIMEOUT}s; see ${LOGS}/operator.log"
+    fi
+    msg=$(k get loraadapter quickstart -o jsonpath='{.status.conditions[?(@.type=="Progressing")].message}' 2>/dev/null || true)
+    [ -n "$msg" ] && [ "$msg" != "${lastmsg:-}" ] && echo "    $msg" && lastmsg=$msg
+    sleep 1
+  done
+  k get loraadapter quickstart
+  k get pods -l app=quickstart-server -o wide
+  local ip
+  ip=$(k get pods -l app=quickstart-server -o jsonpath='{.items[0].status.podIP}')
+  echo
+  echo "Completions from pod ${ip}:8000 (greedy, 8 tokens, prompt \"the operator\"):"
+  for model in tiny-gpt2 quickstart "quickstart-v${version}"; do
+    printf '  %-16s -> %s\n' "$model" "$(complete "$ip" "$model")"
+  done
   cat <<EOT
 
 Everything keeps running. Explore with:
@@ -135,9 +161,18 @@ Everything keeps running. Explore with:
   ${KUBECTL#"$ROOT"/} describe lorajob quickstart
   ${KUBECTL#"$ROOT"/} logs job/$(k get lorajob quickstart -o jsonpath='{.status.trials[0].jobName}')
   ls .local/node/pods/            (each trial pod's folder: trainer.log, termination-log, volumes)
+  ${KUBECTL#"$ROOT"/} get loraadapter quickstart -o yaml     (servingVersion, rollout, targets)
+  curl -s http://${ip}:8000/v1/models                 (the server: base, quickstart, quickstart-v${version})
   curl -s http://127.0.0.1:${PORT}/q/metrics | grep ^lora_
 Stop everything with: make down
 EOT
+}
+
+# One completion from the server at $1 with model $2: its text, or the error.
+complete() {
+  curl -s "http://$1:8000/v1/completions" -H 'Content-Type: application/json' \
+    -d "{\"model\":\"$2\",\"prompt\":\"the operator\",\"max_tokens\":8,\"temperature\":0}" \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(repr(r["choices"][0]["text"]) if "choices" in r else r)'
 }
 
 down() {
