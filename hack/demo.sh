@@ -134,7 +134,8 @@ up() {
   step "serving: applying examples/quickstart-serving.yaml (2 replicas of lora-trainer serve; version ${version} hot-loaded one pod first)"
   k apply -f "${ROOT}/examples/quickstart-serving.yaml"
   started=$SECONDS
-  until [ "$(k get loraadapter quickstart -o jsonpath='{.status.servingVersion}/{.status.conditions[?(@.type=="Progressing")].status}' 2>/dev/null)" = "${version}/False" ]; do
+  # Served means: the version is the serving one, no rollout runs, and every replica has it.
+  until [ "$(k get loraadapter quickstart -o jsonpath='{.status.servingVersion}/{.status.conditions[?(@.type=="Progressing")].status}/{.status.targets[0].podsUpdated}' 2>/dev/null)" = "${version}/False/2" ]; do
     if ((SECONDS - started > TIMEOUT)); then
       k get loraadapter quickstart -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' || true
       k get deploy,pods -l app=quickstart-server -o wide || true
@@ -149,7 +150,7 @@ up() {
   local ip
   ip=$(k get pods -l app=quickstart-server -o jsonpath='{.items[0].status.podIP}')
   echo
-  echo "Completions from pod ${ip}:8000 (greedy, 8 tokens, prompt \"the operator\"):"
+  echo "Completions from pod ${ip}:8000 (greedy, 8 tokens, prompt \"a lora adapter\"):"
   for model in tiny-gpt2 quickstart "quickstart-v${version}"; do
     printf '  %-16s -> %s\n' "$model" "$(complete "$ip" "$model")"
   done
@@ -171,7 +172,7 @@ EOT
 # One completion from the server at $1 with model $2: its text, or the error.
 complete() {
   curl -s "http://$1:8000/v1/completions" -H 'Content-Type: application/json' \
-    -d "{\"model\":\"$2\",\"prompt\":\"the operator\",\"max_tokens\":8,\"temperature\":0}" \
+    -d "{\"model\":\"$2\",\"prompt\":\"a lora adapter\",\"max_tokens\":8,\"temperature\":0}" \
     | python3 -c 'import json,sys; r=json.load(sys.stdin); print(repr(r["choices"][0]["text"]) if "choices" in r else r)'
 }
 

@@ -140,13 +140,7 @@ public class HotLoadRollout {
         List<PodState> ofTarget =
             pods.stream().filter(p -> p.target.equals(target.deployment())).toList();
         if (ofTarget.isEmpty()) {
-          rollout.setMessage(
-              "step "
-                  + (stepIndex + 1)
-                  + "/"
-                  + steps.size()
-                  + ": waiting for ready pods of deployment "
-                  + target.deployment());
+          rollout.setMessage("waiting for ready pods of deployment " + target.deployment());
           return new Advance(request.serving(), WAIT, List.of());
         }
         selected.addAll(canaries(request, ofTarget, version, step));
@@ -196,27 +190,15 @@ public class HotLoadRollout {
       Duration pause = Duration.ofSeconds(request.spec().getPauseSeconds());
       if (paused.compareTo(pause) < 0) {
         rollout.setMessage(
-            "step "
-                + (stepIndex + 1)
-                + "/"
-                + steps.size()
-                + " ("
-                + RolloutSteps.describe(step)
-                + ") passed its gates; pausing "
+            RolloutSteps.describe(step)
+                + " passed the gates; pausing "
                 + request.spec().getPauseSeconds()
-                + "s before the next");
+                + "s before the next step");
         return new Advance(request.serving(), pause.minus(paused), problems);
       }
       rollout.setStep(stepIndex + 1);
       rollout.setStepPassedAt(null);
-      rollout.setMessage(
-          "step "
-              + (stepIndex + 2)
-              + "/"
-              + steps.size()
-              + " ("
-              + describe(steps, stepIndex + 1)
-              + ")");
+      rollout.setMessage("loading " + describe(steps, stepIndex + 1));
     }
   }
 

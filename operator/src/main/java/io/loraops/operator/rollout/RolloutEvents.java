@@ -56,11 +56,7 @@ public final class RolloutEvents {
         RolloutStatus.SUCCEEDED.equals(after.getPhase())
             && !(sameRollout && RolloutStatus.SUCCEEDED.equals(before.getPhase()));
     if (justSucceeded) {
-      events.add(
-          new Event(
-              EventRecorder.NORMAL,
-              "RolloutSucceeded",
-              "version " + after.getVersion() + " is served: " + after.getMessage()));
+      events.add(new Event(EventRecorder.NORMAL, "RolloutSucceeded", after.getMessage()));
     }
     return events;
   }

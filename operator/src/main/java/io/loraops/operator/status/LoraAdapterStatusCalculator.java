@@ -36,14 +36,16 @@ public final class LoraAdapterStatusCalculator {
 
   /**
    * The Event a changed condition deserves: Ready both ways (a Warning when it turns False for a
-   * reason other than there being no version yet), Degraded turning True (a Warning), any other
-   * condition turning True.
+   * reason other than there being no version yet, or none served yet), Degraded turning True (a
+   * Warning), any other condition turning True.
    */
   public static Optional<String> eventType(Condition changed) {
     boolean isTrue = Conditions.TRUE.equals(changed.getStatus());
     if (READY.equals(changed.getType())) {
       return Optional.of(
-          isTrue || "NoVersions".equals(changed.getReason())
+          isTrue
+                  || "NoVersions".equals(changed.getReason())
+                  || "NotServed".equals(changed.getReason())
               ? EventRecorder.NORMAL
               : EventRecorder.WARNING);
     }
