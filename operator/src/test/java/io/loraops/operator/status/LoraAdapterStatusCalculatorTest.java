@@ -9,8 +9,10 @@ import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
 import io.loraops.operator.api.v1alpha1.ModelIdentity;
+import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class LoraAdapterStatusCalculatorTest {
@@ -98,6 +100,72 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(LoraAdapterStatusCalculator.eventType(ready(missing))).contains("Warning");
     Condition progressing = Conditions.find(missing.getConditions(), "Progressing").orElseThrow();
     assertThat(LoraAdapterStatusCalculator.eventType(progressing)).isEmpty();
+  }
+
+  @Test
+  void aRolloutInProgressIsProgressingAndAServedVersionIsReady() {
+    var rollout = new RolloutStatus();
+    rollout.setVersion(2);
+    rollout.setFromVersion(1);
+    rollout.setPhase("Progressing");
+    rollout.setStep(0);
+    rollout.setSteps(2);
+    rollout.setMessage("waiting for ready pods of deployment vllm");
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(
+            adapter,
+            List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
+            new LoraAdapterStatusCalculator.ServingResult(
+                1, rollout, List.of(), List.of(), Optional.empty()),
+            NOW);
+    assertThat(status.getPhase()).isEqualTo("RollingOut");
+    assertThat(ready(status).getReason()).isEqualTo("Serving");
+    Condition progressing = Conditions.find(status.getConditions(), "Progressing").get();
+    assertThat(progressing.getStatus()).isEqualTo("True");
+    assertThat(progressing.getMessage())
+        .isEqualTo("version 2, step 1/2: waiting for ready pods of deployment vllm");
+    assertThat(status.getServingVersion()).isEqualTo(1);
+  }
+
+  @Test
+  void aRolledBackVersionIsDegradedWithTheGatesMessage() {
+    var rollout = new RolloutStatus();
+    rollout.setVersion(2);
+    rollout.setFromVersion(1);
+    rollout.setPhase("RolledBack");
+    rollout.setStep(0);
+    rollout.setSteps(2);
+    rollout.setMessage("probe completion failed: 500");
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(
+            adapter,
+            List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
+            new LoraAdapterStatusCalculator.ServingResult(
+                1, rollout, List.of(), List.of(), Optional.empty()),
+            NOW);
+    Condition degraded = Conditions.find(status.getConditions(), "Degraded").get();
+    assertThat(degraded.getStatus()).isEqualTo("True");
+    assertThat(degraded.getReason()).isEqualTo("RolledBack");
+    assertThat(degraded.getMessage()).contains("probe completion failed: 500");
+    assertThat(Conditions.find(status.getConditions(), "Progressing").get().getReason())
+        .isEqualTo("RolledBack");
+    assertThat(status.getPhase()).isEqualTo("RolledBack");
+    assertThat(ready(status).getStatus()).isEqualTo("True"); // version 1 still serves
+  }
+
+  @Test
+  void aVersionThatIsNotBetterIsNotPromoted() {
+    LoraAdapterStatus status =
+        LoraAdapterStatusCalculator.compute(
+            adapter,
+            List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
+            new LoraAdapterStatusCalculator.ServingResult(
+                1, null, List.of(), List.of(), Optional.of("evalLoss is not lower")),
+            NOW);
+    Condition progressing = Conditions.find(status.getConditions(), "Progressing").get();
+    assertThat(progressing.getStatus()).isEqualTo("False");
+    assertThat(progressing.getReason()).isEqualTo("NotPromoted");
+    assertThat(status.getPhase()).isEqualTo("Serving");
   }
 
   private static Condition ready(LoraAdapterStatus status) {
