@@ -10,7 +10,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
-import io.loraops.operator.status.Conditions;
+import io.loraops.operator.it.RolloutAssertions;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.net.URI;
@@ -115,16 +115,9 @@ class ServingE2E {
         .ignoreExceptions()
         .atMost(Duration.ofSeconds(90))
         .untilAsserted(
-            () -> {
-              LoraAdapter a = adapter();
-              assertThat(a.getStatus().getRollout().getPhase())
-                  .isEqualTo(RolloutStatus.ROLLED_BACK);
-              var degraded =
-                  Conditions.find(a.getStatus().getConditions(), "Degraded").orElseThrow();
-              assertThat(degraded.getStatus()).isEqualTo("True");
-              assertThat(degraded.getReason()).isEqualTo("RolledBack");
-              assertThat(a.getStatus().getServingVersion()).isEqualTo(2);
-            });
+            () ->
+                assertThat(RolloutAssertions.assertRolledBack(adapter(), 2))
+                    .contains("non-finite logits"));
     for (String ip : podIps().values()) {
       assertThat(models(ip)).containsEntry("bot", path(2)).doesNotContainKey("bot-v3");
     }
@@ -201,12 +194,7 @@ class ServingE2E {
         .untilAsserted(
             () -> {
               LoraAdapter a = adapter();
-              assertThat(a.getStatus().getServingVersion()).isEqualTo(version);
-              assertThat(a.getStatus().getObservedGeneration())
-                  .isEqualTo(a.getMetadata().getGeneration());
-              assertThat(Conditions.find(a.getStatus().getConditions(), "Ready").get().getReason())
-                  .isEqualTo("Serving");
-              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Progressing")).isFalse();
+              RolloutAssertions.assertServing(a, version);
               assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(2);
             });
   }

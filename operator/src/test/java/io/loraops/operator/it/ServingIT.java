@@ -12,7 +12,6 @@ import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterSpec;
 import io.loraops.operator.api.v1alpha1.ModelIdentity;
-import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.api.v1alpha1.Serving;
 import io.loraops.operator.api.v1alpha1.ServingTarget;
 import io.loraops.operator.api.v1alpha1.TrialMetrics;
@@ -115,17 +114,9 @@ class ServingIT {
         .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
-            () -> {
-              LoraAdapter a = get();
-              assertThat(a.getStatus().getRollout().getPhase())
-                  .isEqualTo(RolloutStatus.ROLLED_BACK);
-              assertThat(a.getStatus().getServingVersion()).isEqualTo(2);
-              var degraded =
-                  Conditions.find(a.getStatus().getConditions(), "Degraded").orElseThrow();
-              assertThat(degraded.getStatus()).isEqualTo("True");
-              assertThat(degraded.getReason()).isEqualTo("RolledBack");
-              assertThat(degraded.getMessage()).contains("non-finite logits");
-            });
+            () ->
+                assertThat(RolloutAssertions.assertRolledBack(get(), 2))
+                    .contains("non-finite logits"));
     pods.live()
         .values()
         .forEach(
@@ -163,12 +154,9 @@ class ServingIT {
         .atMost(Duration.ofSeconds(30))
         .untilAsserted(
             () -> {
-              LoraAdapter a = get();
-              assertThat(a.getStatus().getRollout().getPhase())
-                  .isEqualTo(RolloutStatus.ROLLED_BACK);
-              assertThat(a.getStatus().getServingVersion()).isNull();
-              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Degraded")).isTrue();
-              assertThat(Conditions.find(a.getStatus().getConditions(), "Ready").get().getReason())
+              RolloutAssertions.assertRolledBack(get(), null);
+              assertThat(
+                      Conditions.find(get().getStatus().getConditions(), "Ready").get().getReason())
                   .isEqualTo("NotServed");
             });
   }
@@ -206,17 +194,7 @@ class ServingIT {
     await()
         .ignoreExceptions()
         .atMost(Duration.ofSeconds(45))
-        .untilAsserted(
-            () -> {
-              LoraAdapter a = get();
-              assertThat(a.getStatus()).isNotNull();
-              assertThat(a.getStatus().getServingVersion()).isEqualTo(version);
-              assertThat(a.getStatus().getObservedGeneration())
-                  .isEqualTo(a.getMetadata().getGeneration());
-              assertThat(Conditions.find(a.getStatus().getConditions(), "Ready").get().getReason())
-                  .isEqualTo("Serving");
-              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Progressing")).isFalse();
-            });
+        .untilAsserted(() -> RolloutAssertions.assertServing(get(), version));
   }
 
   private List<String> aliasPaths() {
