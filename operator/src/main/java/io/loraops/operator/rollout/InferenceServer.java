@@ -66,7 +66,17 @@ public class InferenceServer {
     if (inPlace) {
       body.put("load_inplace", true);
     }
-    send(server, post(server, "/v1/load_lora_adapter", body));
+    try {
+      send(server, post(server, "/v1/load_lora_adapter", body));
+    } catch (ServerException e) {
+      // vLLM before load_inplace (added in 2026) ignores the flag and refuses a loaded name: move
+      // the name by unloading and loading it, which leaves it missing for the moment in between.
+      if (!inPlace || !e.getMessage().contains("already been loaded")) {
+        throw e;
+      }
+      unload(server, name);
+      load(server, name, path, false);
+    }
   }
 
   /** Unloads {@code name}; a name the server does not know is already unloaded. */

@@ -162,6 +162,26 @@ class ServingIT {
   }
 
   @Test
+  void aVllmWithoutLoadInplaceStillHasItsAliasMoved() {
+    pods.loadInplace = false;
+    publish(1, 2.0);
+    publish(2, 1.5);
+    deployment("vllm", 1);
+    client.resource(adapter(1, Serving.Loader.hotLoad, List.of(), 0)).create();
+    awaitServing(1);
+    pin(2);
+    awaitServing(2);
+    assertThat(pods.live().values())
+        .singleElement()
+        .satisfies(
+            s ->
+                assertThat(s.adapters)
+                    .containsEntry("support-bot", path(2))
+                    .containsEntry("support-bot-v2", path(2))
+                    .doesNotContainKey("support-bot-v1"));
+  }
+
+  @Test
   void restartLoaderWritesTheVersionIntoThePodTemplate() {
     publish(1, 2.0);
     publish(2, 1.0);

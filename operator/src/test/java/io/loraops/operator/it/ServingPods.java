@@ -31,6 +31,9 @@ final class ServingPods implements AutoCloseable {
   final Map<String, VllmStandIn> servers = new ConcurrentHashMap<>(); // pod name -> server
   final Set<String> brokenPaths = ConcurrentHashMap.newKeySet();
 
+  /** Set to false to play a vLLM from before load_inplace. */
+  volatile boolean loadInplace = true;
+
   private final KubernetesClient client;
   private final String namespace;
   private final int port;
@@ -68,7 +71,7 @@ final class ServingPods implements AutoCloseable {
     String ip = "127.43." + (n / 250) + "." + (n % 250 + 2);
     VllmStandIn server;
     try {
-      server = new VllmStandIn(ip, port, "tiny", brokenPaths);
+      server = new VllmStandIn(ip, port, "tiny", brokenPaths, loadInplace);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -36,11 +36,16 @@ final class VllmStandIn implements AutoCloseable {
   /** Adapter paths whose completions fail, as a corrupted adapter's would. */
   final Set<String> brokenPaths;
 
+  /** Whether this vLLM knows {@code load_inplace} (added in 2026); older ones ignore it. */
+  final boolean loadInplace;
+
   private final HttpServer http;
 
-  VllmStandIn(String ip, int port, String base, Set<String> brokenPaths) throws IOException {
+  VllmStandIn(String ip, int port, String base, Set<String> brokenPaths, boolean loadInplace)
+      throws IOException {
     this.base = base;
     this.brokenPaths = brokenPaths;
+    this.loadInplace = loadInplace;
     http = HttpServer.create(new InetSocketAddress(ip, port), 16);
     http.createContext("/v1/models", this::models);
     http.createContext("/v1/load_lora_adapter", this::load);
@@ -82,7 +87,7 @@ final class VllmStandIn implements AutoCloseable {
       error(ex, 400, "BadRequestError", "Both 'lora_name' and 'lora_path' must be provided.");
       return;
     }
-    if (adapters.containsKey(name) && !body.path("load_inplace").asBoolean(false)) {
+    if (adapters.containsKey(name) && !(loadInplace && body.path("load_inplace").asBoolean())) {
       error(ex, 400, "BadRequestError", "The lora adapter '" + name + "' has already been loaded.");
       return;
     }
