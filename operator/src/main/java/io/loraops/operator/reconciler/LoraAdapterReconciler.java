@@ -145,7 +145,9 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
     Duration requeue = null;
     Serving serving = adapter.getSpec().getServing();
     if (serving != null) {
-      HotLoadRollout.Outcome outcome = rollOut(adapter, context, versions, status, now);
+      Optional<String> notPromoted = notPromoted(adapter, versions, status);
+      HotLoadRollout.Outcome outcome =
+          rollOut(adapter, context, versions, status, notPromoted, now);
       status =
           LoraAdapterStatusCalculator.compute(
               adapter,
@@ -155,7 +157,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
                   outcome.rollout(),
                   outcome.targets(),
                   outcome.problems(),
-                  notPromoted(adapter, versions, status)),
+                  notPromoted),
               now);
       requeue = outcome.requeue() == null ? RESYNC : outcome.requeue();
       recordRollout(adapter, context.getClient(), previous, status, now);
@@ -199,6 +201,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
       Context<LoraAdapter> context,
       List<AdapterVersion> versions,
       LoraAdapterStatus computed,
+      Optional<String> notPromoted,
       Instant now) {
     Serving serving = adapter.getSpec().getServing();
     LoraAdapterStatus previous = adapter.getStatus();
@@ -213,7 +216,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
             computed.getDesiredVersion(),
             adapter.getMetadata().getGeneration(),
             pinned,
-            notPromoted(adapter, versions, computed),
+            notPromoted,
             RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
             now);
     var request =
