@@ -135,41 +135,45 @@ final class PodEnv {
     }
     if (from.getConfigMapKeyRef() != null) {
       var ref = from.getConfigMapKeyRef();
-      Map<String, String> data = refs.configMap(ref.getName());
-      String value = data == null ? null : data.get(ref.getKey());
-      if (value == null && !Boolean.TRUE.equals(ref.getOptional())) {
-        throw new IllegalArgumentException(
-            "env "
-                + name
-                + ": key \""
-                + ref.getKey()
-                + "\" not found in configmap \""
-                + ref.getName()
-                + "\"");
-      }
-      return value;
+      return keyRef(
+          name,
+          "configmap",
+          ref.getName(),
+          ref.getKey(),
+          ref.getOptional(),
+          refs.configMap(ref.getName()));
     }
     if (from.getSecretKeyRef() != null) {
       var ref = from.getSecretKeyRef();
-      Map<String, String> data = refs.secret(ref.getName());
-      String value = data == null ? null : data.get(ref.getKey());
-      if (value == null && !Boolean.TRUE.equals(ref.getOptional())) {
-        throw new IllegalArgumentException(
-            "env "
-                + name
-                + ": key \""
-                + ref.getKey()
-                + "\" not found in secret \""
-                + ref.getName()
-                + "\"");
-      }
-      return value;
+      return keyRef(
+          name,
+          "secret",
+          ref.getName(),
+          ref.getKey(),
+          ref.getOptional(),
+          refs.secret(ref.getName()));
     }
     throw new IllegalArgumentException(
         "env "
             + name
             + ": the local node agent supports fieldRef, resourceFieldRef,"
             + " configMapKeyRef and secretKeyRef");
+  }
+
+  /** A configMapKeyRef or secretKeyRef: the key's value; missing and not optional is an error. */
+  private static String keyRef(
+      String env,
+      String kind,
+      String object,
+      String key,
+      Boolean optional,
+      Map<String, String> data) {
+    String value = data == null ? null : data.get(key);
+    if (value == null && !Boolean.TRUE.equals(optional)) {
+      throw new IllegalArgumentException(
+          "env " + env + ": key \"" + key + "\" not found in " + kind + " \"" + object + "\"");
+    }
+    return value;
   }
 
   /**

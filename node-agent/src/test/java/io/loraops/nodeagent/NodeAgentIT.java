@@ -118,22 +118,29 @@ class NodeAgentIT {
     }
   }
 
+  /**
+   * Python's http.server on port 8000 of the pod's own IP (from the downward API), so replicas
+   * never collide on the port.
+   */
+  private static ContainerBuilder httpServerOnPodIp() {
+    return new ContainerBuilder()
+        .withName("server")
+        .withImage("local/http-server:1")
+        .withArgs("--bind", "$(POD_IP)", "8000")
+        .addNewEnv()
+        .withName("POD_IP")
+        .withNewValueFrom()
+        .withNewFieldRef()
+        .withFieldPath("status.podIP")
+        .endFieldRef()
+        .endValueFrom()
+        .endEnv();
+  }
+
   @Test
   void replicasServeOnTheirOwnIpsAndADeletedOneIsReplaced() throws Exception {
     Container server =
-        new ContainerBuilder()
-            .withName("server")
-            .withImage("local/http-server:1")
-            // Both replicas listen on port 8000, each on its own pod IP.
-            .withArgs("--bind", "$(POD_IP)", "8000")
-            .addNewEnv()
-            .withName("POD_IP")
-            .withNewValueFrom()
-            .withNewFieldRef()
-            .withFieldPath("status.podIP")
-            .endFieldRef()
-            .endValueFrom()
-            .endEnv()
+        httpServerOnPodIp()
             .addNewPort()
             .withName("http")
             .withContainerPort(8000)
@@ -243,18 +250,7 @@ class NodeAgentIT {
   @Test
   void aFailingLivenessProbeRestartsTheContainer() {
     Container unhealthy =
-        new ContainerBuilder()
-            .withName("server")
-            .withImage("local/http-server:1")
-            .withArgs("--bind", "$(POD_IP)", "8000")
-            .addNewEnv()
-            .withName("POD_IP")
-            .withNewValueFrom()
-            .withNewFieldRef()
-            .withFieldPath("status.podIP")
-            .endFieldRef()
-            .endValueFrom()
-            .endEnv()
+        httpServerOnPodIp()
             .withNewLivenessProbe()
             .withNewHttpGet()
             .withPath("/healthz") // python's http.server answers 404
