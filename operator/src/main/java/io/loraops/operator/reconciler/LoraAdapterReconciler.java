@@ -286,6 +286,19 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
                 List.of(),
                 "deployment " + t.getDeployment() + " not found in namespace " + namespace));
       }
+      if (t.getSelector() != null
+          && deployments
+              .list(namespace, d -> Selectors.matches(t.getSelector(), d.getMetadata().getLabels()))
+              .findAny()
+              .isEmpty()) {
+        String selector = Selectors.describe(t.getSelector());
+        targets.add(
+            new Target(
+                selector,
+                null,
+                List.of(),
+                "selector " + selector + " matches no Deployment in namespace " + namespace));
+      }
     }
     deployments
         .list(namespace, d -> targets(adapter, d))

@@ -160,16 +160,7 @@ public class RestartRollout {
       }
     }
     List<Pod> updated =
-        target.pods().stream()
-            .filter(
-                p ->
-                    p.getMetadata().getAnnotations() != null
-                        && String.valueOf(version)
-                            .equals(
-                                p.getMetadata()
-                                    .getAnnotations()
-                                    .get(RestartTemplate.annotation(request.adapter()))))
-            .toList();
+        target.pods().stream().filter(p -> carries(p, request.adapter(), version)).toList();
     for (Pod pod : updated) {
       for (ContainerStatus cs :
           pod.getStatus() == null || pod.getStatus().getContainerStatuses() == null
@@ -267,22 +258,16 @@ public class RestartRollout {
     status.setDeployment(target.deployment());
     status.setPodsTotal(target.pods().size());
     status.setPodsReady(ready.size());
-    status.setPodsUpdated(
-        (int)
-            ready.stream()
-                .filter(
-                    p ->
-                        focus != null
-                            && p.getMetadata().getAnnotations() != null
-                            && String.valueOf(focus)
-                                .equals(
-                                    p.getMetadata()
-                                        .getAnnotations()
-                                        .get(RestartTemplate.annotation(adapter))))
-                .count());
+    status.setPodsUpdated((int) ready.stream().filter(p -> carries(p, adapter, focus)).count());
     Integer common = !ready.isEmpty() && status.getPodsUpdated() == ready.size() ? focus : null;
     status.setServingVersion(common);
     status.setMessage(target.problem());
     return status;
+  }
+
+  /** Whether the pod was started from a template carrying {@code version}. */
+  private static boolean carries(Pod pod, String adapter, Integer version) {
+    return version != null
+        && RestartTemplate.versionIn(pod.getMetadata(), adapter).equals(Optional.of(version));
   }
 }

@@ -2,6 +2,7 @@ package io.loraops.operator.rollout;
 
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -33,8 +34,12 @@ public final class RestartTemplate {
 
   /** The version a template carries for the adapter, if any. */
   public static Optional<Integer> versionIn(PodTemplateSpec template, String adapter) {
-    Map<String, String> annotations =
-        template.getMetadata() == null ? null : template.getMetadata().getAnnotations();
+    return versionIn(template.getMetadata(), adapter);
+  }
+
+  /** The version a pod (or template) carries for the adapter: pods inherit the annotation. */
+  public static Optional<Integer> versionIn(ObjectMeta metadata, String adapter) {
+    Map<String, String> annotations = metadata == null ? null : metadata.getAnnotations();
     String value = annotations == null ? null : annotations.get(annotation(adapter));
     try {
       return value == null ? Optional.empty() : Optional.of(Integer.parseInt(value));
@@ -59,7 +64,7 @@ public final class RestartTemplate {
       return false;
     }
     if (template.getMetadata() == null) {
-      template.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMeta());
+      template.setMetadata(new ObjectMeta());
     }
     Map<String, String> annotations =
         template.getMetadata().getAnnotations() == null

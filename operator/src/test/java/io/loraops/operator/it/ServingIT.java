@@ -162,6 +162,32 @@ class ServingIT {
   }
 
   @Test
+  void aSelectorThatMatchesNoDeploymentIsAServingProblem() {
+    publish(1, 2.0);
+    LoraAdapter adapter = adapter(1, Serving.Loader.hotLoad, List.of(), 0);
+    ServingTarget bySelector = new ServingTarget();
+    bySelector.setSelector(
+        new io.fabric8.kubernetes.api.model.LabelSelectorBuilder()
+            .withMatchLabels(Map.of("serves", "support-bot"))
+            .build());
+    adapter.getSpec().getServing().setTargets(List.of(bySelector));
+    client.resource(adapter).create();
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              var degraded =
+                  Conditions.find(get().getStatus().getConditions(), "Degraded").orElseThrow();
+              assertThat(degraded.getReason()).isEqualTo("ServingProblem");
+              assertThat(degraded.getMessage())
+                  .isEqualTo(
+                      "selector serves=support-bot matches no Deployment in namespace "
+                          + namespace);
+            });
+  }
+
+  @Test
   void aVllmWithoutLoadInplaceStillHasItsAliasMoved() {
     pods.loadInplace = false;
     publish(1, 2.0);

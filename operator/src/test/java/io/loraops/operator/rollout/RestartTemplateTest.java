@@ -60,6 +60,7 @@ class RestartTemplateTest {
             .withOperator("DoesNotExist")
             .endMatchExpression()
             .build();
+    assertThat(Selectors.describe(selector)).isEqualTo("app=vllm,tier in (canary,prod),!legacy");
     assertThat(Selectors.matches(selector, Map.of("app", "vllm", "tier", "prod"))).isTrue();
     assertThat(Selectors.matches(selector, Map.of("app", "vllm", "tier", "dev"))).isFalse();
     assertThat(Selectors.matches(selector, Map.of("app", "vllm", "tier", "prod", "legacy", "1")))

@@ -104,20 +104,8 @@ class LoraAdapterStatusCalculatorTest {
 
   @Test
   void aRolloutInProgressIsProgressingAndAServedVersionIsReady() {
-    var rollout = new RolloutStatus();
-    rollout.setVersion(2);
-    rollout.setFromVersion(1);
-    rollout.setPhase("Progressing");
-    rollout.setStep(0);
-    rollout.setSteps(2);
-    rollout.setMessage("waiting for ready pods of deployment vllm");
     LoraAdapterStatus status =
-        LoraAdapterStatusCalculator.compute(
-            adapter,
-            List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
-            new LoraAdapterStatusCalculator.ServingResult(
-                1, rollout, List.of(), List.of(), Optional.empty()),
-            NOW);
+        servingOneWhileRollingOutTwo("Progressing", "waiting for ready pods of deployment vllm");
     assertThat(status.getPhase()).isEqualTo("RollingOut");
     assertThat(ready(status).getReason()).isEqualTo("Serving");
     Condition progressing = Conditions.find(status.getConditions(), "Progressing").get();
@@ -129,20 +117,8 @@ class LoraAdapterStatusCalculatorTest {
 
   @Test
   void aRolledBackVersionIsDegradedWithTheGatesMessage() {
-    var rollout = new RolloutStatus();
-    rollout.setVersion(2);
-    rollout.setFromVersion(1);
-    rollout.setPhase("RolledBack");
-    rollout.setStep(0);
-    rollout.setSteps(2);
-    rollout.setMessage("probe completion failed: 500");
     LoraAdapterStatus status =
-        LoraAdapterStatusCalculator.compute(
-            adapter,
-            List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
-            new LoraAdapterStatusCalculator.ServingResult(
-                1, rollout, List.of(), List.of(), Optional.empty()),
-            NOW);
+        servingOneWhileRollingOutTwo("RolledBack", "probe completion failed: 500");
     Condition degraded = Conditions.find(status.getConditions(), "Degraded").get();
     assertThat(degraded.getStatus()).isEqualTo("True");
     assertThat(degraded.getReason()).isEqualTo("RolledBack");
@@ -166,6 +142,23 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(progressing.getStatus()).isEqualTo("False");
     assertThat(progressing.getReason()).isEqualTo("NotPromoted");
     assertThat(status.getPhase()).isEqualTo("Serving");
+  }
+
+  /** Version 1 serves; a rollout of version 2 is in {@code phase} with {@code message}. */
+  private LoraAdapterStatus servingOneWhileRollingOutTwo(String phase, String message) {
+    RolloutStatus rollout = new RolloutStatus();
+    rollout.setVersion(2);
+    rollout.setFromVersion(1);
+    rollout.setPhase(phase);
+    rollout.setStep(0);
+    rollout.setSteps(2);
+    rollout.setMessage(message);
+    return LoraAdapterStatusCalculator.compute(
+        adapter,
+        List.of(version(1, "tiny-gpt2"), version(2, "tiny-gpt2")),
+        new LoraAdapterStatusCalculator.ServingResult(
+            1, rollout, List.of(), List.of(), Optional.empty()),
+        NOW);
   }
 
   private static Condition ready(LoraAdapterStatus status) {
