@@ -246,6 +246,8 @@ class ServingE2E {
             .getItems()) {
       boolean ready =
           pod.getMetadata().getDeletionTimestamp() == null
+              && pod.getStatus() != null
+              && pod.getStatus().getConditions() != null
               && pod.getStatus().getConditions().stream()
                   .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
       if (ready) {

@@ -131,6 +131,8 @@ public final class ControlPlane {
                   c ->
                       c != null
                           && c.getStatus() != null
+                          // status exists before the apiserver has written any condition
+                          && c.getStatus().getConditions() != null
                           && c.getStatus().getConditions().stream()
                               .anyMatch(
                                   cond ->
