@@ -114,6 +114,11 @@ Every resource is namespaced, so the same rules serve a ClusterRole and a per-na
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch", "create"]
+# The inference servers' API key (spec.serving.apiKeySecretRef): one named Secret read per
+# reconcile; no list or watch, so Secrets are never cached.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 # Events on each condition transition.
 - apiGroups: [""]
   resources: ["events"]

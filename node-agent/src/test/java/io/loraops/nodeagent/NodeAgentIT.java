@@ -358,8 +358,11 @@ class NodeAgentIT {
 
   private static ContainerStatus container(String app) {
     List<Pod> pods = pods(app);
-    if (pods.size() != 1 || pods.get(0).getStatus().getContainerStatuses() == null) {
-      return null;
+    if (pods.size() != 1
+        || pods.get(0).getStatus() == null
+        || pods.get(0).getStatus().getContainerStatuses() == null
+        || pods.get(0).getStatus().getContainerStatuses().isEmpty()) {
+      return null; // not started yet: a pending pod's status has no container statuses
     }
     return pods.get(0).getStatus().getContainerStatuses().get(0);
   }

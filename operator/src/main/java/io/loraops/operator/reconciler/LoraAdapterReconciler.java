@@ -3,6 +3,7 @@ package io.loraops.operator.reconciler;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
@@ -17,11 +18,13 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
+import io.loraops.operator.api.v1alpha1.SecretKeyRef;
 import io.loraops.operator.api.v1alpha1.Serving;
 import io.loraops.operator.api.v1alpha1.ServingTarget;
 import io.loraops.operator.api.v1alpha1.TargetStatus;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.publish.VersionRecords;
+import io.loraops.operator.rollout.ApiKeys;
 import io.loraops.operator.rollout.HotLoadRollout;
 import io.loraops.operator.rollout.InferenceServer;
 import io.loraops.operator.rollout.RestartRollout;
@@ -71,6 +74,10 @@ import java.util.stream.Collectors;
     apiGroups = "",
     resources = "pods",
     verbs = {"get", "list", "watch"})
+@RBACRule(
+    apiGroups = "",
+    resources = "secrets",
+    verbs = {"get"})
 public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
 
   public static final String NAME = "loraadapter";
@@ -229,11 +236,25 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
             serving.getPort(),
             serving.getContainer(),
             now);
+    InferenceServer client = server;
+    if (serving.getApiKeySecretRef() != null) {
+      ApiKeys.ApiKey key = apiKey(serving.getApiKeySecretRef(), adapter, context.getClient());
+      if (key.problem() != null) {
+        // Every call would be refused: hold the rollout where it is until the key can be read.
+        return new HotLoadRollout.Outcome(
+            servingVersion,
+            previous == null ? null : previous.getRollout(),
+            previous == null || previous.getTargets() == null ? List.of() : previous.getTargets(),
+            List.of(key.problem()),
+            Duration.ofSeconds(10));
+      }
+      client = server.withApiKey(key.value());
+    }
     List<Target> targets = observeTargets(adapter, context.getClient());
     HotLoadRollout.Outcome outcome =
         serving.getLoader() == Serving.Loader.restart
-            ? new RestartRollout(context.getClient(), server).run(request, targets)
-            : new HotLoadRollout(server).run(request, targets);
+            ? new RestartRollout(context.getClient(), client).run(request, targets)
+            : new HotLoadRollout(client).run(request, targets);
     for (TargetStatus target : outcome.targets()) {
       metrics.servingVersion(
           adapter.getMetadata().getNamespace(),
@@ -242,6 +263,17 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
           target.getServingVersion());
     }
     return outcome;
+  }
+
+  /**
+   * Read with a GET on each reconcile rather than through an informer: an informer would cache
+   * every Secret in the watched namespaces, and RBAC for {@code get} alone is the narrower grant.
+   */
+  private static ApiKeys.ApiKey apiKey(
+      SecretKeyRef ref, LoraAdapter adapter, KubernetesClient client) {
+    String namespace = adapter.getMetadata().getNamespace();
+    Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+    return ApiKeys.from(ref, secret, namespace);
   }
 
   /** With requireLowerEvalLoss and version latest: why the desired version is held back. */

@@ -21,10 +21,24 @@ public class InferenceServer {
 
   private final HttpClient http;
   private final Duration timeout;
+  private final String apiKey; // sent as a bearer token; null: none
 
   public InferenceServer(Duration timeout) {
+    this(HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build(), timeout, null);
+  }
+
+  private InferenceServer(HttpClient http, Duration timeout, String apiKey) {
+    this.http = http;
     this.timeout = timeout;
-    this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    this.apiKey = apiKey;
+  }
+
+  /**
+   * The same client (and connection pool) sending {@code apiKey} as {@code Authorization: Bearer},
+   * as a server started with vLLM's {@code --api-key} wants on every {@code /v1} route.
+   */
+  public InferenceServer withApiKey(String apiKey) {
+    return new InferenceServer(http, timeout, apiKey);
   }
 
   /** A server answered with an error, or could not be reached. */
@@ -132,6 +146,9 @@ public class InferenceServer {
   }
 
   private String send(Endpoint server, HttpRequest.Builder request) throws ServerException {
+    if (apiKey != null) {
+      request.header("Authorization", "Bearer " + apiKey);
+    }
     HttpRequest built = request.timeout(timeout).build();
     HttpResponse<String> response;
     try {
@@ -154,19 +171,28 @@ public class InferenceServer {
             + " answered "
             + response.statusCode()
             + ": "
-            + errorMessage(response.body());
+            + errorMessage(response.body())
+            + (response.statusCode() == 401 && apiKey == null
+                ? " (the server wants an API key: set spec.serving.apiKeySecretRef)"
+                : "");
     if (response.statusCode() == 404) {
       throw new NotFound(message);
     }
     throw new ServerException(message);
   }
 
-  /** vLLM and OpenAI put the reason in {@code error.message} (older vLLM: top-level message). */
+  /**
+   * vLLM and OpenAI put the reason in {@code error.message} (older vLLM: top-level message; vLLM's
+   * API-key check: {@code {"error": "Unauthorized"}}).
+   */
   static String errorMessage(String body) {
     try {
       JsonNode node = JSON.readTree(body);
       if (node.path("error").path("message").isTextual()) {
         return node.path("error").path("message").asText();
+      }
+      if (node.path("error").isTextual()) {
+        return node.path("error").asText();
       }
       if (node.path("message").isTextual()) {
         return node.path("message").asText();

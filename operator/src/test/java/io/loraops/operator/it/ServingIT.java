@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -12,6 +13,7 @@ import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterSpec;
 import io.loraops.operator.api.v1alpha1.ModelIdentity;
+import io.loraops.operator.api.v1alpha1.SecretKeyRef;
 import io.loraops.operator.api.v1alpha1.Serving;
 import io.loraops.operator.api.v1alpha1.ServingTarget;
 import io.loraops.operator.api.v1alpha1.TrialMetrics;
@@ -184,6 +186,52 @@ class ServingIT {
                   .isEqualTo(
                       "selector serves=support-bot matches no Deployment in namespace "
                           + namespace);
+            });
+  }
+
+  @Test
+  void anApiKeyFromASecretIsSentToServersStartedWithOne() {
+    pods.apiKey = "s3cret";
+    publish(1, 2.0);
+    deployment("vllm", 2);
+    LoraAdapter adapter = adapter(1, Serving.Loader.hotLoad, List.of(), 0);
+    SecretKeyRef ref = new SecretKeyRef();
+    ref.setName("vllm-api-key");
+    adapter.getSpec().getServing().setApiKeySecretRef(ref);
+    client.resource(adapter).create();
+    // No Secret yet: said plainly, and no server is called without the key.
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              var degraded =
+                  Conditions.find(get().getStatus().getConditions(), "Degraded").orElseThrow();
+              assertThat(degraded.getReason()).isEqualTo("ServingProblem");
+              assertThat(degraded.getMessage())
+                  .isEqualTo(
+                      "secret vllm-api-key (spec.serving.apiKeySecretRef) not found in namespace "
+                          + namespace);
+            });
+    assertThat(pods.live().values()).allSatisfy(s -> assertThat(s.unauthorized).hasValue(0));
+    // The key as `kubectl create secret --from-file` leaves it, with a trailing newline.
+    client
+        .resource(
+            new SecretBuilder()
+                .withNewMetadata()
+                .withName("vllm-api-key")
+                .withNamespace(namespace)
+                .endMetadata()
+                .withStringData(Map.of("api-key", "s3cret\n"))
+                .build())
+        .create();
+    awaitServing(1);
+    assertThat(pods.live().values())
+        .hasSize(2)
+        .allSatisfy(
+            s -> {
+              assertThat(s.adapters).containsEntry("support-bot", path(1));
+              assertThat(s.unauthorized).hasValue(0);
             });
   }
 

@@ -34,6 +34,9 @@ final class ServingPods implements AutoCloseable {
   /** Set to false to play a vLLM from before load_inplace. */
   volatile boolean loadInplace = true;
 
+  /** Set to play vLLMs started with {@code --api-key}. */
+  volatile String apiKey;
+
   private final KubernetesClient client;
   private final String namespace;
   private final int port;
@@ -71,7 +74,7 @@ final class ServingPods implements AutoCloseable {
     String ip = "127.43." + (n / 250) + "." + (n % 250 + 2);
     VllmStandIn server;
     try {
-      server = new VllmStandIn(ip, port, "tiny", brokenPaths, loadInplace);
+      server = new VllmStandIn(ip, port, "tiny", brokenPaths, loadInplace, apiKey);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -3,6 +3,7 @@ package io.loraops.operator.it;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -14,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A stand-in for one vLLM server started with {@code --enable-lora}, written from vLLM's documented
@@ -22,7 +24,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * adapter with {@code root} = its path and {@code parent} = the base; {@code POST
  * /v1/load_lora_adapter} answers 200 with a plain-text success line, 400 when the name is already
  * loaded (unless {@code load_inplace}); {@code POST /v1/unload_lora_adapter} answers 404 for an
- * unknown name; errors are {@code {"error": {"message", "type", "param", "code"}}}.
+ * unknown name; errors are {@code {"error": {"message", "type", "param", "code"}}}. Started with an
+ * API key ({@code --api-key}), every {@code /v1} route wants {@code Authorization: Bearer <key>}
+ * and answers 401 {@code {"error": "Unauthorized"}} without it.
  */
 final class VllmStandIn implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -39,19 +43,39 @@ final class VllmStandIn implements AutoCloseable {
   /** Whether this vLLM knows {@code load_inplace} (added in 2026); older ones ignore it. */
   final boolean loadInplace;
 
+  /** The key every /v1 request must carry as a bearer token; null: none. */
+  final String apiKey;
+
+  /** Requests refused for a missing or wrong API key. */
+  final AtomicInteger unauthorized = new AtomicInteger();
+
   private final HttpServer http;
 
-  VllmStandIn(String ip, int port, String base, Set<String> brokenPaths, boolean loadInplace)
+  VllmStandIn(
+      String ip, int port, String base, Set<String> brokenPaths, boolean loadInplace, String apiKey)
       throws IOException {
     this.base = base;
     this.brokenPaths = brokenPaths;
     this.loadInplace = loadInplace;
+    this.apiKey = apiKey;
     http = HttpServer.create(new InetSocketAddress(ip, port), 16);
-    http.createContext("/v1/models", this::models);
-    http.createContext("/v1/load_lora_adapter", this::load);
-    http.createContext("/v1/unload_lora_adapter", this::unload);
-    http.createContext("/v1/completions", this::complete);
+    http.createContext("/v1/models", authorized(this::models));
+    http.createContext("/v1/load_lora_adapter", authorized(this::load));
+    http.createContext("/v1/unload_lora_adapter", authorized(this::unload));
+    http.createContext("/v1/completions", authorized(this::complete));
     http.start();
+  }
+
+  private HttpHandler authorized(HttpHandler handler) {
+    return ex -> {
+      if (apiKey != null
+          && !("Bearer " + apiKey).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+        unauthorized.incrementAndGet();
+        json(ex, 401, Map.of("error", "Unauthorized"));
+        return;
+      }
+      handler.handle(ex);
+    };
   }
 
   /** Adapters given on the command line ({@code --lora-modules name=path}). */

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -35,6 +36,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * </pre>
  *
  * Errors: {@code {"error": {"message", "type", "param": null, "code": <status>}}}.
+ *
+ * <p>With an API key (vLLM's {@code --api-key} / {@code VLLM_API_KEY}) every {@code /v1} route
+ * wants {@code Authorization: Bearer <key>} and answers 401 {@code {"error": "Unauthorized"}}
+ * without it, as vLLM does; health, readiness and metrics stay open for probes and scrapers.
  */
 public final class OpenAiServer implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -43,12 +48,19 @@ public final class OpenAiServer implements AutoCloseable {
   private final InferenceEngine engine;
   private final ServeMetrics metrics;
   private final PrintStream log;
+  private final byte[] bearer; // "Bearer <key>", or null when the API is open
   private HttpServer http;
   private ExecutorService pool;
 
   public OpenAiServer(InferenceEngine engine, PrintStream log) {
+    this(engine, log, null);
+  }
+
+  /** A server whose {@code /v1} routes want {@code apiKey} as a bearer token (null: open). */
+  public OpenAiServer(InferenceEngine engine, PrintStream log, String apiKey) {
     this.engine = engine;
     this.log = log;
+    this.bearer = apiKey == null ? null : bytes("Bearer " + apiKey);
     this.metrics = new ServeMetrics(engine.servedName(), engine::adapterCount);
   }
 
@@ -120,6 +132,10 @@ public final class OpenAiServer implements AutoCloseable {
   private void handle(HttpExchange ex) {
     try (ex) {
       String path = ex.getRequestURI().getPath();
+      if (path.startsWith("/v1") && !authorized(ex)) {
+        send(ex, 401, "application/json", bytes("{\"error\":\"Unauthorized\"}"));
+        return;
+      }
       try {
         switch (path) {
           case "/health", "/ready" -> {
@@ -171,6 +187,15 @@ public final class OpenAiServer implements AutoCloseable {
     } catch (IOException e) {
       // The client went away; nothing to answer.
     }
+  }
+
+  private boolean authorized(HttpExchange ex) {
+    if (bearer == null) {
+      return true;
+    }
+    String given = ex.getRequestHeaders().getFirst("Authorization");
+    // constant time, so the answer's timing does not tell how much of a guess was right
+    return given != null && MessageDigest.isEqual(bytes(given), bearer);
   }
 
   private static String success(String name, String verb) {

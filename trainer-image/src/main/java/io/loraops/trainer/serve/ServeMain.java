@@ -19,7 +19,7 @@ public final class ServeMain {
     PathMap paths = PathMap.fromEnvironment();
     InferenceEngine engine =
         InferenceEngine.load(o.model(), o.servedModelName(), o.maxLoras(), paths);
-    OpenAiServer server = new OpenAiServer(engine, out);
+    OpenAiServer server = new OpenAiServer(engine, out, o.apiKey());
     for (Map.Entry<String, String> m : o.loraModules().entrySet()) {
       try {
         server.loadAdapter(m.getKey(), m.getValue(), false);
@@ -31,14 +31,15 @@ public final class ServeMain {
     server.start(o.host(), o.port());
     out.printf(
         "serve: listening on http://%s:%d (model '%s' from %s, max_model_len %d, %d adapters,"
-            + " max %d)%n",
+            + " max %d%s)%n",
         o.host(),
         server.port(),
         o.servedModelName(),
         o.model(),
         engine.maxModelLen(),
         engine.adapterCount(),
-        o.maxLoras());
+        o.maxLoras(),
+        o.apiKey() == null ? "" : ", /v1 wants an API key");
     out.flush();
     Runtime.getRuntime().addShutdownHook(new Thread(server::close, "serve-shutdown"));
     new CountDownLatch(1).await(); // the HTTP threads are daemons; this keeps the JVM up

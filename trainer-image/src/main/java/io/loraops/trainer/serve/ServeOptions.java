@@ -16,7 +16,7 @@ import java.util.Map;
  *
  * <pre>
  * serve --model DIR [--served-model-name NAME] [--host 0.0.0.0] [--port 8000]
- *       [--lora-modules NAME=PATH ...] [--max-loras 16]
+ *       [--lora-modules NAME=PATH ...] [--max-loras 16] [--api-key KEY]
  * </pre>
  *
  * Flags take {@code --flag value} or {@code --flag=value}; {@code --lora-modules} takes one or more
@@ -28,6 +28,8 @@ import java.util.Map;
  * @param port port to bind; 0 picks a free one
  * @param loraModules adapters to load before listening, name -> path
  * @param maxLoras most adapters held at once
+ * @param apiKey the bearer token the {@code /v1} routes want ({@code --api-key}, else the {@code
+ *     VLLM_API_KEY} environment variable as vLLM reads it); null: no token wanted
  */
 public record ServeOptions(
     String model,
@@ -35,15 +37,25 @@ public record ServeOptions(
     String host,
     int port,
     Map<String, String> loraModules,
-    int maxLoras) {
+    int maxLoras,
+    String apiKey) {
 
   public static final String USAGE =
       "serve --model <dir> [--served-model-name NAME] [--host 0.0.0.0] [--port 8000]"
-          + " [--lora-modules name=path ...] [--max-loras 16]";
+          + " [--lora-modules name=path ...] [--max-loras 16] [--api-key KEY]";
+
+  /** The variable vLLM reads its API key from when {@code --api-key} is not given. */
+  public static final String API_KEY_ENV = "VLLM_API_KEY";
 
   /** Parses {@code args}; a bad or missing flag is a bad config naming it (exit code 2). */
   public static ServeOptions parse(String[] args) {
+    return parse(args, System.getenv());
+  }
+
+  /** Parses {@code args}, with {@code env} standing for the process environment. */
+  public static ServeOptions parse(String[] args, Map<String, String> env) {
     String model = null;
+    String apiKey = env.get(API_KEY_ENV);
     String served = null;
     String host = "0.0.0.0";
     int port = 8000;
@@ -94,6 +106,7 @@ public record ServeOptions(
         case "--host" -> host = value;
         case "--port" -> port = number(flag, value, 0, 65535);
         case "--max-loras" -> maxLoras = number(flag, value, 1, 100_000);
+        case "--api-key" -> apiKey = value;
         default -> throw bad("unknown flag " + flag);
       }
     }
@@ -110,7 +123,10 @@ public record ServeOptions(
     if (modules.size() > maxLoras) {
       throw bad(modules.size() + " --lora-modules exceed --max-loras " + maxLoras);
     }
-    return new ServeOptions(model, served, host, port, modules, maxLoras);
+    if (apiKey != null && apiKey.isEmpty()) {
+      apiKey = null; // an empty VLLM_API_KEY means none, as in vLLM
+    }
+    return new ServeOptions(model, served, host, port, modules, maxLoras, apiKey);
   }
 
   private static String[] loraModule(String v) {

@@ -95,6 +95,10 @@ class OpenAiServerTest {
   }
 
   private void start(int maxLoras) throws Exception {
+    start(maxLoras, null);
+  }
+
+  private void start(int maxLoras, String apiKey) throws Exception {
     close();
     engine =
         InferenceEngine.load(
@@ -102,7 +106,8 @@ class OpenAiServerTest {
             "tiny-llama",
             maxLoras,
             new PathMap(Map.of(POD_ADAPTERS, adapters.toString())));
-    server = new OpenAiServer(engine, new PrintStream(logBytes, true, StandardCharsets.UTF_8));
+    server =
+        new OpenAiServer(engine, new PrintStream(logBytes, true, StandardCharsets.UTF_8), apiKey);
     server.start("127.0.0.1", 0);
   }
 
@@ -218,6 +223,37 @@ class OpenAiServerTest {
     }
     error(post("/health", Map.of()), 405, "MethodNotAllowed");
     error(get("/nope"), 404, "NotFoundError");
+  }
+
+  @Test
+  void withAnApiKeyEveryV1RouteWantsTheBearerTokenAndProbesStayOpen() throws Exception {
+    start(16, "s3cret");
+    for (HttpResponse<String> r :
+        List.of(
+            get("/v1/models"),
+            post("/v1/load_lora_adapter", Map.of("lora_name", "a", "lora_path", pod("a1"))),
+            post("/v1/completions", Map.of("model", "tiny-llama", "prompt", "hi")))) {
+      assertThat(r.statusCode()).isEqualTo(401);
+      assertThat(JSON.readTree(r.body()).path("error").asText()).isEqualTo("Unauthorized");
+    }
+    assertThat(log()).doesNotContain("adapter 'a'"); // refused before anything was loaded
+    HttpResponse<String> wrong =
+        send(
+            HttpRequest.newBuilder(URI.create(base() + "/v1/models"))
+                .header("Authorization", "Bearer s3cre")
+                .GET());
+    assertThat(wrong.statusCode()).isEqualTo(401);
+    HttpResponse<String> right =
+        send(
+            HttpRequest.newBuilder(URI.create(base() + "/v1/models"))
+                .header("Authorization", "Bearer s3cret")
+                .GET());
+    assertThat(right.statusCode()).isEqualTo(200);
+    assertThat(JSON.readTree(right.body()).path("data").get(0).path("id").asText())
+        .isEqualTo("tiny-llama");
+    assertThat(get("/health").statusCode()).isEqualTo(200);
+    assertThat(get("/ready").statusCode()).isEqualTo(200);
+    assertThat(get("/metrics").statusCode()).isEqualTo(200);
   }
 
   @Test

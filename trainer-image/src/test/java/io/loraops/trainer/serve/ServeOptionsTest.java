@@ -5,14 +5,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.entry;
 
 import io.loraops.trainer.TrainerException;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The serve command line, as vLLM's flags. */
 class ServeOptionsTest {
   @Test
   void defaultsFollowVllm() {
-    ServeOptions o = ServeOptions.parse(new String[] {"--model", "/models/tiny-llama/"});
+    ServeOptions o = ServeOptions.parse(new String[] {"--model", "/models/tiny-llama/"}, Map.of());
     assertThat(o.servedModelName()).isEqualTo("tiny-llama");
+    assertThat(o.apiKey()).isNull();
     assertThat(o.host()).isEqualTo("0.0.0.0");
     assertThat(o.port()).isEqualTo(8000);
     assertThat(o.maxLoras()).isEqualTo(16);
@@ -63,5 +65,16 @@ class ServeOptionsTest {
           .hasMessageContaining("serve: ")
           .hasMessageContaining("usage: lora-trainer serve");
     }
+  }
+
+  @Test
+  void apiKeyComesFromTheFlagElseFromVllmsVariable() {
+    String[] model = {"--model", "/m/base"};
+    assertThat(ServeOptions.parse(model, Map.of("VLLM_API_KEY", "from-env")).apiKey())
+        .isEqualTo("from-env");
+    assertThat(ServeOptions.parse(model, Map.of("VLLM_API_KEY", "")).apiKey()).isNull();
+    String[] flag = {"--model", "/m/base", "--api-key", "from-flag"};
+    assertThat(ServeOptions.parse(flag, Map.of("VLLM_API_KEY", "from-env")).apiKey())
+        .isEqualTo("from-flag");
   }
 }

@@ -39,6 +39,12 @@ public class Serving {
       "The server container, when the pods have several. Default: the first container.")
   private String container;
 
+  @JsonPropertyDescription(
+      "The servers' API key (vLLM --api-key / VLLM_API_KEY): sent as a bearer token on every"
+          + " call the operator makes to them. Read on each reconcile, so a rotated key is picked"
+          + " up within a resync.")
+  private SecretKeyRef apiKeySecretRef;
+
   @JsonPropertyDescription("Canary steps, gates and rollback.")
   private Rollout rollout = new Rollout();
 
