@@ -31,22 +31,29 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * Rollout with real parts: three versions trained by the real trainer, two replicas of the
  * project's inference server run by the node agent, and the packaged operator hot-loading versions
  * into them: pin v1, canary v2, a corrupted v3 rolled back, a killed pod replaced, and an operator
- * killed mid-rollout.
+ * killed mid-rollout; then the restart loader, rolling pods whose server command takes the version
+ * from the env the operator writes into the pod template.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ServingE2E {
   static final String ADAPTER = "bot";
   static final String DEPLOYMENT = "quickstart-server";
+  static final String RESTART_DEPLOYMENT = "restart-server";
   static final ObjectMapper JSON = new ObjectMapper();
   static final HttpClient HTTP =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
   static LocalMode local;
+  static boolean trained;
 
   @BeforeAll
   static void start() throws Exception {
@@ -58,9 +65,11 @@ class ServingE2E {
     local.close();
   }
 
-  @Test
-  void versionsRollOutCanaryFirstAndAFailingVersionRollsBack() throws Exception {
-    // Three versions, each from a one-trial LoraJob (they differ in learning rate).
+  /** Three versions, each from a one-trial LoraJob (they differ in learning rate). */
+  private void trainThreeVersions() throws Exception {
+    if (trained) {
+      return;
+    }
     for (int n = 1; n <= 3; n++) {
       train("bot-" + n, n == 1 ? "0.003" : n == 2 ? "0.01" : "0.02");
     }
@@ -73,6 +82,13 @@ class ServingE2E {
                 adapter() != null
                     && adapter().getStatus() != null
                     && adapter().getStatus().getVersions().size() == 3);
+    trained = true;
+  }
+
+  @Test
+  @Order(1)
+  void versionsRollOutCanaryFirstAndAFailingVersionRollsBack() throws Exception {
+    trainThreeVersions();
 
     // Serving: two server replicas and the adapter pinned to version 1.
     String serving = Files.readString(LocalMode.REPO.resolve("examples/quickstart-serving.yaml"));
@@ -165,6 +181,57 @@ class ServingE2E {
     }
   }
 
+  @Test
+  @Order(2)
+  void theRestartLoaderRollsPodsThatStartWithTheVersion() throws Exception {
+    trainThreeVersions();
+    String[] example =
+        Files.readString(LocalMode.REPO.resolve("examples/quickstart-serving.yaml"))
+            .split("\n---\n");
+    // A second server Deployment whose command loads the version named by the env the restart
+    // loader writes into its template. It starts at 0 replicas: a pod started before the
+    // operator wrote the env would get the $(VAR)s unexpanded.
+    String deployment = example[0].replace(DEPLOYMENT, RESTART_DEPLOYMENT);
+    deployment = edit(deployment, "replicas: 2", "replicas: 0");
+    deployment =
+        edit(
+            deployment,
+            "--port, \"8000\"]",
+            "--port, \"8000\", --lora-modules, \"$(LORA_ADAPTER_BOT_NAME)=$(LORA_ADAPTER_BOT_PATH)\","
+                + " \"bot=$(LORA_ADAPTER_BOT_PATH)\"]");
+    apply(deployment);
+    String adapter = edit(example[1], "name: quickstart\n", "name: " + ADAPTER + "\n");
+    adapter = edit(adapter, "version: latest", "version: 2");
+    adapter = edit(adapter, "deployment: " + DEPLOYMENT, "deployment: " + RESTART_DEPLOYMENT);
+    adapter = edit(adapter, "loader: hotLoad", "loader: restart");
+    apply(adapter);
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofMinutes(1))
+        .untilAsserted(() -> RolloutAssertions.assertServing(adapter(), 2));
+    local.kubectl("scale", "deployment", RESTART_DEPLOYMENT, "--replicas=2");
+    awaitServing(2, Duration.ofMinutes(2));
+    Map<String, String> v2Pods = podIps(RESTART_DEPLOYMENT);
+    assertThat(v2Pods).hasSize(2);
+    for (String ip : v2Pods.values()) {
+      assertThat(models(ip)).containsEntry("bot-v2", path(2)).containsEntry("bot", path(2));
+      assertThat(complete(ip, "bot").path("choices")).hasSize(1);
+    }
+
+    // Pinning version 1 rolls the pods: each replacement starts with version 1.
+    pin(1);
+    awaitServing(1, Duration.ofMinutes(3));
+    Map<String, String> v1Pods = podIps(RESTART_DEPLOYMENT);
+    assertThat(v1Pods).hasSize(2);
+    assertThat(v1Pods.keySet()).doesNotContainAnyElementsOf(v2Pods.keySet());
+    for (String ip : v1Pods.values()) {
+      assertThat(models(ip))
+          .containsEntry("bot-v1", path(1))
+          .containsEntry("bot", path(1))
+          .doesNotContainKey("bot-v2");
+    }
+  }
+
   private void train(String name, String learningRate) throws Exception {
     String job = Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"));
     job = edit(job, "name: quickstart", "name: " + name);
@@ -233,15 +300,20 @@ class ServingE2E {
     return "/adapters/" + version(n).getArtifactUri().substring("pvc://adapters/".length());
   }
 
-  /** Ready server pods: name -> IP. */
+  /** Ready server pods of the hotLoad Deployment: name -> IP. */
   private Map<String, String> podIps() {
+    return podIps(DEPLOYMENT);
+  }
+
+  /** Ready server pods of {@code deployment}: name -> IP. */
+  private Map<String, String> podIps(String deployment) {
     Map<String, String> ips = new LinkedHashMap<>();
     for (Pod pod :
         local
             .client
             .pods()
             .inNamespace(local.namespace)
-            .withLabel("app", DEPLOYMENT)
+            .withLabel("app", deployment)
             .list()
             .getItems()) {
       boolean ready =

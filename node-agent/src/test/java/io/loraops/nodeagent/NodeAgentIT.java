@@ -178,6 +178,7 @@ class NodeAgentIT {
     // kubectl logs, through the API server and the agent's log endpoint: the probes' requests.
     Pod first = ready.get(0);
     await()
+        .ignoreExceptions() // the log is proxied through the API server to the agent
         .atMost(Duration.ofSeconds(10))
         .until(
             () ->

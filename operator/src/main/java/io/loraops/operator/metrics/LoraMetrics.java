@@ -2,9 +2,11 @@ package io.loraops.operator.metrics;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -87,6 +89,29 @@ public class LoraMetrics {
         .computeIfAbsent(
             tags, t -> registry.gauge("lora.adapter.serving.version", t, new AtomicInteger()))
         .set(version == null ? 0 : version);
+  }
+
+  /** The adapter is gone: its serving gauges go too, rather than report a version forever. */
+  public void forgetServing(String namespace, String adapter) {
+    List<Tag> ofAdapter = Tags.of("namespace", namespace, "adapter", adapter).stream().toList();
+    servingGauges
+        .keySet()
+        .removeIf(
+            tags -> {
+              boolean match =
+                  tags.stream()
+                      .filter(t -> !t.getKey().equals("target"))
+                      .toList()
+                      .equals(ofAdapter);
+              if (match) {
+                registry
+                    .find("lora.adapter.serving.version")
+                    .tags(tags)
+                    .meters()
+                    .forEach(registry::remove);
+              }
+              return match;
+            });
   }
 
   private final Map<Tags, AtomicInteger> servingGauges = new ConcurrentHashMap<>();

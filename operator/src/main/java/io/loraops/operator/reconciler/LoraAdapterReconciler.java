@@ -7,8 +7,10 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
@@ -33,6 +35,7 @@ import io.loraops.operator.rollout.RolloutPlanner;
 import io.loraops.operator.rollout.RolloutSteps;
 import io.loraops.operator.rollout.Selectors;
 import io.loraops.operator.rollout.ServingTargets.Target;
+import io.loraops.operator.rollout.Withdrawal;
 import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraAdapterStatusCalculator;
 import io.loraops.operator.status.LoraAdapterStatusCalculator.ServingResult;
@@ -78,12 +81,18 @@ import java.util.stream.Collectors;
     apiGroups = "",
     resources = "secrets",
     verbs = {"get"})
-public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
+public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<LoraAdapter> {
 
   public static final String NAME = "loraadapter";
 
   /** How often a served adapter is looked at without events: catches server restarts in place. */
   static final Duration RESYNC = Duration.ofSeconds(30);
+
+  /** When to try again after a server could not be reached or a Secret could not be read. */
+  static final Duration RETRY = Duration.ofSeconds(10);
+
+  /** How long a deleted LoraAdapter waits for its servers to unload it before it goes anyway. */
+  static final Duration WITHDRAW_GRACE = Duration.ofSeconds(60);
 
   private final Clock clock;
   private final LoraMetrics metrics;
@@ -151,10 +160,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
     LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, versions, now);
     Duration requeue = null;
     Serving serving = adapter.getSpec().getServing();
+    Servers servers = servers(adapter, context.getClient());
     if (serving != null) {
       Optional<String> notPromoted = notPromoted(adapter, versions, status);
       HotLoadRollout.Outcome outcome =
-          rollOut(adapter, context, versions, status, notPromoted, now);
+          rollOut(adapter, context, versions, status, notPromoted, servers, now);
       status =
           LoraAdapterStatusCalculator.compute(
               adapter,
@@ -168,6 +178,14 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
               now);
       requeue = outcome.requeue() == null ? RESYNC : outcome.requeue();
       recordRollout(adapter, context.getClient(), previous, status, now);
+    }
+    List<TargetStatus> withdrawing =
+        withdrawDropped(adapter, context.getClient(), previous, servers);
+    if (!withdrawing.isEmpty()) {
+      List<TargetStatus> targets = new ArrayList<>(status.getTargets());
+      targets.addAll(withdrawing);
+      status.setTargets(targets);
+      requeue = requeue == null || requeue.compareTo(RETRY) > 0 ? RETRY : requeue;
     }
 
     if (Objects.equals(previous, status)) {
@@ -209,6 +227,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
       List<AdapterVersion> versions,
       LoraAdapterStatus computed,
       Optional<String> notPromoted,
+      Servers servers,
       Instant now) {
     Serving serving = adapter.getSpec().getServing();
     LoraAdapterStatus previous = adapter.getStatus();
@@ -236,20 +255,16 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
             serving.getPort(),
             serving.getContainer(),
             now);
-    InferenceServer client = server;
-    if (serving.getApiKeySecretRef() != null) {
-      ApiKeys.ApiKey key = apiKey(serving.getApiKeySecretRef(), adapter, context.getClient());
-      if (key.problem() != null) {
-        // Every call would be refused: hold the rollout where it is until the key can be read.
-        return new HotLoadRollout.Outcome(
-            servingVersion,
-            previous == null ? null : previous.getRollout(),
-            previous == null || previous.getTargets() == null ? List.of() : previous.getTargets(),
-            List.of(key.problem()),
-            Duration.ofSeconds(10));
-      }
-      client = server.withApiKey(key.value());
+    if (servers.problem() != null) {
+      // Every call would be refused: hold the rollout where it is until the key can be read.
+      return new HotLoadRollout.Outcome(
+          servingVersion,
+          previous == null ? null : previous.getRollout(),
+          previous == null || previous.getTargets() == null ? List.of() : previous.getTargets(),
+          List.of(servers.problem()),
+          RETRY);
     }
+    InferenceServer client = servers.client();
     List<Target> targets = observeTargets(adapter, context.getClient());
     HotLoadRollout.Outcome outcome =
         serving.getLoader() == Serving.Loader.restart
@@ -265,15 +280,143 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter> {
     return outcome;
   }
 
+  /** The client for the adapter's servers (with its API key), or why there is none. */
+  private record Servers(InferenceServer client, String problem) {}
+
   /**
-   * Read with a GET on each reconcile rather than through an informer: an informer would cache
-   * every Secret in the watched namespaces, and RBAC for {@code get} alone is the narrower grant.
+   * The API key is read with a GET on each reconcile rather than through an informer: an informer
+   * would cache every Secret in the watched namespaces, and RBAC for {@code get} alone is the
+   * narrower grant.
    */
-  private static ApiKeys.ApiKey apiKey(
-      SecretKeyRef ref, LoraAdapter adapter, KubernetesClient client) {
+  private Servers servers(LoraAdapter adapter, KubernetesClient client) {
+    Serving serving = adapter.getSpec().getServing();
+    SecretKeyRef ref = serving == null ? null : serving.getApiKeySecretRef();
+    if (ref == null) {
+      return new Servers(server, null);
+    }
     String namespace = adapter.getMetadata().getNamespace();
     Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
-    return ApiKeys.from(ref, secret, namespace);
+    ApiKeys.ApiKey key = ApiKeys.from(ref, secret, namespace);
+    return key.problem() != null
+        ? new Servers(null, key.problem())
+        : new Servers(server.withApiKey(key.value()), null);
+  }
+
+  /** The names of the Deployments spec.serving targets now. */
+  private Set<String> targetNames(LoraAdapter adapter) {
+    Serving serving = adapter.getSpec().getServing();
+    if (serving == null) {
+      return Set.of();
+    }
+    Set<String> names = new java.util.HashSet<>();
+    serving.getTargets().stream()
+        .map(ServingTarget::getDeployment)
+        .filter(Objects::nonNull)
+        .forEach(names::add);
+    deployments
+        .list(adapter.getMetadata().getNamespace(), d -> targets(adapter, d))
+        .forEach(d -> names.add(d.getMetadata().getName()));
+    return names;
+  }
+
+  /**
+   * Unloads the adapter from Deployments that were targets and are not any more (a target dropped,
+   * or spec.serving removed). Returns entries for those not finished yet, kept in status so the
+   * next reconcile tries again.
+   */
+  private List<TargetStatus> withdrawDropped(
+      LoraAdapter adapter, KubernetesClient client, LoraAdapterStatus previous, Servers servers) {
+    List<TargetStatus> remaining = new ArrayList<>();
+    for (TargetStatus dropped :
+        Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames(adapter))) {
+      List<String> problems =
+          withdraw(adapter, client, dropped.getDeployment(), portOf(adapter, dropped), servers);
+      if (!problems.isEmpty()) {
+        TargetStatus entry = new TargetStatus();
+        entry.setDeployment(dropped.getDeployment());
+        entry.setPort(dropped.getPort());
+        entry.setMessage("no longer a target; unloading the adapter: " + problems.get(0));
+        remaining.add(entry);
+      }
+    }
+    return remaining;
+  }
+
+  private static int portOf(LoraAdapter adapter, TargetStatus target) {
+    if (target != null && target.getPort() != null) {
+      return target.getPort();
+    }
+    Serving serving = adapter.getSpec().getServing();
+    return serving == null ? 8000 : serving.getPort();
+  }
+
+  /** Unloads the adapter from one Deployment's ready pods; what could not be done. */
+  private List<String> withdraw(
+      LoraAdapter adapter,
+      KubernetesClient client,
+      String deploymentName,
+      int port,
+      Servers servers) {
+    String namespace = adapter.getMetadata().getNamespace();
+    Optional<Deployment> deployment = deployments.get(new ResourceID(deploymentName, namespace));
+    String name = adapter.getMetadata().getName();
+    if (deployment.isEmpty() || !Withdrawal.hotLoaded(deployment.get(), name)) {
+      return List.of(); // gone, or the restart loader's (left as it is, see Withdrawal)
+    }
+    if (servers.problem() != null) {
+      return List.of(servers.problem());
+    }
+    List<Pod> pods =
+        client
+            .pods()
+            .inNamespace(namespace)
+            .withLabelSelector(deployment.get().getSpec().getSelector())
+            .list()
+            .getItems();
+    return new Withdrawal(servers.client()).withdraw(name, deploymentName, pods, port);
+  }
+
+  /**
+   * A deleted LoraAdapter is unloaded from the servers it was hot-loaded into before it goes. A
+   * server that does not answer holds the deletion for at most {@link #WITHDRAW_GRACE}, then the
+   * adapter goes anyway with a Warning event: a finalizer must never wedge a namespace.
+   */
+  @Override
+  public DeleteControl cleanup(LoraAdapter adapter, Context<LoraAdapter> context) {
+    Set<String> names = new java.util.TreeSet<>(targetNames(adapter));
+    LoraAdapterStatus status = adapter.getStatus();
+    if (status != null && status.getTargets() != null) {
+      status.getTargets().forEach(t -> names.add(t.getDeployment()));
+    }
+    Servers servers = servers(adapter, context.getClient());
+    List<String> problems = new ArrayList<>();
+    for (String deployment : names) {
+      TargetStatus known =
+          status == null || status.getTargets() == null
+              ? null
+              : status.getTargets().stream()
+                  .filter(t -> deployment.equals(t.getDeployment()))
+                  .findFirst()
+                  .orElse(null);
+      problems.addAll(
+          withdraw(adapter, context.getClient(), deployment, portOf(adapter, known), servers));
+    }
+    metrics.forgetServing(adapter.getMetadata().getNamespace(), adapter.getMetadata().getName());
+    if (problems.isEmpty()) {
+      return DeleteControl.defaultDelete();
+    }
+    Instant deleted = Instant.parse(adapter.getMetadata().getDeletionTimestamp());
+    if (Duration.between(deleted, clock.instant()).compareTo(WITHDRAW_GRACE) < 0) {
+      return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY);
+    }
+    EventRecorder.record(
+        context.getClient(),
+        adapter,
+        EventRecorder.WARNING,
+        "WithdrawIncomplete",
+        "deleted without unloading it everywhere: " + String.join("; ", problems),
+        clock.instant());
+    return DeleteControl.defaultDelete();
   }
 
   /** With requireLowerEvalLoss and version latest: why the desired version is held back. */

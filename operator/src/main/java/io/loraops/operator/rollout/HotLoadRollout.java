@@ -386,6 +386,7 @@ public class HotLoadRollout {
           pods.stream().filter(p -> p.target.equals(target.deployment())).toList();
       TargetStatus status = new TargetStatus();
       status.setDeployment(target.deployment());
+      status.setPort(request.port());
       status.setPodsTotal(target.pods().size());
       status.setPodsReady(ofTarget.size());
       status.setPodsUpdated(

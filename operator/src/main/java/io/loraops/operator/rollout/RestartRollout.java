@@ -95,7 +95,9 @@ public class RestartRollout {
     }
     List<TargetStatus> statuses = new ArrayList<>();
     for (Target target : targets) {
-      statuses.add(status(target, request.adapter(), focus));
+      TargetStatus status = status(target, request.adapter(), focus);
+      status.setPort(request.port());
+      statuses.add(status);
     }
     if (requeue == null && !problems.isEmpty()) {
       requeue = Duration.ofSeconds(10);

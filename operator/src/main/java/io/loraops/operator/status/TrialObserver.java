@@ -75,6 +75,12 @@ public final class TrialObserver {
         lastExit.flatMap(t -> ContractJson.parseSummary(t.getMessage()));
 
     if (jobCondition(job, "Complete").isPresent()) {
+      if (lastExit.isEmpty() && latestPod.isPresent()) {
+        // The Job controller saw the pod finish before our pod cache did. Judging now would
+        // record "no summary" for good; the pod's own update event brings the result shortly.
+        return phase(
+            status, TrialPhase.RUNNING, "Finishing", "the trainer exited; reading its result");
+      }
       status.setCompletionTime(jobStatus.getCompletionTime());
       if (summary.isEmpty() || !summary.get().succeeded()) {
         return phase(

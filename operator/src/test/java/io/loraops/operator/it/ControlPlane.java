@@ -1,5 +1,7 @@
 package io.loraops.operator.it;
 
+import static org.awaitility.Awaitility.await;
+
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.Config;
@@ -9,6 +11,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -52,6 +55,12 @@ public final class ControlPlane {
         .namespaces()
         .resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build())
         .create();
+    // Pods are refused until the controller manager has made the namespace's default
+    // ServiceAccount; controllers retry with back-off, which costs tests seconds.
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .until(
+            () -> client().serviceAccounts().inNamespace(name).withName("default").get() != null);
     return name;
   }
 

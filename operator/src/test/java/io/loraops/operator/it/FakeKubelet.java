@@ -58,6 +58,7 @@ public final class FakeKubelet {
   public void succeedEveryTrialUntil(
       ToDoubleFunction<String> evalLoss, Callable<Boolean> done, Duration timeout) {
     await()
+        .ignoreExceptions() // a pod deleted between the list and its status write
         .atMost(timeout)
         .pollInterval(Duration.ofMillis(300))
         .until(

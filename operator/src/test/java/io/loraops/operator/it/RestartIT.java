@@ -45,9 +45,15 @@ class RestartIT {
     // The status is lost while no operator runs (a restore from backup, a buggy client): it is
     // rebuilt from the trial Jobs' recorded results and the version record, and no second
     // version appears.
-    LoraJob wiped = loraJob();
-    wiped.setStatus(new LoraJobStatus());
-    client.resource(wiped).updateStatus();
+    client
+        .resources(LoraJob.class)
+        .inNamespace(namespace)
+        .withName("restart")
+        .editStatus(
+            j -> {
+              j.setStatus(new LoraJobStatus());
+              return j;
+            });
     try (OperatorHarness third = OperatorHarness.start(client, namespace)) {
       await().atMost(Duration.ofSeconds(30)).until(() -> SweepIT.isComplete(loraJob()));
       assertThat(loraJob().getStatus().getPublishedVersion()).isEqualTo(1);

@@ -84,9 +84,9 @@ class ServingIT {
               LoraAdapter a = get();
               assertThat(a.getStatus().getRollout().getPhase()).isEqualTo("Progressing");
               assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(1);
+              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Progressing")).isTrue();
               assertThat(aliasPaths()).containsExactlyInAnyOrder(path(1), path(2));
             });
-    assertThat(Conditions.isTrue(get().getStatus().getConditions(), "Progressing")).isTrue();
     awaitServing(2);
     pods.live()
         .values()
@@ -233,6 +233,53 @@ class ServingIT {
               assertThat(s.adapters).containsEntry("support-bot", path(1));
               assertThat(s.unauthorized).hasValue(0);
             });
+  }
+
+  @Test
+  void aDroppedTargetAndADeletedAdapterAreUnloadedFromTheServers() {
+    publish(1, 2.0);
+    deployment("vllm", 1);
+    deployment("other", 2);
+    client.resource(adapter(1, Serving.Loader.hotLoad, List.of(), 0)).create();
+    awaitServing(1);
+    assertThat(adaptersOn("vllm")).singleElement().asString().contains("support-bot");
+
+    // The target moves to "other" (a GitOps edit): vllm's server forgets support-bot.
+    client
+        .resources(LoraAdapter.class)
+        .inNamespace(namespace)
+        .withName(ADAPTER)
+        .edit(
+            a -> {
+              a.getSpec().getServing().getTargets().get(0).setDeployment("other");
+              return a;
+            });
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              assertThat(adaptersOn("vllm")).containsExactly("{}");
+              assertThat(adaptersOn("other"))
+                  .hasSize(2)
+                  .allSatisfy(a -> assertThat(a).contains("support-bot-v1=" + path(1)));
+              assertThat(get().getStatus().getTargets())
+                  .extracting(t -> t.getDeployment())
+                  .containsExactly("other");
+            });
+
+    // Deleted (an Argo CD prune): unloaded from every pod before the LoraAdapter goes.
+    client.resources(LoraAdapter.class).inNamespace(namespace).withName(ADAPTER).delete();
+    await().atMost(Duration.ofSeconds(30)).until(() -> get() == null);
+    assertThat(adaptersOn("other")).containsExactly("{}", "{}");
+  }
+
+  /** What each live pod of a Deployment serves, as sorted "{name=path, ...}" strings. */
+  private List<String> adaptersOn(String deployment) {
+    return pods.live().entrySet().stream()
+        .filter(e -> e.getKey().startsWith(deployment + "-"))
+        .map(e -> new java.util.TreeMap<>(e.getValue().adapters).toString())
+        .toList();
   }
 
   @Test

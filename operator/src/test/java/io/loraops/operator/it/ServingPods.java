@@ -7,7 +7,6 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
 import io.fabric8.kubernetes.api.model.PodIPBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Instant;
@@ -64,8 +63,8 @@ final class ServingPods implements AutoCloseable {
           .filter(name -> !live.contains(name))
           .toList()
           .forEach(name -> servers.remove(name).close());
-    } catch (KubernetesClientException e) {
-      // the next round retries
+    } catch (RuntimeException e) {
+      // the next round retries (an exception escaping would cancel the schedule for good)
     }
   }
 
@@ -85,8 +84,17 @@ final class ServingPods implements AutoCloseable {
         server.preload(env.getValue(), path).preload(envValue(pod, prefix + "_ALIAS"), path);
       }
     }
-    servers.put(pod.getMetadata().getName(), server);
     String now = Instant.now().toString();
+    try {
+      writeRunning(pod, ip, now);
+    } catch (RuntimeException e) {
+      server.close(); // the next round starts it again
+      throw e;
+    }
+    servers.put(pod.getMetadata().getName(), server);
+  }
+
+  private void writeRunning(Pod pod, String ip, String now) {
     client
         .pods()
         .inNamespace(namespace)

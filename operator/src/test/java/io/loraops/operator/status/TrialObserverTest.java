@@ -105,6 +105,16 @@ class TrialObserverTest {
   }
 
   @Test
+  void aCompleteJobWhosePodStillLooksRunningIsNotJudgedYet() {
+    // The pod cache lags the Job's: the summary is on its way, not missing.
+    TrialStatus status = observe(complete(), List.of(pod("phase: Running")), null);
+    assertThat(status.getPhase()).isEqualTo("Running");
+    assertThat(status.getReason()).isEqualTo("Finishing");
+    // With the pod gone for good there is nothing to wait for.
+    assertThat(observe(complete(), List.of(), null).getReason()).isEqualTo("MissingSummary");
+  }
+
+  @Test
   void truncatedSummaryOnASucceededJobIsAFailedTrial() {
     String truncated = SUMMARY.substring(0, SUMMARY.length() - 20);
     TrialStatus status =

@@ -22,6 +22,11 @@ public class TargetStatus {
   @JsonPropertyDescription("Pods of the Deployment.")
   private Integer podsTotal;
 
+  @JsonPropertyDescription(
+      "The server port the operator reaches its pods on; kept so that the adapter can still be"
+          + " unloaded after the target is dropped from spec.serving.")
+  private Integer port;
+
   @JsonPropertyDescription("What is happening on this target, when anything is.")
   private String message;
 }
