@@ -2,7 +2,9 @@ package io.loraops.e2e;
 
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.DeletionPropagation;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.it.ControlPlane;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -160,8 +162,46 @@ final class LocalMode implements AutoCloseable {
     return Path.of(System.getProperty("java.home"), "bin", "java").toString();
   }
 
+  /**
+   * Removes what the test started, while the operator and node agent still run: LoraAdapters (the
+   * operator's finalizer unloads them from the servers), then workloads and their pods. Every
+   * LocalMode's agent is node "local-node", so pods left behind would run on the next test's node.
+   */
+  private void removeWorkloads() {
+    try {
+      client.resources(LoraAdapter.class).inNamespace(namespace).delete();
+      await()
+          .atMost(Duration.ofSeconds(90))
+          .until(
+              () ->
+                  client
+                      .resources(LoraAdapter.class)
+                      .inNamespace(namespace)
+                      .list()
+                      .getItems()
+                      .isEmpty());
+      client.apps().deployments().inNamespace(namespace).delete();
+      client
+          .batch()
+          .v1()
+          .jobs()
+          .inNamespace(namespace)
+          .withPropagationPolicy(DeletionPropagation.BACKGROUND)
+          .delete();
+      client.pods().inNamespace(namespace).delete();
+      await()
+          .atMost(Duration.ofSeconds(60))
+          .until(() -> client.pods().inNamespace(namespace).list().getItems().isEmpty());
+    } catch (RuntimeException e) {
+      System.err.println("local mode: cleaning namespace " + namespace + " failed: " + e);
+    }
+  }
+
   @Override
   public void close() throws InterruptedException {
+    if (operator != null && operator.isAlive() && nodeAgent != null && nodeAgent.isAlive()) {
+      removeWorkloads();
+    }
     for (Process p : new Process[] {operator, nodeAgent}) {
       if (p != null) {
         p.destroy();

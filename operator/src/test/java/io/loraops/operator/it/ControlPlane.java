@@ -87,6 +87,10 @@ public final class ControlPlane {
         kubeconfig = Path.of(external);
       } else {
         Path dir = Path.of("target/it-control-plane").toAbsolutePath();
+        // A fresh store per test run: objects an earlier (killed) run left behind, such as pods
+        // bound to the local node, would otherwise come back to life in this one.
+        script("down", dir);
+        deleteRecursively(dir.resolve("etcd"));
         script("up", dir);
         Runtime.getRuntime()
             .addShutdownHook(
@@ -106,6 +110,17 @@ public final class ControlPlane {
       installCrds();
     } catch (IOException | InterruptedException e) {
       throw new IllegalStateException("could not start the test control plane", e);
+    }
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
     }
   }
 

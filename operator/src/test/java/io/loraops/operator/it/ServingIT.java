@@ -174,19 +174,8 @@ class ServingIT {
             .build());
     adapter.getSpec().getServing().setTargets(List.of(bySelector));
     client.resource(adapter).create();
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(30))
-        .untilAsserted(
-            () -> {
-              var degraded =
-                  Conditions.find(get().getStatus().getConditions(), "Degraded").orElseThrow();
-              assertThat(degraded.getReason()).isEqualTo("ServingProblem");
-              assertThat(degraded.getMessage())
-                  .isEqualTo(
-                      "selector serves=support-bot matches no Deployment in namespace "
-                          + namespace);
-            });
+    awaitServingProblem(
+        "selector serves=support-bot matches no Deployment in namespace " + namespace);
   }
 
   @Test
@@ -200,19 +189,8 @@ class ServingIT {
     adapter.getSpec().getServing().setApiKeySecretRef(ref);
     client.resource(adapter).create();
     // No Secret yet: said plainly, and no server is called without the key.
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(30))
-        .untilAsserted(
-            () -> {
-              var degraded =
-                  Conditions.find(get().getStatus().getConditions(), "Degraded").orElseThrow();
-              assertThat(degraded.getReason()).isEqualTo("ServingProblem");
-              assertThat(degraded.getMessage())
-                  .isEqualTo(
-                      "secret vllm-api-key (spec.serving.apiKeySecretRef) not found in namespace "
-                          + namespace);
-            });
+    awaitServingProblem(
+        "secret vllm-api-key (spec.serving.apiKeySecretRef) not found in namespace " + namespace);
     assertThat(pods.live().values()).allSatisfy(s -> assertThat(s.unauthorized).hasValue(0));
     // The key as `kubectl create secret --from-file` leaves it, with a trailing newline.
     client
@@ -245,15 +223,7 @@ class ServingIT {
     assertThat(adaptersOn("vllm")).singleElement().asString().contains("support-bot");
 
     // The target moves to "other" (a GitOps edit): vllm's server forgets support-bot.
-    client
-        .resources(LoraAdapter.class)
-        .inNamespace(namespace)
-        .withName(ADAPTER)
-        .edit(
-            a -> {
-              a.getSpec().getServing().getTargets().get(0).setDeployment("other");
-              return a;
-            });
+    edit(a -> a.getSpec().getServing().getTargets().get(0).setDeployment("other"));
     await()
         .ignoreExceptions()
         .atMost(Duration.ofSeconds(30))
@@ -331,6 +301,19 @@ class ServingIT {
                     .allSatisfy(s -> assertThat(s.adapters).containsEntry("support-bot", path(2))));
   }
 
+  private void awaitServingProblem(String message) {
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              var degraded =
+                  Conditions.find(get().getStatus().getConditions(), "Degraded").orElseThrow();
+              assertThat(degraded.getReason()).isEqualTo("ServingProblem");
+              assertThat(degraded.getMessage()).isEqualTo(message);
+            });
+  }
+
   private void awaitServing(int version) {
     await()
         .ignoreExceptions()
@@ -355,13 +338,17 @@ class ServingIT {
   }
 
   private void pin(int version) {
+    edit(a -> a.getSpec().setVersion(new IntOrString(version)));
+  }
+
+  private void edit(java.util.function.Consumer<LoraAdapter> change) {
     client
         .resources(LoraAdapter.class)
         .inNamespace(namespace)
         .withName(ADAPTER)
         .edit(
             a -> {
-              a.getSpec().setVersion(new IntOrString(version));
+              change.accept(a);
               return a;
             });
   }

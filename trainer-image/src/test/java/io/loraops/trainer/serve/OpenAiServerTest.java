@@ -237,23 +237,21 @@ class OpenAiServerTest {
       assertThat(JSON.readTree(r.body()).path("error").asText()).isEqualTo("Unauthorized");
     }
     assertThat(log()).doesNotContain("adapter 'a'"); // refused before anything was loaded
-    HttpResponse<String> wrong =
-        send(
-            HttpRequest.newBuilder(URI.create(base() + "/v1/models"))
-                .header("Authorization", "Bearer s3cre")
-                .GET());
-    assertThat(wrong.statusCode()).isEqualTo(401);
-    HttpResponse<String> right =
-        send(
-            HttpRequest.newBuilder(URI.create(base() + "/v1/models"))
-                .header("Authorization", "Bearer s3cret")
-                .GET());
+    assertThat(modelsWith("Bearer s3cre").statusCode()).isEqualTo(401);
+    HttpResponse<String> right = modelsWith("Bearer s3cret");
     assertThat(right.statusCode()).isEqualTo(200);
     assertThat(JSON.readTree(right.body()).path("data").get(0).path("id").asText())
         .isEqualTo("tiny-llama");
     assertThat(get("/health").statusCode()).isEqualTo(200);
     assertThat(get("/ready").statusCode()).isEqualTo(200);
     assertThat(get("/metrics").statusCode()).isEqualTo(200);
+  }
+
+  private HttpResponse<String> modelsWith(String authorization) throws Exception {
+    return send(
+        HttpRequest.newBuilder(URI.create(base() + "/v1/models"))
+            .header("Authorization", authorization)
+            .GET());
   }
 
   @Test
