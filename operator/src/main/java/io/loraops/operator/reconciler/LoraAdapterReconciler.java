@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -260,7 +261,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       return new HotLoadRollout.Outcome(
           servingVersion,
           previous == null ? null : previous.getRollout(),
-          previous == null || previous.getTargets() == null ? List.of() : previous.getTargets(),
+          previous == null || previous.getTargets() == null
+              ? List.of()
+              : previous.getTargets().stream()
+                  .filter(t -> targetNames(adapter).contains(t.getDeployment()))
+                  .toList(),
           List.of(servers.problem()),
           RETRY);
     }
@@ -295,7 +300,14 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       return new Servers(server, null);
     }
     String namespace = adapter.getMetadata().getNamespace();
-    Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+    Secret secret;
+    try {
+      secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+    } catch (KubernetesClientException e) {
+      // e.g. forbidden: the operator's Role lacks "get secrets" in this namespace
+      String why = e.getStatus() != null ? e.getStatus().getMessage() : e.getMessage();
+      return new Servers(null, "cannot read secret " + ref.getName() + ": " + why);
+    }
     ApiKeys.ApiKey key = ApiKeys.from(ref, secret, namespace);
     return key.problem() != null
         ? new Servers(null, key.problem())
