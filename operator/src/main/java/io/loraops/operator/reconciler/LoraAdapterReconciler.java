@@ -235,14 +235,12 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     Map<Integer, AdapterVersion> byNumber = new TreeMap<>(Comparator.reverseOrder());
     versions.forEach(v -> byNumber.put(v.getVersion(), v));
     Integer servingVersion = previous == null ? null : previous.getServingVersion();
-    boolean pinned = adapter.getSpec().getVersion().getIntVal() != null;
     var rollout =
         RolloutPlanner.next(
             previous == null ? null : previous.getRollout(),
             servingVersion,
             computed.getDesiredVersion(),
             adapter.getMetadata().getGeneration(),
-            pinned,
             notPromoted,
             RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
             now);

@@ -18,9 +18,10 @@ public final class RolloutPlanner {
    * <p>A rollout in progress towards a version that is no longer desired is superseded by a new one
    * that starts from the serving version, which is still the rollback target.
    *
-   * @param pinned whether spec.version pins a number; a pinned version that was rolled back is
-   *     retried only after the spec changes (a new generation), a version followed as latest only
-   *     when a newer one appears
+   * <p>A rolled-back version is retried only after the spec changes (a new generation: the user
+   * fixed a probe, a key, a mount, or re-pinned); following latest, a newer version starts its own
+   * rollout anyway.
+   *
    * @param notBetter why a latest version is held back by requireLowerEvalLoss, if it is
    */
   public static RolloutStatus next(
@@ -28,7 +29,6 @@ public final class RolloutPlanner {
       Integer serving,
       Integer desired,
       long generation,
-      boolean pinned,
       Optional<String> notBetter,
       int steps,
       Instant now) {
@@ -46,7 +46,7 @@ public final class RolloutPlanner {
         && current != null
         && RolloutStatus.ROLLED_BACK.equals(current.getPhase())
         && desired.equals(current.getVersion())
-        && (!pinned || Objects.equals(current.getGeneration(), generation))) {
+        && Objects.equals(current.getGeneration(), generation)) {
       return current;
     }
     if (notBetter.isPresent() && !inProgress) {

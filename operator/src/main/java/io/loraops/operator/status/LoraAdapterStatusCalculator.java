@@ -144,7 +144,13 @@ public final class LoraAdapterStatusCalculator {
     if (serving != null) {
       RolloutStatus rollout = serving.rollout();
       boolean rollingOut = rollout != null && RolloutStatus.PROGRESSING.equals(rollout.getPhase());
-      boolean rolledBack = rollout != null && RolloutStatus.ROLLED_BACK.equals(rollout.getPhase());
+      // A rollback degrades the adapter while its version is still wanted; once the spec wants
+      // the serving version again (the bump reverted), the failure is history in status.rollout.
+      boolean rolledBack =
+          rollout != null
+              && RolloutStatus.ROLLED_BACK.equals(rollout.getPhase())
+              && usable
+              && rollout.getVersion().equals(desired.get().getVersion());
       if (usable) {
         ready =
             serving.servingVersion() != null
@@ -215,7 +221,10 @@ public final class LoraAdapterStatusCalculator {
                 "version "
                     + rollout.getVersion()
                     + " failed a gate and was rolled back: "
-                    + rollout.getMessage());
+                    + rollout.getMessage()
+                    + (serving.problems().isEmpty()
+                        ? ""
+                        : "; also: " + String.join("; ", serving.problems())));
         phase = "RolledBack";
       } else if (!serving.problems().isEmpty()) {
         degraded =
@@ -237,7 +246,8 @@ public final class LoraAdapterStatusCalculator {
       status.setRollout(serving.rollout());
       status.setTargets(serving.targets());
     } else if (previous != null) {
-      status.setServingVersion(previous.getServingVersion());
+      // No serving block: nothing is served through the operator (it unloads dropped targets),
+      // and the last rollout stays as history.
       status.setRollout(previous.getRollout());
     }
     status.setVersions(versions);

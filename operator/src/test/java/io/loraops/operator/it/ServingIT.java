@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import org.assertj.core.api.ThrowingConsumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -64,15 +65,13 @@ class ServingIT {
 
     // v1 pinned -> served by both pods under its immutable name and the alias.
     awaitServing(1);
-    assertThat(pods.live()).hasSize(2);
-    pods.live()
-        .values()
-        .forEach(
-            s ->
-                assertThat(s.adapters)
-                    .containsEntry("support-bot-v1", path(1))
-                    .containsEntry("support-bot", path(1))
-                    .hasSize(2));
+    awaitEveryPod(
+        2,
+        s ->
+            assertThat(s.adapters)
+                .containsEntry("support-bot-v1", path(1))
+                .containsEntry("support-bot", path(1))
+                .hasSize(2));
 
     // v2 pinned (the GitOps bump) -> one pod first, a pause, then all; v1 retired.
     pin(2);
@@ -128,6 +127,19 @@ class ServingIT {
                     .doesNotContainKey("support-bot-v3"));
     assertThat(reasons())
         .contains("RolloutStarted", "RolloutStep", "RolloutSucceeded", "RolledBack");
+
+    // The bump is reverted in git (pin the serving version again): healthy, nothing reloaded.
+    pin(2);
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = get();
+              RolloutAssertions.assertServing(a, 2);
+              assertThat(Conditions.isTrue(a.getStatus().getConditions(), "Degraded")).isFalse();
+              assertThat(a.getStatus().getPhase()).isEqualTo("Serving");
+            });
 
     // A replacement pod gets the serving version.
     String victim = pods.live().keySet().iterator().next();
@@ -204,13 +216,8 @@ class ServingIT {
                 .build())
         .create();
     awaitServing(1);
-    assertThat(pods.live().values())
-        .hasSize(2)
-        .allSatisfy(
-            s -> {
-              assertThat(s.adapters).containsEntry("support-bot", path(1));
-              assertThat(s.unauthorized).hasValue(0);
-            });
+    awaitEveryPod(2, s -> assertThat(s.adapters).containsEntry("support-bot", path(1)));
+    assertThat(pods.live().values()).allSatisfy(s -> assertThat(s.unauthorized).hasValue(0));
   }
 
   @Test
@@ -299,6 +306,17 @@ class ServingIT {
                 assertThat(pods.live().values())
                     .isNotEmpty()
                     .allSatisfy(s -> assertThat(s.adapters).containsEntry("support-bot", path(2))));
+  }
+
+  /**
+   * Waits until {@code count} pods run and each server passes {@code check}. The rollout's last
+   * step completes over the pods ready at that moment; a pod that became ready just after is given
+   * the version a moment later.
+   */
+  private void awaitEveryPod(int count, ThrowingConsumer<VllmStandIn> check) {
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(() -> assertThat(pods.live().values()).hasSize(count).allSatisfy(check));
   }
 
   private void awaitServingProblem(String message) {

@@ -23,14 +23,13 @@ class RolloutPlannerTest {
     return r;
   }
 
-  static RolloutStatus next(
-      RolloutStatus current, Integer serving, Integer desired, long gen, boolean pinned) {
-    return RolloutPlanner.next(current, serving, desired, gen, pinned, Optional.empty(), 3, NOW);
+  static RolloutStatus next(RolloutStatus current, Integer serving, Integer desired, long gen) {
+    return RolloutPlanner.next(current, serving, desired, gen, Optional.empty(), 3, NOW);
   }
 
   @Test
   void aDesiredVersionOtherThanTheServingOneStartsARolloutFromIt() {
-    RolloutStatus started = next(null, 3, 4, 7, true);
+    RolloutStatus started = next(null, 3, 4, 7);
     assertThat(started.getVersion()).isEqualTo(4);
     assertThat(started.getFromVersion()).isEqualTo(3);
     assertThat(started.getPhase()).isEqualTo(RolloutStatus.PROGRESSING);
@@ -42,15 +41,15 @@ class RolloutPlannerTest {
   @Test
   void nothingStartsWhenTheDesiredVersionIsServedOrUnknown() {
     RolloutStatus done = rollout(4, 3, RolloutStatus.SUCCEEDED, 7);
-    assertThat(next(done, 4, 4, 7, true)).isSameAs(done);
-    assertThat(next(null, 4, null, 7, true)).isNull();
+    assertThat(next(done, 4, 4, 7)).isSameAs(done);
+    assertThat(next(null, 4, null, 7)).isNull();
   }
 
   @Test
   void aRolloutInProgressContinuesAndIsSupersededWhenTheSpecMovesOn() {
     RolloutStatus running = rollout(4, 3, RolloutStatus.PROGRESSING, 7);
-    assertThat(next(running, 3, 4, 7, true)).isSameAs(running);
-    RolloutStatus superseded = next(running, 3, 5, 8, true);
+    assertThat(next(running, 3, 4, 7)).isSameAs(running);
+    RolloutStatus superseded = next(running, 3, 5, 8);
     assertThat(superseded.getVersion()).isEqualTo(5);
     assertThat(superseded.getFromVersion()).isEqualTo(3);
   }
@@ -58,11 +57,10 @@ class RolloutPlannerTest {
   @Test
   void aRolledBackVersionIsRetriedOnlyAfterTheSpecChanges() {
     RolloutStatus failed = rollout(4, 3, RolloutStatus.ROLLED_BACK, 7);
-    assertThat(next(failed, 3, 4, 7, true)).isSameAs(failed);
-    assertThat(next(failed, 3, 4, 8, true).getPhase()).isEqualTo(RolloutStatus.PROGRESSING);
-    // Following latest: the failed version stays failed until a newer one appears.
-    assertThat(next(failed, 3, 4, 8, false)).isSameAs(failed);
-    assertThat(next(failed, 3, 5, 8, false).getVersion()).isEqualTo(5);
+    assertThat(next(failed, 3, 4, 7)).isSameAs(failed);
+    assertThat(next(failed, 3, 4, 8).getPhase()).isEqualTo(RolloutStatus.PROGRESSING);
+    // Following latest, a newer version starts its own rollout without a spec change.
+    assertThat(next(failed, 3, 5, 7).getVersion()).isEqualTo(5);
   }
 
   @Test
@@ -74,8 +72,7 @@ class RolloutPlannerTest {
         .asString()
         .contains("not lower than serving version 3");
     assertThat(RolloutPlanner.notBetter(version(4, 1.6), null)).isEmpty();
-    RolloutStatus held =
-        RolloutPlanner.next(null, 3, 4, 7, false, Optional.of("not better"), 1, NOW);
+    RolloutStatus held = RolloutPlanner.next(null, 3, 4, 7, Optional.of("not better"), 1, NOW);
     assertThat(held).isNull();
   }
 

@@ -130,6 +130,20 @@ class LoraAdapterStatusCalculatorTest {
   }
 
   @Test
+  void revertingToTheServingVersionClearsARollback() {
+    // v2 was pinned and rolled back; the commit is reverted to pin v1, which still serves.
+    adapter.getSpec().setVersion(new IntOrString(1));
+    LoraAdapterStatus status =
+        servingOneWhileRollingOutTwo("RolledBack", "probe completion failed: 500");
+    Condition degraded = Conditions.find(status.getConditions(), "Degraded").get();
+    assertThat(degraded.getStatus()).isEqualTo("False");
+    assertThat(Conditions.find(status.getConditions(), "Progressing").get().getReason())
+        .isEqualTo("RolloutComplete");
+    assertThat(status.getPhase()).isEqualTo("Serving");
+    assertThat(status.getRollout().getPhase()).isEqualTo("RolledBack"); // kept as history
+  }
+
+  @Test
   void aVersionThatIsNotBetterIsNotPromoted() {
     LoraAdapterStatus status =
         LoraAdapterStatusCalculator.compute(
