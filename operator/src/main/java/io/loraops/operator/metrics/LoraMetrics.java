@@ -2,11 +2,9 @@ package io.loraops.operator.metrics;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -93,16 +91,19 @@ public class LoraMetrics {
 
   /** The adapter is gone: its serving gauges go too, rather than report a version forever. */
   public void forgetServing(String namespace, String adapter) {
-    List<Tag> ofAdapter = Tags.of("namespace", namespace, "adapter", adapter).stream().toList();
+    forgetServing(namespace, adapter, null);
+  }
+
+  /** {@code target} (every target when null) no longer serves the adapter: its gauge goes. */
+  public void forgetServing(String namespace, String adapter, String target) {
     servingGauges
         .keySet()
         .removeIf(
             tags -> {
               boolean match =
-                  tags.stream()
-                      .filter(t -> !t.getKey().equals("target"))
-                      .toList()
-                      .equals(ofAdapter);
+                  namespace.equals(tag(tags, "namespace"))
+                      && adapter.equals(tag(tags, "adapter"))
+                      && (target == null || target.equals(tag(tags, "target")));
               if (match) {
                 registry
                     .find("lora.adapter.serving.version")
@@ -112,6 +113,14 @@ public class LoraMetrics {
               }
               return match;
             });
+  }
+
+  private static String tag(Tags tags, String key) {
+    return tags.stream()
+        .filter(t -> t.getKey().equals(key))
+        .map(t -> t.getValue())
+        .findFirst()
+        .orElse(null);
   }
 
   private final Map<Tags, AtomicInteger> servingGauges = new ConcurrentHashMap<>();

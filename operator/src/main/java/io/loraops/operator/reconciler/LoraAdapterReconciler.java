@@ -341,7 +341,12 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
         Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames(adapter))) {
       List<String> problems =
           withdraw(adapter, client, dropped.getDeployment(), portOf(adapter, dropped), servers);
-      if (!problems.isEmpty()) {
+      if (problems.isEmpty()) {
+        metrics.forgetServing(
+            adapter.getMetadata().getNamespace(),
+            adapter.getMetadata().getName(),
+            dropped.getDeployment());
+      } else {
         TargetStatus entry = new TargetStatus();
         entry.setDeployment(dropped.getDeployment());
         entry.setPort(dropped.getPort());
