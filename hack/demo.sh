@@ -132,6 +132,9 @@ up() {
 
   echo
   step "serving: applying examples/quickstart-serving.yaml (2 replicas of lora-trainer serve; version ${version} hot-loaded one pod first)"
+  # Server pods of an earlier demo died with `make down`; the restarted node agent reports them
+  # lost (ContainerStatusUnknown, as a kubelet after a reboot) and their ReplicaSet replaces them.
+  k delete pods -l app=quickstart-server --field-selector=status.phase=Failed --ignore-not-found >/dev/null 2>&1 || true
   k apply -f "${ROOT}/examples/quickstart-serving.yaml"
   started=$SECONDS
   # Served means: the version is the serving one, no rollout runs, and every replica has it.
@@ -148,7 +151,7 @@ up() {
   k get loraadapter quickstart
   k get pods -l app=quickstart-server -o wide
   local ip
-  ip=$(k get pods -l app=quickstart-server -o jsonpath='{.items[0].status.podIP}')
+  ip=$(k get pods -l app=quickstart-server --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
   echo
   echo "Completions from pod ${ip}:8000 (greedy, 8 tokens, prompt \"a lora adapter\"):"
   for model in tiny-gpt2 quickstart "quickstart-v${version}"; do
@@ -173,7 +176,10 @@ EOT
 complete() {
   curl -s "http://$1:8000/v1/completions" -H 'Content-Type: application/json' \
     -d "{\"model\":\"$2\",\"prompt\":\"a lora adapter\",\"max_tokens\":8,\"temperature\":0}" \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(repr(r["choices"][0]["text"]) if "choices" in r else r)'
+    | python3 -c 'import json,sys
+try: r = json.load(sys.stdin)
+except ValueError: sys.exit(print("(no answer)"))
+print(repr(r["choices"][0]["text"]) if "choices" in r else r)'
 }
 
 down() {
