@@ -273,7 +273,13 @@ public class HotLoadRollout {
                 + listed
                 + ")");
       }
-      Duration took = server.complete(pod.endpoint, name, probe.getPrompt(), probe.getMaxTokens());
+      Duration took =
+          server.complete(
+              pod.endpoint,
+              name,
+              probe.getPrompt(),
+              probe.getMaxTokens(),
+              Duration.ofMillis(probe.getLatencyBoundMillis()));
       if (took.toMillis() > probe.getLatencyBoundMillis()) {
         return Optional.of(
             "probe completion on pod "

@@ -5,8 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -56,9 +58,16 @@ public class InferenceServer {
     }
   }
 
+  /** How long a model listing may take: it is answered from memory, so a slow one is a hung one. */
+  static final Duration LIST_TIMEOUT = Duration.ofSeconds(10);
+
   /** The served names (base model and adapters) mapped to their {@code root}: the path loaded. */
   public Map<String, String> models(Endpoint server) throws ServerException {
-    JsonNode body = parse(send(server, HttpRequest.newBuilder(server.uri("/v1/models")).GET()));
+    JsonNode body =
+        parse(
+            send(
+                server,
+                HttpRequest.newBuilder(server.uri("/v1/models")).GET().timeout(LIST_TIMEOUT)));
     Map<String, String> models = new LinkedHashMap<>();
     for (JsonNode model : body.path("data")) {
       if (!model.path("parent").isMissingNode() && !model.path("parent").isNull()) {
@@ -102,8 +111,12 @@ public class InferenceServer {
     }
   }
 
-  /** Sends a completion request to {@code model} and returns how long the answer took. */
-  public Duration complete(Endpoint server, String model, String prompt, int maxTokens)
+  /**
+   * Sends a completion request to {@code model} and returns how long the answer took; an answer
+   * later than {@code bound} (plus a second's grace) is not waited for.
+   */
+  public Duration complete(
+      Endpoint server, String model, String prompt, int maxTokens, Duration bound)
       throws ServerException {
     long start = System.nanoTime();
     JsonNode body =
@@ -111,17 +124,18 @@ public class InferenceServer {
             send(
                 server,
                 post(
-                    server,
-                    "/v1/completions",
-                    Map.of(
-                        "model",
-                        model,
-                        "prompt",
-                        prompt,
-                        "max_tokens",
-                        maxTokens,
-                        "temperature",
-                        0))));
+                        server,
+                        "/v1/completions",
+                        Map.of(
+                            "model",
+                            model,
+                            "prompt",
+                            prompt,
+                            "max_tokens",
+                            maxTokens,
+                            "temperature",
+                            0))
+                    .timeout(bound.plusSeconds(1))));
     if (!body.path("choices").isArray() || body.path("choices").isEmpty()) {
       throw new ServerException(server.pod() + ": completion answer has no choices: " + body);
     }
@@ -149,10 +163,25 @@ public class InferenceServer {
     if (apiKey != null) {
       request.header("Authorization", "Bearer " + apiKey);
     }
-    HttpRequest built = request.timeout(timeout).build();
+    HttpRequest built = request.build();
+    if (built.timeout().isEmpty()) {
+      built = request.timeout(timeout).build();
+    }
     HttpResponse<String> response;
     try {
       response = http.send(built, HttpResponse.BodyHandlers.ofString());
+    } catch (HttpConnectTimeoutException e) {
+      throw new ServerException(
+          "pod " + server.pod() + ": " + built.uri().getPath() + " failed: cannot connect");
+    } catch (HttpTimeoutException e) {
+      throw new ServerException(
+          "pod "
+              + server.pod()
+              + ": "
+              + built.uri().getPath()
+              + " gave no answer within "
+              + built.timeout().orElse(timeout).toMillis()
+              + " ms");
     } catch (IOException e) {
       throw new ServerException(
           "pod " + server.pod() + ": " + built.uri().getPath() + " failed: " + describe(e));

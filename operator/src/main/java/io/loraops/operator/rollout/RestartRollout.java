@@ -235,7 +235,8 @@ public class RestartRollout {
                 endpoint,
                 served,
                 request.spec().getProbe().getPrompt(),
-                request.spec().getProbe().getMaxTokens());
+                request.spec().getProbe().getMaxTokens(),
+                Duration.ofMillis(request.spec().getProbe().getLatencyBoundMillis()));
         if (took.toMillis() > request.spec().getProbe().getLatencyBoundMillis()) {
           return new Gate(
               false,

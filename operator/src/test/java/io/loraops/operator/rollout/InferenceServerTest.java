@@ -1,0 +1,91 @@
+package io.loraops.operator.rollout;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.sun.net.httpserver.HttpServer;
+import io.loraops.operator.rollout.InferenceServer.Endpoint;
+import io.loraops.operator.rollout.InferenceServer.ServerException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The rollout's client against a tiny local server: headers, timeouts and error messages. */
+class InferenceServerTest {
+  HttpServer http;
+  Endpoint pod;
+  final List<String> authorizations = new CopyOnWriteArrayList<>();
+  volatile long completionDelayMillis;
+
+  @BeforeEach
+  void start() throws Exception {
+    http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 8);
+    http.createContext(
+        "/v1/models",
+        ex -> {
+          String auth = ex.getRequestHeaders().getFirst("Authorization");
+          authorizations.add(String.valueOf(auth));
+          byte[] body =
+              (auth == null
+                      ? "{\"error\":\"Unauthorized\"}"
+                      : "{\"data\":[{\"id\":\"base\",\"parent\":null},"
+                          + "{\"id\":\"bot-v1\",\"root\":\"/a/v1\",\"parent\":\"base\"}]}")
+                  .getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(auth == null ? 401 : 200, body.length);
+          ex.getResponseBody().write(body);
+          ex.close();
+        });
+    http.createContext(
+        "/v1/completions",
+        ex -> {
+          try {
+            Thread.sleep(completionDelayMillis);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          byte[] body = "{\"choices\":[{\"text\":\" ok\"}]}".getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(200, body.length);
+          ex.getResponseBody().write(body);
+          ex.close();
+        });
+    http.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+    http.start();
+    pod = new Endpoint("pod-a", "127.0.0.1", http.getAddress().getPort());
+  }
+
+  @AfterEach
+  void stop() {
+    http.stop(0);
+  }
+
+  @Test
+  void theApiKeyIsSentAsABearerTokenAndA401WithoutOneSaysWhatToSet() throws Exception {
+    InferenceServer server = new InferenceServer(Duration.ofSeconds(5));
+    assertThatThrownBy(() -> server.models(pod))
+        .isInstanceOf(ServerException.class)
+        .hasMessage(
+            "pod pod-a: /v1/models answered 401: Unauthorized (the server wants an API key: set"
+                + " spec.serving.apiKeySecretRef)");
+    assertThat(server.withApiKey("s3cret").models(pod)).containsEntry("bot-v1", "/a/v1");
+    assertThat(authorizations).containsExactly("null", "Bearer s3cret");
+  }
+
+  @Test
+  void aProbeSlowerThanItsBoundIsNotWaitedForUntilTheGeneralTimeout() throws Exception {
+    InferenceServer server = new InferenceServer(Duration.ofSeconds(60)).withApiKey("k");
+    completionDelayMillis = 0;
+    assertThat(server.complete(pod, "bot-v1", "hi", 4, Duration.ofMillis(200)))
+        .isLessThan(Duration.ofSeconds(5));
+    completionDelayMillis = 5_000;
+    long start = System.nanoTime();
+    assertThatThrownBy(() -> server.complete(pod, "bot-v1", "hi", 4, Duration.ofMillis(200)))
+        .isInstanceOf(ServerException.class)
+        .hasMessage("pod pod-a: /v1/completions gave no answer within 1200 ms");
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(4));
+  }
+}
