@@ -48,6 +48,10 @@ class ServingE2E {
   static final String ADAPTER = "bot";
   static final String DEPLOYMENT = "quickstart-server";
   static final String RESTART_DEPLOYMENT = "restart-server";
+
+  /** The restart-server's API key; servers started without one ignore the header. */
+  static final String API_KEY = "e2e-key";
+
   static final ObjectMapper JSON = new ObjectMapper();
   static final HttpClient HTTP =
       HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
@@ -190,8 +194,18 @@ class ServingE2E {
             .split("\n---\n");
     // A second server Deployment whose command loads the version named by the env the restart
     // loader writes into its template. It starts at 0 replicas: a pod started before the
-    // operator wrote the env would get the $(VAR)s unexpanded.
+    // operator wrote the env would get the $(VAR)s unexpanded. Its /v1 API wants a key, read
+    // from a Secret by the server (VLLM_API_KEY) and by the operator (apiKeySecretRef).
+    local.kubectl("create", "secret", "generic", "server-key", "--from-literal=api-key=" + API_KEY);
     String deployment = example[0].replace(DEPLOYMENT, RESTART_DEPLOYMENT);
+    deployment =
+        edit(
+            deployment,
+            "                  fieldPath: status.podIP\n",
+            "                  fieldPath: status.podIP\n"
+                + "            - name: VLLM_API_KEY\n"
+                + "              valueFrom:\n"
+                + "                secretKeyRef: {name: server-key, key: api-key}\n");
     deployment = edit(deployment, "replicas: 2", "replicas: 0");
     deployment =
         edit(
@@ -203,7 +217,9 @@ class ServingE2E {
     String adapter = edit(example[1], "name: quickstart\n", "name: " + ADAPTER + "\n");
     adapter = edit(adapter, "version: latest", "version: 2");
     adapter = edit(adapter, "deployment: " + DEPLOYMENT, "deployment: " + RESTART_DEPLOYMENT);
-    adapter = edit(adapter, "loader: hotLoad", "loader: restart");
+    adapter =
+        edit(
+            adapter, "loader: hotLoad", "loader: restart\n    apiKeySecretRef: {name: server-key}");
     apply(adapter);
     await()
         .ignoreExceptions()
@@ -213,6 +229,15 @@ class ServingE2E {
     awaitServing(2, Duration.ofMinutes(2));
     Map<String, String> v2Pods = podIps(RESTART_DEPLOYMENT);
     assertThat(v2Pods).hasSize(2);
+    String anyPod = v2Pods.values().iterator().next();
+    assertThat(
+            HTTP.send(
+                    HttpRequest.newBuilder(URI.create("http://" + anyPod + ":8000/v1/models"))
+                        .build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .statusCode())
+        .as("the server wants its key")
+        .isEqualTo(401);
     for (String ip : v2Pods.values()) {
       assertThat(models(ip)).containsOnlyKeys("bot-v2", "bot");
       assertThat(models(ip).values()).allSatisfy(root -> assertThat(root).endsWith(inClaim(2)));
@@ -354,7 +379,9 @@ class ServingE2E {
     JsonNode body =
         JSON.readTree(
             HTTP.send(
-                    HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/models")).build(),
+                    HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/models"))
+                        .header("Authorization", "Bearer " + API_KEY)
+                        .build(),
                     HttpResponse.BodyHandlers.ofString())
                 .body());
     Map<String, String> adapters = new LinkedHashMap<>();
@@ -371,6 +398,7 @@ class ServingE2E {
         HTTP.send(
             HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/completions"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + API_KEY)
                 .POST(
                     HttpRequest.BodyPublishers.ofString(
                         "{\"model\":\""
