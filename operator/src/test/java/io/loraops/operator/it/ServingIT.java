@@ -128,7 +128,7 @@ class ServingIT {
     assertThat(reasons())
         .contains("RolloutStarted", "RolloutStep", "RolloutSucceeded", "RolledBack");
 
-    // The bump is reverted in git (pin the serving version again): healthy, nothing reloaded.
+    // The bump is reverted in git (pin the serving version again): healthy, v2 still serving.
     pin(2);
     await()
         .ignoreExceptions()
