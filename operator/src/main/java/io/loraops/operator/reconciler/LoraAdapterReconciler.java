@@ -162,10 +162,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     Duration requeue = null;
     Serving serving = adapter.getSpec().getServing();
     Servers servers = servers(adapter, context.getClient());
+    Set<String> targetNames = targetNames(adapter);
     if (serving != null) {
       Optional<String> notPromoted = notPromoted(adapter, versions, status);
       HotLoadRollout.Outcome outcome =
-          rollOut(adapter, context, versions, status, notPromoted, servers, now);
+          rollOut(adapter, context, versions, status, notPromoted, servers, targetNames, now);
       status =
           LoraAdapterStatusCalculator.compute(
               adapter,
@@ -181,7 +182,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       recordRollout(adapter, context.getClient(), previous, status, now);
     }
     List<TargetStatus> withdrawing =
-        withdrawDropped(adapter, context.getClient(), previous, servers);
+        withdraw(
+            adapter,
+            context.getClient(),
+            Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames),
+            servers);
     if (!withdrawing.isEmpty()) {
       List<TargetStatus> targets = new ArrayList<>(status.getTargets());
       targets.addAll(withdrawing);
@@ -229,12 +234,26 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       LoraAdapterStatus computed,
       Optional<String> notPromoted,
       Servers servers,
+      Set<String> targetNames,
       Instant now) {
     Serving serving = adapter.getSpec().getServing();
     LoraAdapterStatus previous = adapter.getStatus();
+    Integer servingVersion = previous == null ? null : previous.getServingVersion();
+    if (servers.problem() != null) {
+      // Every call would be refused: hold the rollout where it is until the key can be read.
+      return new HotLoadRollout.Outcome(
+          servingVersion,
+          previous == null ? null : previous.getRollout(),
+          previous == null || previous.getTargets() == null
+              ? List.of()
+              : previous.getTargets().stream()
+                  .filter(t -> targetNames.contains(t.getDeployment()))
+                  .toList(),
+          List.of(servers.problem()),
+          RETRY);
+    }
     Map<Integer, AdapterVersion> byNumber = new TreeMap<>(Comparator.reverseOrder());
     versions.forEach(v -> byNumber.put(v.getVersion(), v));
-    Integer servingVersion = previous == null ? null : previous.getServingVersion();
     var rollout =
         RolloutPlanner.next(
             previous == null ? null : previous.getRollout(),
@@ -254,19 +273,6 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             serving.getPort(),
             serving.getContainer(),
             now);
-    if (servers.problem() != null) {
-      // Every call would be refused: hold the rollout where it is until the key can be read.
-      return new HotLoadRollout.Outcome(
-          servingVersion,
-          previous == null ? null : previous.getRollout(),
-          previous == null || previous.getTargets() == null
-              ? List.of()
-              : previous.getTargets().stream()
-                  .filter(t -> targetNames(adapter).contains(t.getDeployment()))
-                  .toList(),
-          List.of(servers.problem()),
-          RETRY);
-    }
     InferenceServer client = servers.client();
     List<Target> targets = observeTargets(adapter, context.getClient());
     HotLoadRollout.Outcome outcome =
@@ -312,17 +318,23 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
         : new Servers(server.withApiKey(key.value()), null);
   }
 
-  /** The names of the Deployments spec.serving targets now. */
+  /**
+   * The names status.targets may hold for spec.serving now: the Deployments it names or matches,
+   * and the selectors that match none (their entry carries the problem).
+   */
   private Set<String> targetNames(LoraAdapter adapter) {
     Serving serving = adapter.getSpec().getServing();
     if (serving == null) {
       return Set.of();
     }
     Set<String> names = new java.util.HashSet<>();
-    serving.getTargets().stream()
-        .map(ServingTarget::getDeployment)
-        .filter(Objects::nonNull)
-        .forEach(names::add);
+    for (ServingTarget t : serving.getTargets()) {
+      if (t.getDeployment() != null) {
+        names.add(t.getDeployment());
+      } else {
+        names.add(Selectors.describe(t.getSelector()));
+      }
+    }
     deployments
         .list(adapter.getMetadata().getNamespace(), d -> targets(adapter, d))
         .forEach(d -> names.add(d.getMetadata().getName()));
@@ -330,15 +342,14 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
   }
 
   /**
-   * Unloads the adapter from Deployments that were targets and are not any more (a target dropped,
-   * or spec.serving removed). Returns entries for those not finished yet, kept in status so the
-   * next reconcile tries again.
+   * Unloads the adapter from the Deployments of {@code entries} (targets dropped from spec.serving,
+   * or every target of a deleted adapter). Returns entries for those not finished yet, with the
+   * reason: kept in status, the next reconcile tries them again.
    */
-  private List<TargetStatus> withdrawDropped(
-      LoraAdapter adapter, KubernetesClient client, LoraAdapterStatus previous, Servers servers) {
+  private List<TargetStatus> withdraw(
+      LoraAdapter adapter, KubernetesClient client, List<TargetStatus> entries, Servers servers) {
     List<TargetStatus> remaining = new ArrayList<>();
-    for (TargetStatus dropped :
-        Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames(adapter))) {
+    for (TargetStatus dropped : entries) {
       List<String> problems =
           withdraw(adapter, client, dropped.getDeployment(), portOf(adapter, dropped), servers);
       if (problems.isEmpty()) {
@@ -398,24 +409,26 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
    */
   @Override
   public DeleteControl cleanup(LoraAdapter adapter, Context<LoraAdapter> context) {
-    Set<String> names = new java.util.TreeSet<>(targetNames(adapter));
+    // Every target in status, and any spec.serving matches that status has not seen yet.
+    List<TargetStatus> entries = new ArrayList<>();
     LoraAdapterStatus status = adapter.getStatus();
     if (status != null && status.getTargets() != null) {
-      status.getTargets().forEach(t -> names.add(t.getDeployment()));
+      entries.addAll(status.getTargets());
     }
-    Servers servers = servers(adapter, context.getClient());
-    List<String> problems = new ArrayList<>();
-    for (String deployment : names) {
-      TargetStatus known =
-          status == null || status.getTargets() == null
-              ? null
-              : status.getTargets().stream()
-                  .filter(t -> deployment.equals(t.getDeployment()))
-                  .findFirst()
-                  .orElse(null);
-      problems.addAll(
-          withdraw(adapter, context.getClient(), deployment, portOf(adapter, known), servers));
+    Set<String> known =
+        entries.stream().map(TargetStatus::getDeployment).collect(Collectors.toSet());
+    for (String name : targetNames(adapter)) {
+      if (!known.contains(name)) {
+        TargetStatus entry = new TargetStatus();
+        entry.setDeployment(name);
+        entries.add(entry);
+      }
     }
+    List<String> problems =
+        withdraw(adapter, context.getClient(), entries, servers(adapter, context.getClient()))
+            .stream()
+            .map(TargetStatus::getMessage)
+            .toList();
     metrics.forgetServing(adapter.getMetadata().getNamespace(), adapter.getMetadata().getName());
     if (problems.isEmpty()) {
       return DeleteControl.defaultDelete();

@@ -71,7 +71,7 @@ public final class ArtifactPaths {
       if (!volume.get().getName().equals(mount.getName())) {
         continue;
       }
-      String sub = trim(mount.getSubPath());
+      String sub = StorageUri.trimSlashes(mount.getSubPath());
       String path = uri.path();
       if (sub.isEmpty()) {
         return Resolved.ok(join(mount.getMountPath(), path));
@@ -94,18 +94,7 @@ public final class ArtifactPaths {
   private static String join(String mountPath, String relative) {
     String base =
         mountPath.endsWith("/") ? mountPath.substring(0, mountPath.length() - 1) : mountPath;
-    String rest = trim(relative);
+    String rest = StorageUri.trimSlashes(relative);
     return rest.isEmpty() ? base : base + "/" + rest;
-  }
-
-  private static String trim(String s) {
-    if (s == null) {
-      return "";
-    }
-    int start = 0;
-    int end = s.length();
-    while (start < end && s.charAt(start) == '/') start++;
-    while (end > start && s.charAt(end - 1) == '/') end--;
-    return s.substring(start, end);
   }
 }

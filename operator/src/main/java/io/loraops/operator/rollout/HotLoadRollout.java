@@ -73,7 +73,7 @@ public class HotLoadRollout {
     PodState(String target, Pod pod, int port) {
       this.target = target;
       this.pod = pod;
-      this.endpoint = new Endpoint(pod.getMetadata().getName(), pod.getStatus().getPodIP(), port);
+      this.endpoint = Endpoint.of(pod, port);
     }
   }
 
@@ -273,9 +273,19 @@ public class HotLoadRollout {
                 + listed
                 + ")");
       }
+    } catch (ServerException e) {
+      return Optional.of(e.getMessage());
+    }
+    return probe(server, pod.endpoint, name, probe);
+  }
+
+  /** The probe gate, for both loaders: a completion on {@code name}, answered within the bound. */
+  static Optional<String> probe(
+      InferenceServer server, Endpoint endpoint, String name, Rollout.Probe probe) {
+    try {
       Duration took =
           server.complete(
-              pod.endpoint,
+              endpoint,
               name,
               probe.getPrompt(),
               probe.getMaxTokens(),
@@ -283,7 +293,7 @@ public class HotLoadRollout {
       if (took.toMillis() > probe.getLatencyBoundMillis()) {
         return Optional.of(
             "probe completion on pod "
-                + pod.endpoint.pod()
+                + endpoint.pod()
                 + " took "
                 + took.toMillis()
                 + " ms, above the bound of "

@@ -52,6 +52,11 @@ public class InferenceServer {
 
   /** Where a pod's server listens. */
   public record Endpoint(String pod, String ip, int port) {
+    /** The server of a pod (which must have an IP: see {@link ServingTargets#servable}). */
+    public static Endpoint of(io.fabric8.kubernetes.api.model.Pod pod, int port) {
+      return new Endpoint(pod.getMetadata().getName(), pod.getStatus().getPodIP(), port);
+    }
+
     URI uri(String path) {
       String host = ip.contains(":") ? "[" + ip + "]" : ip;
       return URI.create("http://" + host + ":" + port + path);

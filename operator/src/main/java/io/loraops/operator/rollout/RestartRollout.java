@@ -48,21 +48,29 @@ public class RestartRollout {
     Integer focus = inProgress ? rollout.getVersion() : serving;
     Duration requeue = null;
 
+    // A version that cannot go into a template fails the rollout; outside one it is a problem.
+    Optional<String> failure = Optional.empty();
     if (focus != null) {
       for (Target target : targets) {
         if (target.problem() == null) {
-          write(request, target, focus).ifPresent(problems::add);
+          Optional<String> unwritten = write(request, target, focus);
+          if (inProgress) {
+            failure = failure.or(() -> unwritten);
+          } else {
+            unwritten.ifPresent(problems::add);
+          }
         }
       }
     }
     if (inProgress) {
       rollout.setSteps(1);
-      Optional<String> failure = Optional.empty();
       boolean done = true;
+      boolean gated = false; // with every target missing there is nothing to call done
       for (Target target : targets) {
-        if (target.problem() != null) {
+        if (target.problem() != null || failure.isPresent()) {
           continue;
         }
+        gated = true;
         Gate gate = gate(request, target, rollout.getVersion());
         failure = failure.or(() -> gate.failure);
         done &= gate.done;
@@ -83,13 +91,16 @@ public class RestartRollout {
         rollout.setFinishedAt(request.now().toString());
         rollout.setMessage(failure.get());
         focus = rollout.getFromVersion();
-      } else if (done) {
+      } else if (done && gated) {
         serving = rollout.getVersion();
         rollout.setPhase(RolloutStatus.SUCCEEDED);
         rollout.setFinishedAt(request.now().toString());
         rollout.setStepPassedAt(request.now().toString());
         rollout.setMessage("version " + serving + " is served after a rolling restart");
       } else {
+        if (!gated) {
+          rollout.setMessage("waiting for a serving target");
+        }
         requeue = HotLoadRollout.WAIT;
       }
     }
@@ -111,6 +122,9 @@ public class RestartRollout {
     String path = null;
     if (version != null) {
       AdapterVersion record = request.versions().get(version);
+      if (record == null) {
+        return Optional.of("version " + version + " has no record");
+      }
       ArtifactPaths.Resolved resolved =
           ArtifactPaths.inPod(
               current.getSpec().getTemplate().getSpec(),
@@ -211,8 +225,7 @@ public class RestartRollout {
     }
     String served = ServedNames.versioned(request.adapter(), version);
     for (Pod pod : ready) {
-      Endpoint endpoint =
-          new Endpoint(pod.getMetadata().getName(), pod.getStatus().getPodIP(), request.port());
+      Endpoint endpoint = Endpoint.of(pod, request.port());
       try {
         Map<String, String> listed = server.models(endpoint);
         if (!listed.containsKey(served)) {
@@ -230,26 +243,13 @@ public class RestartRollout {
                       + "_PATH) to the server?"),
               null);
         }
-        Duration took =
-            server.complete(
-                endpoint,
-                served,
-                request.spec().getProbe().getPrompt(),
-                request.spec().getProbe().getMaxTokens(),
-                Duration.ofMillis(request.spec().getProbe().getLatencyBoundMillis()));
-        if (took.toMillis() > request.spec().getProbe().getLatencyBoundMillis()) {
-          return new Gate(
-              false,
-              Optional.of(
-                  "probe completion on pod "
-                      + pod.getMetadata().getName()
-                      + " took "
-                      + took.toMillis()
-                      + " ms, above the bound"),
-              null);
-        }
       } catch (ServerException e) {
-        return new Gate(false, Optional.of("probe completion failed: " + e.getMessage()), null);
+        return new Gate(false, Optional.of(e.getMessage()), null);
+      }
+      Optional<String> probed =
+          HotLoadRollout.probe(server, endpoint, served, request.spec().getProbe());
+      if (probed.isPresent()) {
+        return new Gate(false, probed, null);
       }
     }
     return new Gate(true, Optional.empty(), null);

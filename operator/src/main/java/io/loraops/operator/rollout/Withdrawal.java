@@ -59,8 +59,7 @@ public class Withdrawal {
   public List<String> withdraw(String adapter, String deployment, List<Pod> pods, int port) {
     List<String> problems = new ArrayList<>();
     for (Pod pod : pods.stream().filter(ServingTargets::servable).toList()) {
-      Endpoint endpoint =
-          new Endpoint(pod.getMetadata().getName(), pod.getStatus().getPodIP(), port);
+      Endpoint endpoint = Endpoint.of(pod, port);
       try {
         for (String name : namesOf(adapter, server.models(endpoint).keySet())) {
           server.unload(endpoint, name);

@@ -75,7 +75,7 @@ public final class TrialObserver {
         lastExit.flatMap(t -> ContractJson.parseSummary(t.getMessage()));
 
     if (jobCondition(job, "Complete").isPresent()) {
-      if (latestPod.isPresent() && pods.stream().noneMatch(TrialObserver::isFinished)) {
+      if (latestPod.filter(p -> !isFinished(p)).isPresent()) {
         // The Job controller saw the pod finish before our pod cache did. Judging now would
         // record "no summary" for good; the pod's own update event brings the result shortly.
         return phase(

@@ -33,7 +33,11 @@ public record StorageUri(String claim, String path) {
     return isClaim() ? "pvc://" + claim + "/" + joined : "file://" + joined;
   }
 
-  private static String trimSlashes(String s) {
+  /** {@code s} without leading or trailing slashes; null counts as empty. */
+  public static String trimSlashes(String s) {
+    if (s == null) {
+      return "";
+    }
     int start = 0;
     int end = s.length();
     while (start < end && s.charAt(start) == '/') start++;

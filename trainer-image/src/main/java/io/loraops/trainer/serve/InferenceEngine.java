@@ -362,7 +362,7 @@ public final class InferenceEngine implements AutoCloseable {
     if (maxTokens < 1) {
       throw ApiException.badRequest("max_tokens must be at least 1, got " + maxTokens);
     }
-    if (prompt.length + maxTokens > maxModelLen()) {
+    if (maxTokens > maxModelLen() - prompt.length) { // no int overflow for a huge max_tokens
       throw ApiException.badRequest(
           "This model's maximum context length is "
               + maxModelLen()

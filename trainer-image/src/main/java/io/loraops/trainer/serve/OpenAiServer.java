@@ -52,10 +52,6 @@ public final class OpenAiServer implements AutoCloseable {
   private HttpServer http;
   private ExecutorService pool;
 
-  public OpenAiServer(InferenceEngine engine, PrintStream log) {
-    this(engine, log, null);
-  }
-
   /** A server whose {@code /v1} routes want {@code apiKey} as a bearer token (null: open). */
   public OpenAiServer(InferenceEngine engine, PrintStream log, String apiKey) {
     this.engine = engine;
@@ -73,9 +69,10 @@ public final class OpenAiServer implements AutoCloseable {
         "sun.net.httpserver.nodelay", System.getProperty("sun.net.httpserver.nodelay", "true"));
     http = HttpServer.create(new InetSocketAddress(host, port), 64);
     AtomicInteger n = new AtomicInteger();
+    // Not a fixed pool: completions queue on the engine's lock, and probes and adapter loads must
+    // not wait behind them for a free thread.
     pool =
-        Executors.newFixedThreadPool(
-            8,
+        Executors.newCachedThreadPool(
             r -> {
               Thread t = new Thread(r, "serve-http-" + n.incrementAndGet());
               t.setDaemon(true);
@@ -329,7 +326,7 @@ public final class OpenAiServer implements AutoCloseable {
 
   private static boolean allIntegers(JsonNode a) {
     for (JsonNode n : a) {
-      if (!n.isIntegralNumber()) {
+      if (!n.isIntegralNumber() || !n.canConvertToInt()) {
         return false;
       }
     }

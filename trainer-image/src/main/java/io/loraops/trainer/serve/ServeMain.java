@@ -28,7 +28,12 @@ public final class ServeMain {
       }
     }
     engine.warmUp();
-    server.start(o.host(), o.port());
+    try {
+      server.start(o.host(), o.port());
+    } catch (IOException e) {
+      throw TrainerException.badConfig(
+          "serve: cannot listen on " + o.host() + ":" + o.port() + ": " + e.getMessage());
+    }
     out.printf(
         "serve: listening on http://%s:%d (model '%s' from %s, max_model_len %d, %d adapters,"
             + " max %d%s)%n",

@@ -464,6 +464,28 @@ class OpenAiServerTest {
         400,
         "BadRequestError");
     error(post("/v1/completions", Map.of("model", "tiny-llama")), 400, "BadRequestError");
+    // A max_tokens near the int limit is too long, not an overflow.
+    assertThat(
+            error(
+                    post(
+                        "/v1/completions",
+                        Map.of(
+                            "model",
+                            "tiny-llama",
+                            "prompt",
+                            PROMPT,
+                            "max_tokens",
+                            Integer.MAX_VALUE)),
+                    400,
+                    "BadRequestError")
+                .get("message")
+                .asText())
+        .contains("maximum context length");
+    // A token id beyond int is refused, not truncated to some other token.
+    error(
+        post("/v1/completions", Map.of("model", "tiny-llama", "prompt", List.of(1, 4294967297L))),
+        400,
+        "BadRequestError");
   }
 
   @Test
