@@ -54,7 +54,10 @@ class ServingE2E {
 
   static final ObjectMapper JSON = new ObjectMapper();
   static final HttpClient HTTP =
-      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1) // as vLLM's clients: no h2c upgrade
+          .connectTimeout(Duration.ofSeconds(2))
+          .build();
 
   static LocalMode local;
   static boolean trained;

@@ -24,7 +24,10 @@ final class ServeBench {
   private static final String PROMPT = "one two three four";
   private static final String ALIAS = "bench-alias";
 
-  private final HttpClient http = HttpClient.newHttpClient();
+  // HTTP/1.1, as vLLM's clients speak: the default HTTP/2 sends "Upgrade: h2c" on plain http,
+  // and vLLM then drops the request body.
+  private final HttpClient http =
+      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   private final String url;
   private int staleAnswers;
 

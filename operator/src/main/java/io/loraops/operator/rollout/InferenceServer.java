@@ -26,7 +26,15 @@ public class InferenceServer {
   private final String apiKey; // sent as a bearer token; null: none
 
   public InferenceServer(Duration timeout) {
-    this(HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build(), timeout, null);
+    this(
+        HttpClient.newBuilder()
+            // Not the default HTTP/2: on plain http that sends "Upgrade: h2c", and vLLM's server
+            // then drops the request body (every POST answers 400 "Field required: body").
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2))
+            .build(),
+        timeout,
+        null);
   }
 
   private InferenceServer(HttpClient http, Duration timeout, String apiKey) {

@@ -20,6 +20,7 @@ class InferenceServerTest {
   HttpServer http;
   Endpoint pod;
   final List<String> authorizations = new CopyOnWriteArrayList<>();
+  final List<String> loadBodies = new CopyOnWriteArrayList<>();
   volatile long completionDelayMillis;
 
   @BeforeEach
@@ -53,6 +54,25 @@ class InferenceServerTest {
           ex.getResponseBody().write(body);
           ex.close();
         });
+    http.createContext(
+        "/v1/load_lora_adapter",
+        ex -> {
+          // As vLLM's server (uvicorn) does: a request asking to upgrade to h2c is answered as if
+          // it had no body, so a client that sends the upgrade header can never load anything.
+          String upgrade = ex.getRequestHeaders().getFirst("Upgrade");
+          byte[] request = ex.getRequestBody().readAllBytes();
+          boolean bodyDropped = upgrade != null || request.length == 0;
+          loadBodies.add(new String(request, StandardCharsets.UTF_8));
+          byte[] body =
+              (bodyDropped
+                      ? "{\"detail\":[{\"type\":\"missing\",\"loc\":[\"body\"],"
+                          + "\"msg\":\"Field required\"}]}"
+                      : "Success: LoRA adapter loaded.")
+                  .getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(bodyDropped ? 400 : 200, body.length);
+          ex.getResponseBody().write(body);
+          ex.close();
+        });
     http.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
     http.start();
     pod = new Endpoint("pod-a", "127.0.0.1", http.getAddress().getPort());
@@ -61,6 +81,12 @@ class InferenceServerTest {
   @AfterEach
   void stop() {
     http.stop(0);
+  }
+
+  @Test
+  void requestsAreHttp11SoAServerThatDropsBodiesOnAnH2cUpgradeStillGetsThem() throws Exception {
+    new InferenceServer(Duration.ofSeconds(5)).load(pod, "bot-v1", "/a/v1", false);
+    assertThat(loadBodies).containsExactly("{\"lora_name\":\"bot-v1\",\"lora_path\":\"/a/v1\"}");
   }
 
   @Test

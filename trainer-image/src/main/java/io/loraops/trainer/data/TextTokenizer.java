@@ -94,6 +94,11 @@ public final class TextTokenizer implements AutoCloseable {
     return tokenizer.decode(l, true);
   }
 
+  /** One token as text, special tokens included (how log-probability listings name a token). */
+  public String token(int id) {
+    return tokenizer.decode(new long[] {id}, false);
+  }
+
   public int eosId() {
     return eosId;
   }

@@ -29,9 +29,19 @@ import java.util.SplittableRandom;
  * vocab. Unknown words map to {@code <unk>}.
  */
 public final class TinyModels {
-  /** Preset names accepted by {@link #write}. */
+  /**
+   * Preset names accepted by {@link #write}. {@code tiny-llama-h32} is the smallest LLaMA that
+   * vLLM's CPU backend serves as well as our server: its attention kernels take head sizes of 32
+   * and up (head size 8, as in {@code tiny-llama}, crashes vLLM on the first request).
+   */
   public static final List<String> PRESETS =
-      List.of("tiny-gpt2", "tiny-llama", "tiny-llama-tied", "gpt2-small", "llama-100m");
+      List.of(
+          "tiny-gpt2",
+          "tiny-llama",
+          "tiny-llama-tied",
+          "tiny-llama-h32",
+          "gpt2-small",
+          "llama-100m");
 
   static final int UNK = 0;
   static final int PAD = 1;
@@ -83,6 +93,7 @@ public final class TinyModels {
       case "gpt2-small" -> gpt2(c, 50257, 768, 12, 12, 1024);
       case "tiny-llama" -> llama(c, tokVocab, 32, 2, 4, 2, 64, 128, false);
       case "tiny-llama-tied" -> llama(c, tokVocab, 32, 2, 4, 2, 64, 128, true);
+      case "tiny-llama-h32" -> llama(c, tokVocab, 64, 2, 2, 1, 128, 256, false);
       case "llama-100m" -> llama(c, 32000, 768, 12, 12, 4, 2048, 2048, true);
       default ->
           throw new IllegalArgumentException("unknown preset " + preset + "; one of " + PRESETS);

@@ -18,6 +18,7 @@ import io.loraops.trainer.model.Tensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -66,9 +67,24 @@ public final class InferenceEngine implements AutoCloseable {
    * @param promptTokens tokens in the prompt
    * @param completionTokens tokens generated (an EOS that ended it included)
    * @param finishReason {@code stop} (EOS or a stop string) or {@code length}
+   * @param steps each generated token with its log-probability (EOS included)
    */
   public record Completion(
-      String text, int promptTokens, int completionTokens, String finishReason) {}
+      String text, int promptTokens, int completionTokens, String finishReason, List<Step> steps) {}
+
+  /**
+   * One generated token: its id, its log-probability under the model's raw logits (as vLLM's
+   * default {@code raw_logprobs}), and the most likely tokens at that position when asked for.
+   */
+  public record Step(int token, double logprob, List<Candidate> top) {}
+
+  /** A token the model considered at a position, with its log-probability. */
+  public record Candidate(int token, double logprob) {}
+
+  /**
+   * The most {@code top_logprobs} a request may ask for, as vLLM's default {@code max_logprobs}.
+   */
+  public static final int MAX_TOP_LOGPROBS = 20;
 
   private final NDManager manager;
   private final CausalLM model;
@@ -335,6 +351,11 @@ public final class InferenceEngine implements AutoCloseable {
   }
 
   /** Whether {@code name} is the base model or a held adapter. */
+  /** One token as text, for log-probability listings. */
+  public String tokenText(int id) {
+    return tokenizer.token(id);
+  }
+
   public boolean knows(String name) {
     return servedName.equals(name) || adapters.containsKey(name);
   }
@@ -346,6 +367,7 @@ public final class InferenceEngine implements AutoCloseable {
    * @param temperature {@code <= 0}: greedy; otherwise sampling from softmax(logits / t)
    * @param seed fixes sampling; null: a fresh seed
    * @param stop strings that end the completion (left out of the text)
+   * @param topLogprobs how many of the most likely tokens to report per position (0: none)
    * @throws ApiException 404 for an unknown model, 400 for a prompt too long for the model, 500
    *     when the logits are not finite (a corrupt or diverged adapter)
    */
@@ -355,7 +377,12 @@ public final class InferenceEngine implements AutoCloseable {
       int maxTokens,
       double temperature,
       Long seed,
-      List<String> stop) {
+      List<String> stop,
+      int topLogprobs) {
+    if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
+      throw ApiException.badRequest(
+          "logprobs must be between 0 and " + MAX_TOP_LOGPROBS + ", got " + topLogprobs);
+    }
     if (prompt.length == 0) {
       throw ApiException.badRequest("the prompt is empty (no tokens)");
     }
@@ -389,6 +416,7 @@ public final class InferenceEngine implements AutoCloseable {
       int n = prompt.length;
       String finish = "length";
       String text = null;
+      List<Step> steps = new ArrayList<>();
       while (n < prompt.length + maxTokens) {
         float[] logits;
         try (NDScope scope = new NDScope()) {
@@ -401,6 +429,7 @@ public final class InferenceEngine implements AutoCloseable {
         }
         checkFinite(logits, modelName, adapter, n - prompt.length);
         int next = temperature <= 0 ? argmax(logits) : sample(logits, temperature, random);
+        steps.add(step(logits, next, topLogprobs));
         ids[n++] = next;
         if (next == tokenizer.eosId()) {
           finish = "stop";
@@ -424,7 +453,7 @@ public final class InferenceEngine implements AutoCloseable {
       if (text == null) {
         text = tokenizer.decode(visible);
       }
-      return new Completion(text, prompt.length, generated.length, finish);
+      return new Completion(text, prompt.length, generated.length, finish, List.copyOf(steps));
     } finally {
       LoraInjector.activate(model, null);
       generation.unlock();
@@ -461,6 +490,29 @@ public final class InferenceEngine implements AutoCloseable {
     return best;
   }
 
+  /** Log-softmax at {@code token} (and the {@code top} most likely tokens), in double. */
+  static Step step(float[] logits, int token, int top) {
+    double max = logits[argmax(logits)];
+    double sum = 0;
+    for (float v : logits) {
+      sum += Math.exp(v - max);
+    }
+    double logZ = max + Math.log(sum);
+    List<Candidate> candidates = new ArrayList<>(top);
+    if (top > 0) {
+      Integer[] order = new Integer[logits.length];
+      for (int i = 0; i < order.length; i++) {
+        order[i] = i;
+      }
+      // stable: equal logits keep id order, as torch.topk does on CPU for these sizes
+      Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+      for (int i = 0; i < Math.min(top, order.length); i++) {
+        candidates.add(new Candidate(order[i], logits[order[i]] - logZ));
+      }
+    }
+    return new Step(token, logits[token] - logZ, List.copyOf(candidates));
+  }
+
   static int argmax(float[] logits) {
     int best = 0;
     for (int i = 1; i < logits.length; i++) {
@@ -492,7 +544,7 @@ public final class InferenceEngine implements AutoCloseable {
   /** Runs one token through the model so the first request does not pay for warming up. */
   public void warmUp() {
     try {
-      complete(servedName, new int[] {tokenizer.eosId()}, 1, 0, null, List.of());
+      complete(servedName, new int[] {tokenizer.eosId()}, 1, 0, null, List.of(), 0);
     } catch (ApiException e) {
       // A broken base model is reported on every request; starting up is still useful for that.
     }

@@ -20,6 +20,7 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
 
 /**
  * The HTTP face of an {@link InferenceEngine}: the OpenAI completions API and vLLM's runtime LoRA
@@ -30,8 +31,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * GET  /v1/models                  base model + adapters (root = lora_path as given, parent = base)
  * POST /v1/load_lora_adapter       {"lora_name", "lora_path", "load_inplace"}
  * POST /v1/unload_lora_adapter     {"lora_name"}
- * POST /v1/completions             {"model", "prompt", "max_tokens", "temperature", "seed", "stop"}
- * POST /v1/chat/completions        {"model", "messages", "max_tokens", ...}
+ * POST /v1/completions             {"model", "prompt", "max_tokens", "temperature", "seed", "stop",
+ *                                   "logprobs" (top-N per token), "return_tokens_as_token_ids"}
+ * POST /v1/chat/completions        {"model", "messages", "max_tokens", ..., "logprobs" (boolean),
+ *                                   "top_logprobs"}
  * GET  /metrics                    Prometheus text
  * </pre>
  *
@@ -241,12 +244,19 @@ public final class OpenAiServer implements AutoCloseable {
   private ObjectNode complete(JsonNode b, String model) {
     int[] prompt = prompt(b.get("prompt"));
     int maxTokens = integer(b, "max_tokens", 16);
-    InferenceEngine.Completion c = generate(b, model, prompt, maxTokens);
+    // OpenAI's completions API: "logprobs" is the number of top tokens to list per position
+    boolean logprobs = b.hasNonNull("logprobs");
+    InferenceEngine.Completion c =
+        generate(b, model, prompt, maxTokens, logprobs ? integer(b, "logprobs", 0) : 0);
     ObjectNode out = head("cmpl-", "text_completion", model);
     ObjectNode choice = out.putArray("choices").addObject();
     choice.put("index", 0);
     choice.put("text", c.text());
-    choice.putNull("logprobs");
+    if (logprobs) {
+      completionLogprobs(choice.putObject("logprobs"), c, tokenNamer(b));
+    } else {
+      choice.putNull("logprobs");
+    }
     choice.put("finish_reason", c.finishReason());
     usage(out, c);
     return out;
@@ -270,21 +280,82 @@ public final class OpenAiServer implements AutoCloseable {
     int[] prompt = engine.encodeChat(list);
     int fallback = Math.max(1, engine.maxModelLen() - prompt.length);
     int maxTokens = integer(b, "max_completion_tokens", integer(b, "max_tokens", fallback));
-    InferenceEngine.Completion c = generate(b, model, prompt, maxTokens);
+    // OpenAI's chat API: "logprobs" is a switch, "top_logprobs" the count
+    boolean logprobs = b.path("logprobs").asBoolean(false);
+    int top = integer(b, "top_logprobs", 0);
+    if (top > 0 && !logprobs) {
+      throw ApiException.badRequest("top_logprobs needs logprobs set to true");
+    }
+    InferenceEngine.Completion c = generate(b, model, prompt, maxTokens, top);
     ObjectNode out = head("chatcmpl-", "chat.completion", model);
     ObjectNode choice = out.putArray("choices").addObject();
     choice.put("index", 0);
     ObjectNode message = choice.putObject("message");
     message.put("role", "assistant");
     message.put("content", c.text());
-    choice.putNull("logprobs");
+    if (logprobs) {
+      chatLogprobs(choice.putObject("logprobs").putArray("content"), c, tokenNamer(b));
+    } else {
+      choice.putNull("logprobs");
+    }
     choice.put("finish_reason", c.finishReason());
     usage(out, c);
     return out;
   }
 
+  /**
+   * How tokens are named in log-probability listings: their text, or with vLLM's {@code
+   * return_tokens_as_token_ids} {@code "token_id:<id>"}, which survives tokens that are not text.
+   */
+  private IntFunction<String> tokenNamer(JsonNode b) {
+    return b.path("return_tokens_as_token_ids").asBoolean(false)
+        ? id -> "token_id:" + id
+        : engine::tokenText;
+  }
+
+  /** The completions API's listing: parallel arrays, as OpenAI's legacy format and vLLM. */
+  private static void completionLogprobs(
+      ObjectNode out, InferenceEngine.Completion c, IntFunction<String> name) {
+    ArrayNode tokens = out.putArray("tokens");
+    ArrayNode logprobs = out.putArray("token_logprobs");
+    ArrayNode top = out.putArray("top_logprobs");
+    ArrayNode offsets = out.putArray("text_offset");
+    int offset = 0;
+    for (InferenceEngine.Step step : c.steps()) {
+      String token = name.apply(step.token());
+      tokens.add(token);
+      logprobs.add(step.logprob());
+      ObjectNode candidates = top.addObject();
+      // vLLM lists the chosen token too, beside the top N
+      candidates.put(token, step.logprob());
+      step.top().forEach(t -> candidates.put(name.apply(t.token()), t.logprob()));
+      offsets.add(offset);
+      offset += token.length();
+    }
+  }
+
+  /** The chat API's listing: one object per token. */
+  private static void chatLogprobs(
+      ArrayNode content, InferenceEngine.Completion c, IntFunction<String> name) {
+    for (InferenceEngine.Step step : c.steps()) {
+      ObjectNode entry = tokenEntry(content.addObject(), name.apply(step.token()), step.logprob());
+      ArrayNode top = entry.putArray("top_logprobs");
+      step.top().forEach(t -> tokenEntry(top.addObject(), name.apply(t.token()), t.logprob()));
+    }
+  }
+
+  private static ObjectNode tokenEntry(ObjectNode entry, String token, double logprob) {
+    entry.put("token", token);
+    entry.put("logprob", logprob);
+    ArrayNode bytes = entry.putArray("bytes");
+    for (byte v : bytes(token)) {
+      bytes.add(v & 0xff);
+    }
+    return entry;
+  }
+
   private InferenceEngine.Completion generate(
-      JsonNode b, String model, int[] prompt, int maxTokens) {
+      JsonNode b, String model, int[] prompt, int maxTokens, int topLogprobs) {
     if (b.path("stream").asBoolean(false)) {
       throw ApiException.badRequest("stream is not supported by this server");
     }
@@ -299,7 +370,8 @@ public final class OpenAiServer implements AutoCloseable {
       }
       seed = b.get("seed").asLong();
     }
-    return engine.complete(model, prompt, maxTokens, temperature, seed, stop(b.get("stop")));
+    return engine.complete(
+        model, prompt, maxTokens, temperature, seed, stop(b.get("stop")), topLogprobs);
   }
 
   private int[] prompt(JsonNode p) {

@@ -215,6 +215,55 @@ class OpenAiServerTest {
   }
 
   @Test
+  void logprobsListTheChosenTokensAndTheMostLikelyOnesAsVllmDoes() throws Exception {
+    Map<String, Object> request = new LinkedHashMap<>();
+    request.put("model", "tiny-llama");
+    request.put("prompt", PROMPT);
+    request.put("max_tokens", 6);
+    request.put("temperature", 0);
+    request.put("logprobs", 3);
+    request.put("return_tokens_as_token_ids", true);
+    HttpResponse<String> r = post("/v1/completions", request);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode lp = JSON.readTree(r.body()).at("/choices/0/logprobs");
+    assertThat(lp.get("tokens")).hasSize(6);
+    for (int i = 0; i < 6; i++) {
+      String token = lp.get("tokens").get(i).asText();
+      double logprob = lp.get("token_logprobs").get(i).asDouble();
+      JsonNode top = lp.get("top_logprobs").get(i);
+      assertThat(token).matches("token_id:\\d+");
+      assertThat(logprob).isNegative().isFinite();
+      assertThat(top.size()).isEqualTo(3); // greedy: the chosen token is the most likely one
+      double best = Double.NEGATIVE_INFINITY;
+      for (JsonNode v : top) {
+        best = Math.max(best, v.asDouble());
+      }
+      assertThat(top.get(token).asDouble()).isEqualTo(logprob).isEqualTo(best);
+    }
+    // Greedy tokens are the same with and without the listing.
+    assertThat(JSON.readTree(r.body()).at("/choices/0/text").asText())
+        .isEqualTo(complete("tiny-llama", 6));
+
+    Map<String, Object> chat = new LinkedHashMap<>();
+    chat.put("model", "tiny-llama");
+    chat.put("messages", List.of(Map.of("role", "user", "content", PROMPT)));
+    chat.put("max_tokens", 2);
+    chat.put("temperature", 0);
+    chat.put("logprobs", true);
+    chat.put("top_logprobs", 2);
+    r = post("/v1/chat/completions", chat);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode content = JSON.readTree(r.body()).at("/choices/0/logprobs/content");
+    assertThat(content).hasSize(2);
+    assertThat(content.get(0).get("top_logprobs")).hasSize(2);
+    assertThat(content.get(0).get("logprob").asDouble())
+        .isEqualTo(content.get(0).at("/top_logprobs/0/logprob").asDouble());
+
+    request.put("logprobs", 21);
+    error(post("/v1/completions", request), 400, "BadRequestError");
+  }
+
+  @Test
   void healthAndReadyAnswer200WithEmptyBody() throws Exception {
     for (String p : List.of("/health", "/ready")) {
       HttpResponse<String> r = get(p);
