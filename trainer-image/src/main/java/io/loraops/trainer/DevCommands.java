@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -48,7 +49,9 @@ final class DevCommands {
             List.of(a[3].split(",")),
             Long.parseLong(a[4]),
             model.toAbsolutePath().getFileName().toString(), // the server's default served name
-            a.length > 5 && a[5].equals("nan"));
+            a.length > 5
+                ? RandomAdapter.Weights.valueOf(a[5].toUpperCase(Locale.ROOT))
+                : RandomAdapter.Weights.RANDOM);
         return 0;
       }
       case "bench-serve" -> {

@@ -25,7 +25,7 @@ import java.util.Locale;
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
  * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
  * java -jar lora-trainer.jar serve --model &lt;dir&gt; [--served-model-name N] [--port 8000] ...
- * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [nan]
+ * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [random|random_rslora|nan]
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * </pre>
  *
@@ -87,7 +87,7 @@ public final class Main {
             + "       lora-trainer "
             + ServeOptions.USAGE
             + "\n"
-            + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [nan]\n"
+            + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [random|random_rslora|nan]\n"
             + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]");
     return ExitCodes.BAD_CONFIG;
   }

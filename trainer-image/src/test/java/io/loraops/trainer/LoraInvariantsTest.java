@@ -199,8 +199,22 @@ class LoraInvariantsTest {
   void namedAdaptersAreSelectedPerForwardAndLeaveTheBaseAlone(String preset) throws Exception {
     Path a1 = tmp.resolve("a1");
     Path a2 = tmp.resolve("a2");
-    RandomAdapter.write(Fixtures.model(preset), a1, 4, List.of("all-linear"), 1, "tiny", false);
-    RandomAdapter.write(Fixtures.model(preset), a2, 2, List.of("all-linear"), 2, "tiny", false);
+    RandomAdapter.write(
+        Fixtures.model(preset),
+        a1,
+        4,
+        List.of("all-linear"),
+        1,
+        "tiny",
+        RandomAdapter.Weights.RANDOM);
+    RandomAdapter.write(
+        Fixtures.model(preset),
+        a2,
+        2,
+        List.of("all-linear"),
+        2,
+        "tiny",
+        RandomAdapter.Weights.RANDOM);
     float[] expected1;
     float[] expected2;
     try (NDManager m = NDManager.newBaseManager()) {

@@ -67,6 +67,7 @@ public class HotLoadRollout {
     final String target;
     final Pod pod;
     final Endpoint endpoint;
+    InferenceServer.Models served; // what /v1/models said; null while unreachable
     Map<String, String> loaded;
     String unreachable;
 
@@ -111,7 +112,8 @@ public class HotLoadRollout {
       for (Pod pod : target.readyPods()) {
         PodState state = new PodState(target.deployment(), pod, request.port());
         try {
-          state.loaded = new HashMap<>(server.models(state.endpoint));
+          state.served = server.models(state.endpoint);
+          state.loaded = new HashMap<>(state.served.adapters());
         } catch (ServerException e) {
           state.unreachable = e.getMessage();
           state.loaded = Map.of();
@@ -149,6 +151,12 @@ public class HotLoadRollout {
         rollout.setMessage("waiting for a serving target");
         return new Advance(request.serving(), WAIT, List.of());
       }
+      Optional<String> incompatible = incompatibility(request, targets, pods, version);
+      if (incompatible.isPresent()) {
+        rollout.setReason(RolloutStatus.INCOMPATIBLE_ADAPTER);
+        List<String> incomplete = rollBack(request, pods, rollout, incompatible.get());
+        return new Advance(request.serving(), null, incomplete);
+      }
       // Pods outside the step keep serving the previous version; new ones get it now.
       List<String> problems = new ArrayList<>();
       if (rollout.getFromVersion() != null) {
@@ -164,6 +172,7 @@ public class HotLoadRollout {
           failure = gate(request, pod, version);
         }
         if (failure.isPresent()) {
+          rollout.setReason(RolloutStatus.GATE_FAILED);
           List<String> incomplete = rollBack(request, pods, rollout, failure.get());
           return new Advance(request.serving(), null, incomplete);
         }
@@ -200,6 +209,36 @@ public class HotLoadRollout {
       rollout.setStepPassedAt(null);
       rollout.setMessage("loading " + describe(steps, stepIndex + 1));
     }
+  }
+
+  /**
+   * Whether any reachable pod of any target cannot serve {@code version} (checked on every pod of
+   * the rollout, not only the step's, before anything is loaded): the first reason found.
+   */
+  private Optional<String> incompatibility(
+      Request request, List<Target> targets, List<PodState> pods, int version) {
+    AdapterVersion record = request.versions().get(version);
+    if (record == null) {
+      return Optional.empty(); // bringTo names the missing record
+    }
+    for (Target target : targets) {
+      Integer maxLoraRank = AdapterCompatibility.maxLoraRank(target.object(), request.container());
+      for (PodState pod : pods) {
+        if (pod.target.equals(target.deployment()) && pod.served != null) {
+          Optional<String> reason = AdapterCompatibility.check(record, pod.served, maxLoraRank);
+          if (reason.isPresent()) {
+            return Optional.of(
+                "deployment "
+                    + target.deployment()
+                    + " (pod "
+                    + pod.endpoint.pod()
+                    + ") cannot serve it: "
+                    + reason.get());
+          }
+        }
+      }
+    }
+    return Optional.empty();
   }
 
   private static String describe(List<IntOrString> steps, int index) {
@@ -258,7 +297,7 @@ public class HotLoadRollout {
     String alias = ServedNames.alias(request.adapter());
     Rollout.Probe probe = request.spec().getProbe();
     try {
-      Map<String, String> listed = server.models(pod.endpoint);
+      Map<String, String> listed = server.models(pod.endpoint).adapters();
       if (!path.equals(listed.get(name)) || !path.equals(listed.get(alias))) {
         return Optional.of(
             "pod "
@@ -279,28 +318,25 @@ public class HotLoadRollout {
     return probe(server, pod.endpoint, name, probe);
   }
 
-  /** The probe gate, for both loaders: a completion on {@code name}, answered within the bound. */
+  /**
+   * The probe gate, for both loaders: a greedy completion on {@code name}, judged by {@link
+   * ProbeGate}.
+   */
   static Optional<String> probe(
       InferenceServer server, Endpoint endpoint, String name, Rollout.Probe probe) {
     try {
-      Duration took =
+      InferenceServer.Answer answer =
           server.complete(
               endpoint,
               name,
               probe.getPrompt(),
               probe.getMaxTokens(),
               Duration.ofMillis(probe.getLatencyBoundMillis()));
-      if (took.toMillis() > probe.getLatencyBoundMillis()) {
-        return Optional.of(
-            "probe completion on pod "
-                + endpoint.pod()
-                + " took "
-                + took.toMillis()
-                + " ms, above the bound of "
-                + probe.getLatencyBoundMillis()
-                + " ms");
+      Optional<String> failure = ProbeGate.judge(endpoint.pod(), name, answer, probe);
+      if (failure.isEmpty()) {
+        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), ProbeGate.describe(answer));
       }
-      return Optional.empty();
+      return failure;
     } catch (ServerException e) {
       return Optional.of("probe completion failed: " + e.getMessage());
     }
@@ -460,6 +496,7 @@ public class HotLoadRollout {
     c.setStepPassedAt(s.getStepPassedAt());
     c.setFinishedAt(s.getFinishedAt());
     c.setMessage(s.getMessage());
+    c.setReason(s.getReason());
     return c;
   }
 }

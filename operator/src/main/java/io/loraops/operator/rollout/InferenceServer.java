@@ -1,7 +1,9 @@
 package io.loraops.operator.rollout;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -10,7 +12,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,7 +23,10 @@ import java.util.Map;
  * The project's own server ({@code lora-trainer serve}) speaks the same API.
  */
 public class InferenceServer {
-  private static final ObjectMapper JSON = new ObjectMapper();
+  // vLLM writes a NaN log-probability as the bare token NaN (Python's json default); it must
+  // parse, so that the probe gate can name it rather than fail on the syntax.
+  private static final ObjectMapper JSON =
+      JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
   private final HttpClient http;
   private final Duration timeout;
@@ -74,20 +81,32 @@ public class InferenceServer {
   /** How long a model listing may take: it is answered from memory, so a slow one is a hung one. */
   static final Duration LIST_TIMEOUT = Duration.ofSeconds(10);
 
-  /** The served names (base model and adapters) mapped to their {@code root}: the path loaded. */
-  public Map<String, String> models(Endpoint server) throws ServerException {
+  /**
+   * What a server serves: its base model ({@code id}, the served name, and {@code root}, what it
+   * was started with) and its adapters, each served name mapped to its {@code root}, the path
+   * loaded.
+   */
+  public record Models(String baseId, String baseRoot, Map<String, String> adapters) {}
+
+  /** What the server serves ({@code GET /v1/models}). */
+  public Models models(Endpoint server) throws ServerException {
     JsonNode body =
         parse(
             send(
                 server,
                 HttpRequest.newBuilder(server.uri("/v1/models")).GET().timeout(LIST_TIMEOUT)));
-    Map<String, String> models = new LinkedHashMap<>();
+    Map<String, String> adapters = new LinkedHashMap<>();
+    String baseId = null;
+    String baseRoot = null;
     for (JsonNode model : body.path("data")) {
       if (!model.path("parent").isMissingNode() && !model.path("parent").isNull()) {
-        models.put(model.path("id").asText(), model.path("root").asText(""));
+        adapters.put(model.path("id").asText(), model.path("root").asText(""));
+      } else if (baseId == null) {
+        baseId = model.path("id").asText(null);
+        baseRoot = model.path("root").asText(baseId);
       }
     }
-    return models;
+    return new Models(baseId, baseRoot, adapters);
   }
 
   /**
@@ -125,10 +144,22 @@ public class InferenceServer {
   }
 
   /**
-   * Sends a completion request to {@code model} and returns how long the answer took; an answer
-   * later than {@code bound} (plus a second's grace) is not waited for.
+   * A greedy completion's answer, as the probe gate reads it.
+   *
+   * @param took from request to answer
+   * @param text the completion
+   * @param tokens tokens generated ({@code usage.completion_tokens})
+   * @param finishReason {@code stop} or {@code length}
+   * @param logprobs each generated token's log-probability (NaN where the server sent NaN)
    */
-  public Duration complete(
+  public record Answer(
+      Duration took, String text, int tokens, String finishReason, List<Double> logprobs) {}
+
+  /**
+   * Sends a greedy completion request to {@code model}, asking for the tokens' log-probabilities;
+   * an answer later than {@code bound} (plus a second's grace) is not waited for.
+   */
+  public Answer complete(
       Endpoint server, String model, String prompt, int maxTokens, Duration bound)
       throws ServerException {
     long start = System.nanoTime();
@@ -147,12 +178,26 @@ public class InferenceServer {
                             "max_tokens",
                             maxTokens,
                             "temperature",
-                            0))
+                            0,
+                            "logprobs",
+                            1))
                     .timeout(bound.plusSeconds(1))));
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
     if (!body.path("choices").isArray() || body.path("choices").isEmpty()) {
       throw new ServerException(server.pod() + ": completion answer has no choices: " + body);
     }
-    return Duration.ofNanos(System.nanoTime() - start);
+    JsonNode choice = body.path("choices").get(0);
+    List<Double> logprobs = new ArrayList<>();
+    for (JsonNode value : choice.path("logprobs").path("token_logprobs")) {
+      logprobs.add(value.isNumber() ? value.asDouble() : Double.NaN);
+    }
+    int tokens = body.path("usage").path("completion_tokens").asInt(logprobs.size());
+    return new Answer(
+        took,
+        choice.path("text").asText(""),
+        tokens,
+        choice.path("finish_reason").asText(""),
+        List.copyOf(logprobs));
   }
 
   private static final class NotFound extends ServerException {

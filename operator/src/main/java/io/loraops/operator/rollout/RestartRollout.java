@@ -88,6 +88,7 @@ public class RestartRollout {
           }
         }
         rollout.setPhase(RolloutStatus.ROLLED_BACK);
+        rollout.setReason(RolloutStatus.GATE_FAILED);
         rollout.setFinishedAt(request.now().toString());
         rollout.setMessage(failure.get());
         focus = rollout.getFromVersion();
@@ -227,7 +228,7 @@ public class RestartRollout {
     for (Pod pod : ready) {
       Endpoint endpoint = Endpoint.of(pod, request.port());
       try {
-        Map<String, String> listed = server.models(endpoint);
+        Map<String, String> listed = server.models(endpoint).adapters();
         if (!listed.containsKey(served)) {
           return new Gate(
               false,

@@ -61,7 +61,7 @@ public class Withdrawal {
     for (Pod pod : pods.stream().filter(ServingTargets::servable).toList()) {
       Endpoint endpoint = Endpoint.of(pod, port);
       try {
-        for (String name : namesOf(adapter, server.models(endpoint).keySet())) {
+        for (String name : namesOf(adapter, server.models(endpoint).adapters().keySet())) {
           server.unload(endpoint, name);
           LOG.infof(
               "%s: unloaded %s from pod %s of deployment %s",

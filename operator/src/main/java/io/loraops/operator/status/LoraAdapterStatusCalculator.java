@@ -213,14 +213,17 @@ public final class LoraAdapterStatusCalculator {
                     : "version " + serving.servingVersion() + " is rolled out");
       }
       if (rolledBack) {
+        boolean incompatible = RolloutStatus.INCOMPATIBLE_ADAPTER.equals(rollout.getReason());
         degraded =
             new Conditions.Desired(
                 DEGRADED,
                 true,
-                "RolledBack",
+                incompatible ? RolloutStatus.INCOMPATIBLE_ADAPTER : "RolledBack",
                 "version "
                     + rollout.getVersion()
-                    + " failed a gate and was rolled back: "
+                    + (incompatible
+                        ? " was refused before any load: "
+                        : " failed a gate and was rolled back: ")
                     + rollout.getMessage()
                     + (serving.problems().isEmpty()
                         ? ""

@@ -150,7 +150,18 @@ final class VllmStandIn implements AutoCloseable {
             "model",
             model,
             "choices",
-            List.of(Map.of("index", 0, "text", " ok", "finish_reason", "length"))));
+            List.of(
+                Map.of(
+                    "index",
+                    0,
+                    "text",
+                    " ok",
+                    "logprobs",
+                    Map.of("tokens", List.of(" ok"), "token_logprobs", List.of(-0.5)),
+                    "finish_reason",
+                    "length")),
+            "usage",
+            Map.of("prompt_tokens", 1, "completion_tokens", 1, "total_tokens", 2)));
   }
 
   private static void error(HttpExchange ex, int code, String type, String message)

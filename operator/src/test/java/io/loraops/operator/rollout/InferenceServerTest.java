@@ -10,6 +10,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -97,7 +98,9 @@ class InferenceServerTest {
         .hasMessage(
             "pod pod-a: /v1/models answered 401: Unauthorized (the server wants an API key: set"
                 + " spec.serving.apiKeySecretRef)");
-    assertThat(server.withApiKey("s3cret").models(pod)).containsEntry("bot-v1", "/a/v1");
+    InferenceServer.Models models = server.withApiKey("s3cret").models(pod);
+    assertThat(models.adapters()).containsExactly(Map.entry("bot-v1", "/a/v1"));
+    assertThat(models.baseId()).isEqualTo("base");
     assertThat(authorizations).containsExactly("null", "Bearer s3cret");
   }
 
@@ -105,7 +108,7 @@ class InferenceServerTest {
   void aProbeSlowerThanItsBoundIsNotWaitedForUntilTheGeneralTimeout() throws Exception {
     InferenceServer server = new InferenceServer(Duration.ofSeconds(60)).withApiKey("k");
     completionDelayMillis = 0;
-    assertThat(server.complete(pod, "bot-v1", "hi", 4, Duration.ofMillis(200)))
+    assertThat(server.complete(pod, "bot-v1", "hi", 4, Duration.ofMillis(200)).took())
         .isLessThan(Duration.ofSeconds(5));
     completionDelayMillis = 5_000;
     long start = System.nanoTime();

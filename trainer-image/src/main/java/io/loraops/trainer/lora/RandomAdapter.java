@@ -12,11 +12,23 @@ import java.util.SplittableRandom;
 
 /**
  * Seeded adapters with random, non-zero B for tests, the serving benchmark and the demo: a freshly
- * initialised adapter (B = 0) would not change any output. With {@code nan}, B is all NaN: the
- * shapes fit, so it loads, but every output it touches is NaN (a stand-in for a diverged adapter).
+ * initialised adapter (B = 0) would not change any output.
  */
 public final class RandomAdapter {
   private RandomAdapter() {}
+
+  /** What B holds. */
+  public enum Weights {
+    /** B ~ N(0, 0.3²), scale alpha / r. */
+    RANDOM,
+    /** As {@link #RANDOM}, with rsLoRA's scale alpha / sqrt(r). */
+    RANDOM_RSLORA,
+    /**
+     * B all NaN: the shapes fit, so it loads, but every output it touches is NaN (a stand-in for a
+     * diverged adapter).
+     */
+    NAN
+  }
 
   /**
    * Writes PEFT files for the model in {@code modelDir} into {@code out}: A as PEFT initialises it
@@ -29,16 +41,16 @@ public final class RandomAdapter {
       List<String> targets,
       long seed,
       String baseModelName,
-      boolean nan)
+      Weights weights)
       throws IOException {
     try (NDManager m = NDManager.newBaseManager()) {
       CausalLM model = ModelLoader.load(modelDir, m);
-      LoraSpec spec = new LoraSpec(rank, 2.0 * rank, 0, targets, false);
+      LoraSpec spec = new LoraSpec(rank, 2.0 * rank, 0, targets, weights == Weights.RANDOM_RSLORA);
       SplittableRandom random = new SplittableRandom(seed + 1);
       for (LoraLinear l : LoraInjector.inject(model, spec, seed)) {
         float[] b = new float[Math.toIntExact(l.outFeatures() * rank)];
         for (int i = 0; i < b.length; i++) {
-          b[i] = nan ? Float.NaN : (float) (0.3 * random.nextGaussian());
+          b[i] = weights == Weights.NAN ? Float.NaN : (float) (0.3 * random.nextGaussian());
         }
         l.setAdapter(
             l.loraA(), Tensors.floats(m, b, new Shape(l.outFeatures(), rank)), spec.scale(), 0);

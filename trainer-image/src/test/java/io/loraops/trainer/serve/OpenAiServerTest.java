@@ -62,13 +62,40 @@ class OpenAiServerTest {
     gpt2 = Fixtures.model("tiny-gpt2");
     String base = "tiny-llama"; // the served name: the model folder's name
     RandomAdapter.write(
-        model, adapters.resolve("a1"), 4, List.of("q_proj", "v_proj"), 1, base, false);
-    RandomAdapter.write(model, adapters.resolve("a2"), 8, List.of("all-linear"), 2, base, false);
-    RandomAdapter.write(model, adapters.resolve("nan"), 4, List.of("q_proj"), 3, base, true);
-    // Another family, declared for this base: passes the name check, fails on layers.
-    RandomAdapter.write(gpt2, adapters.resolve("gpt2"), 4, List.of("c_attn"), 4, base, false);
+        model,
+        adapters.resolve("a1"),
+        4,
+        List.of("q_proj", "v_proj"),
+        1,
+        base,
+        RandomAdapter.Weights.RANDOM);
     RandomAdapter.write(
-        model, adapters.resolve("other-base"), 4, List.of("q_proj"), 5, "gpt2-xl", false);
+        model,
+        adapters.resolve("a2"),
+        8,
+        List.of("all-linear"),
+        2,
+        base,
+        RandomAdapter.Weights.RANDOM);
+    RandomAdapter.write(
+        model, adapters.resolve("nan"), 4, List.of("q_proj"), 3, base, RandomAdapter.Weights.NAN);
+    // Another family, declared for this base: passes the name check, fails on layers.
+    RandomAdapter.write(
+        gpt2,
+        adapters.resolve("gpt2"),
+        4,
+        List.of("c_attn"),
+        4,
+        base,
+        RandomAdapter.Weights.RANDOM);
+    RandomAdapter.write(
+        model,
+        adapters.resolve("other-base"),
+        4,
+        List.of("q_proj"),
+        5,
+        "gpt2-xl",
+        RandomAdapter.Weights.RANDOM);
     wrongShape(adapters.resolve("a1"), adapters.resolve("wrong-shape"));
   }
 

@@ -47,7 +47,8 @@ class ServeJarIT {
   @Test
   void jarServesAdaptersGivenOnTheCommandLineThroughThePathMap() throws Exception {
     Path model = Fixtures.model("tiny-llama");
-    RandomAdapter.write(model, tmp.resolve("a1"), 4, List.of("q_proj"), 1, "", false);
+    RandomAdapter.write(
+        model, tmp.resolve("a1"), 4, List.of("q_proj"), 1, "", RandomAdapter.Weights.RANDOM);
     ProcessBuilder pb =
         jar(
             "serve",

@@ -16,6 +16,15 @@ public class RolloutStatus {
   public static final String SUCCEEDED = "Succeeded";
   public static final String ROLLED_BACK = "RolledBack";
 
+  /** Why a rollout was rolled back: a gate failed on a pod that had loaded the version. */
+  public static final String GATE_FAILED = "GateFailed";
+
+  /**
+   * Why a rollout was rolled back: a server cannot serve the version (another base model, a rank
+   * above its limit), found before any load call.
+   */
+  public static final String INCOMPATIBLE_ADAPTER = "IncompatibleAdapter";
+
   @JsonPropertyDescription("The version being (or last) rolled out.")
   private Integer version;
 
@@ -46,4 +55,10 @@ public class RolloutStatus {
 
   @JsonPropertyDescription("Why it was rolled back, or what it is waiting for.")
   private String message;
+
+  @JsonPropertyDescription(
+      "Why it was rolled back, as a CamelCase reason: GateFailed (a pod that loaded the version"
+          + " failed a gate) or IncompatibleAdapter (a server cannot serve the version: another base"
+          + " model or a rank above its --max-lora-rank; nothing was loaded). Empty otherwise.")
+  private String reason;
 }

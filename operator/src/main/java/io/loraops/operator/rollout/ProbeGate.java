@@ -1,0 +1,72 @@
+package io.loraops.operator.rollout;
+
+import io.loraops.operator.api.v1alpha1.Rollout;
+import io.loraops.operator.rollout.InferenceServer.Answer;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * The probe gate's verdict on a probe completion, for both loaders. A status code is not enough:
+ * vLLM answers an adapter with NaN weights with 200 and an empty text (token id 0 repeated), so the
+ * gate reads the answer itself:
+ *
+ * <ol>
+ *   <li>it came within the latency bound;
+ *   <li>it has tokens, every one with a finite log-probability (a NaN or infinite one means the
+ *       weights are corrupt or diverged, whatever text came with it);
+ *   <li>it has text, unless the model chose to stop (a completion cut at max_tokens with no text is
+ *       what NaN logits look like on vLLM, where greedy sampling then repeats token 0).
+ * </ol>
+ */
+final class ProbeGate {
+  private ProbeGate() {}
+
+  /** Why the answer fails the gate, or empty when it passes. */
+  static Optional<String> judge(String pod, String model, Answer answer, Rollout.Probe probe) {
+    String on = "probe completion of " + model + " on pod " + pod;
+    if (answer.took().toMillis() > probe.getLatencyBoundMillis()) {
+      return Optional.of(
+          on
+              + " took "
+              + answer.took().toMillis()
+              + " ms, above the bound of "
+              + probe.getLatencyBoundMillis()
+              + " ms");
+    }
+    if (answer.tokens() == 0) {
+      return Optional.of(on + " answered no tokens");
+    }
+    for (int i = 0; i < answer.logprobs().size(); i++) {
+      double logprob = answer.logprobs().get(i);
+      if (!Double.isFinite(logprob)) {
+        return Optional.of(
+            on
+                + ": token "
+                + i
+                + " has log-probability "
+                + logprob
+                + " (non-finite logits: the adapter's weights are corrupt or diverged)");
+      }
+    }
+    if (answer.text().isEmpty() && !"stop".equals(answer.finishReason())) {
+      return Optional.of(
+          on
+              + " produced "
+              + answer.tokens()
+              + " tokens and no text (as non-finite logits do on vLLM: the adapter's weights are"
+              + " corrupt or diverged)");
+    }
+    return Optional.empty();
+  }
+
+  /** The numbers of a passed probe, for the step's message. */
+  static String describe(Answer answer) {
+    double sum = answer.logprobs().stream().mapToDouble(Double::doubleValue).sum();
+    return String.format(
+        Locale.ROOT,
+        "%d tokens in %d ms, mean log-probability %.3f",
+        answer.tokens(),
+        answer.took().toMillis(),
+        answer.logprobs().isEmpty() ? Double.NaN : sum / answer.logprobs().size());
+  }
+}
