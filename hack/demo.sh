@@ -78,8 +78,8 @@ up() {
   k wait --for condition=established --timeout=60s crd/lorajobs.loraops.io crd/loraadapters.loraops.io >/dev/null
 
   step "preparing a tiny base model and a dataset (PVC folders under .local/claims)"
-  if [ ! -f "${CLAIMS}/models/tiny-gpt2/config.json" ]; then
-    "${ROOT}/hack/lora-trainer" gen-model tiny-gpt2 "${CLAIMS}/models/tiny-gpt2" 42 >"${LOGS}/gen-model.log" 2>&1 \
+  if [ ! -f "${CLAIMS}/models/tiny-llama-h32/config.json" ]; then
+    "${ROOT}/hack/lora-trainer" gen-model tiny-llama-h32 "${CLAIMS}/models/tiny-llama-h32" 42 >"${LOGS}/gen-model.log" 2>&1 \
       || die "could not create the tiny model; see ${LOGS}/gen-model.log"
   fi
   cp "${ROOT}/examples/data/quickstart.jsonl" "${CLAIMS}/datasets/quickstart.jsonl"
@@ -89,7 +89,8 @@ up() {
     -Ddemo.checkout="$ROOT" -jar "${ROOT}/operator/target/quarkus-app/quarkus-run.jar"
   start node-agent java -Ddemo.checkout="$ROOT" -jar "${ROOT}/node-agent/target/lora-node-agent.jar" \
     --kubeconfig "$KUBECONFIG_FILE" --root "${LOCAL}/node" --claims "$CLAIMS" \
-    --capacity "cpu=3,memory=16Gi,nvidia.com/gpu=4,pods=12" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer"
+    --capacity "cpu=3,memory=16Gi,nvidia.com/gpu=4,pods=12" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer" \
+    --image "vllm/vllm-openai=${ROOT}/hack/vllm"
   for _ in $(seq 1 60); do
     curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null && break
     alive operator || die "the operator exited; see ${LOGS}/operator.log"
@@ -154,7 +155,7 @@ up() {
   ip=$(k get pods -l app=quickstart-server --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
   echo
   echo "Completions from pod ${ip}:8000 (greedy, 8 tokens, prompt \"a lora adapter\"):"
-  for model in tiny-gpt2 quickstart "quickstart-v${version}"; do
+  for model in tiny-llama-h32 quickstart "quickstart-v${version}"; do
     printf '  %-16s -> %s\n' "$model" "$(complete "$ip" "$model")"
   done
   cat <<EOT

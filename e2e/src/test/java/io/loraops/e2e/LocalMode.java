@@ -46,8 +46,8 @@ final class LocalMode implements AutoCloseable {
         List.of(
             REPO.resolve("hack/lora-trainer").toString(),
             "gen-model",
-            "tiny-gpt2",
-            claims.resolve("models/tiny-gpt2").toString(),
+            "tiny-llama-h32",
+            claims.resolve("models/tiny-llama-h32").toString(),
             "42"));
     Files.copy(
         REPO.resolve("examples/data/quickstart.jsonl"),
@@ -111,7 +111,9 @@ final class LocalMode implements AutoCloseable {
                 "--capacity",
                 "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=8",
                 "--image",
-                "loraops/lora-trainer=" + REPO.resolve("hack/lora-trainer")));
+                "loraops/lora-trainer=" + REPO.resolve("hack/lora-trainer"),
+                "--image",
+                "vllm/vllm-openai=" + REPO.resolve("hack/vllm")));
     await()
         .atMost(Duration.ofSeconds(30))
         .until(() -> client.nodes().withName("local-node").get() != null);

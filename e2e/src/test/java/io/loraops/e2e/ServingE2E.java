@@ -3,31 +3,16 @@ package io.loraops.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.fabric8.kubernetes.api.model.IntOrString;
-import io.fabric8.kubernetes.api.model.Pod;
-import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.it.RolloutAssertions;
-import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,23 +29,19 @@ import org.junit.jupiter.api.TestMethodOrder;
  * from the env the operator writes into the pod template.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class ServingE2E {
-  static final String ADAPTER = "bot";
+class ServingE2E extends ServingScenario {
   static final String DEPLOYMENT = "quickstart-server";
   static final String RESTART_DEPLOYMENT = "restart-server";
 
-  /** The restart-server's API key; servers started without one ignore the header. */
-  static final String API_KEY = "e2e-key";
+  @Override
+  String deployment() {
+    return DEPLOYMENT;
+  }
 
-  static final ObjectMapper JSON = new ObjectMapper();
-  static final HttpClient HTTP =
-      HttpClient.newBuilder()
-          .version(HttpClient.Version.HTTP_1_1) // as vLLM's clients: no h2c upgrade
-          .connectTimeout(Duration.ofSeconds(2))
-          .build();
-
-  static LocalMode local;
-  static boolean trained;
+  @Override
+  Pattern loadLine(String name) {
+    return Pattern.compile("serve: loaded adapter '" + Pattern.quote(name) + "'");
+  }
 
   @BeforeAll
   static void start() throws Exception {
@@ -70,26 +51,6 @@ class ServingE2E {
   @AfterAll
   static void stop() throws Exception {
     local.close();
-  }
-
-  /** Three versions, each from a one-trial LoraJob (they differ in learning rate). */
-  private void trainThreeVersions() throws Exception {
-    if (trained) {
-      return;
-    }
-    for (int n = 1; n <= 3; n++) {
-      train("bot-" + n, n == 1 ? "0.003" : n == 2 ? "0.01" : "0.02");
-    }
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofMinutes(8))
-        .pollInterval(Duration.ofSeconds(2))
-        .until(
-            () ->
-                adapter() != null
-                    && adapter().getStatus() != null
-                    && adapter().getStatus().getVersions().size() == 3);
-    trained = true;
   }
 
   @Test
@@ -109,7 +70,7 @@ class ServingE2E {
     for (String ip : ips.values()) {
       assertThat(models(ip)).containsEntry("bot-v1", path(1)).containsEntry("bot", path(1));
       assertThat(complete(ip, "bot").path("choices").get(0).path("text").isTextual()).isTrue();
-      assertThat(complete(ip, "tiny-gpt2").path("choices")).hasSize(1);
+      assertThat(complete(ip, "tiny-llama-h32").path("choices")).hasSize(1);
     }
 
     // v2 pinned: one pod first (the canary), then both; v1 retired.
@@ -256,192 +217,6 @@ class ServingE2E {
     for (String ip : v1Pods.values()) {
       assertThat(models(ip)).containsOnlyKeys("bot-v1", "bot");
       assertThat(models(ip).values()).allSatisfy(root -> assertThat(root).endsWith(inClaim(1)));
-    }
-  }
-
-  private void train(String name, String learningRate) throws Exception {
-    String job = Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"));
-    job = edit(job, "name: quickstart", "name: " + name);
-    job = edit(job, "adapter: quickstart", "adapter: " + ADAPTER);
-    job = edit(job, "rank: [4, 8, 16, 32]", "rank: [8]");
-    job = edit(job, "maxSteps: 40", "maxSteps: 12");
-    job = edit(job, "learningRate: 0.003", "learningRate: " + learningRate);
-    apply(job);
-  }
-
-  private static String edit(String manifest, String find, String replace) {
-    assertThat(manifest).as("the example still has " + find).contains(find);
-    return manifest.replace(find, replace);
-  }
-
-  private void apply(String manifest) throws Exception {
-    Path file = Files.createTempFile("serving", ".yaml");
-    Files.writeString(file, manifest);
-    local.kubectl("apply", "-f", file.toString());
-  }
-
-  private void awaitServing(int version, Duration timeout) {
-    await()
-        .ignoreExceptions()
-        .atMost(timeout)
-        .pollInterval(Duration.ofSeconds(1))
-        .untilAsserted(
-            () -> {
-              LoraAdapter a = adapter();
-              RolloutAssertions.assertServing(a, version);
-              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(2);
-            });
-  }
-
-  private void pin(int version) {
-    local
-        .client
-        .resources(LoraAdapter.class)
-        .inNamespace(local.namespace)
-        .withName(ADAPTER)
-        .edit(
-            a -> {
-              a.getSpec().setVersion(new IntOrString(version));
-              return a;
-            });
-  }
-
-  private LoraAdapter adapter() {
-    return local
-        .client
-        .resources(LoraAdapter.class)
-        .inNamespace(local.namespace)
-        .withName(ADAPTER)
-        .get();
-  }
-
-  private AdapterVersion version(int n) {
-    return adapter().getStatus().getVersions().stream()
-        .filter(v -> v.getVersion() == n)
-        .findFirst()
-        .orElseThrow();
-  }
-
-  /**
-   * A version's path inside the claim. The node agent maps in-pod paths in a pod's env to local
-   * folders, so a server started with {@code --lora-modules} from that env reports the local path.
-   */
-  private String inClaim(int n) {
-    return version(n).getArtifactUri().substring("pvc://adapters".length());
-  }
-
-  /** The path a version has inside the server pods, which mount claim "adapters" at /adapters. */
-  private String path(int n) {
-    return "/adapters/" + version(n).getArtifactUri().substring("pvc://adapters/".length());
-  }
-
-  /** Ready server pods of the hotLoad Deployment: name -> IP. */
-  private Map<String, String> podIps() {
-    return podIps(DEPLOYMENT);
-  }
-
-  /** Ready server pods of {@code deployment}: name -> IP. */
-  private Map<String, String> podIps(String deployment) {
-    Map<String, String> ips = new LinkedHashMap<>();
-    for (Pod pod :
-        local
-            .client
-            .pods()
-            .inNamespace(local.namespace)
-            .withLabel("app", deployment)
-            .list()
-            .getItems()) {
-      boolean ready =
-          pod.getMetadata().getDeletionTimestamp() == null
-              && pod.getStatus() != null
-              && pod.getStatus().getConditions() != null
-              && pod.getStatus().getConditions().stream()
-                  .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
-      if (ready) {
-        ips.put(pod.getMetadata().getName(), pod.getStatus().getPodIP());
-      }
-    }
-    return ips;
-  }
-
-  private List<String> aliasPaths() throws Exception {
-    return podIps().values().stream()
-        .map(
-            ip -> {
-              try {
-                return models(ip).get("bot");
-              } catch (Exception e) {
-                throw new AssertionError(e);
-              }
-            })
-        .toList();
-  }
-
-  /** The server's adapters: name -> path. */
-  private static Map<String, String> models(String ip) throws Exception {
-    JsonNode body =
-        JSON.readTree(
-            HTTP.send(
-                    HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/models"))
-                        .header("Authorization", "Bearer " + API_KEY)
-                        .build(),
-                    HttpResponse.BodyHandlers.ofString())
-                .body());
-    Map<String, String> adapters = new LinkedHashMap<>();
-    for (JsonNode m : body.path("data")) {
-      if (m.path("parent").isTextual()) {
-        adapters.put(m.path("id").asText(), m.path("root").asText());
-      }
-    }
-    return adapters;
-  }
-
-  private static JsonNode complete(String ip, String model) throws Exception {
-    HttpResponse<String> response =
-        HTTP.send(
-            HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/completions"))
-                .header("Content-Type", "application/json")
-                .header("Authorization", "Bearer " + API_KEY)
-                .POST(
-                    HttpRequest.BodyPublishers.ofString(
-                        "{\"model\":\""
-                            + model
-                            + "\",\"prompt\":\"the operator\",\"max_tokens\":6,\"temperature\":0}"))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
-    assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
-    return JSON.readTree(response.body());
-  }
-
-  /** How many times the pod's server has loaded {@code name}, from its log. */
-  private int loads(String pod, String name) throws Exception {
-    Matcher m =
-        Pattern.compile("serve: loaded adapter '" + Pattern.quote(name) + "'")
-            .matcher(local.kubectl("logs", pod));
-    int count = 0;
-    while (m.find()) {
-      count++;
-    }
-    return count;
-  }
-
-  /** Overwrites every float32 weight in a safetensors file with NaN, keeping its shapes. */
-  private static void poison(Path file) throws IOException {
-    try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
-      byte[] len = new byte[8];
-      raf.readFully(len);
-      long headerLength = ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getLong();
-      byte[] header = new byte[(int) headerLength];
-      raf.readFully(header);
-      assertThat(new String(header, StandardCharsets.UTF_8)).contains("F32");
-      long start = 8 + headerLength;
-      ByteBuffer nan =
-          ByteBuffer.allocate((int) (raf.length() - start)).order(ByteOrder.LITTLE_ENDIAN);
-      while (nan.remaining() >= 4) {
-        nan.putFloat(Float.NaN);
-      }
-      raf.seek(start);
-      raf.write(nan.array());
     }
   }
 }

@@ -174,6 +174,7 @@ public class HotLoadRollout {
         if (failure.isPresent()) {
           rollout.setReason(RolloutStatus.GATE_FAILED);
           List<String> incomplete = rollBack(request, pods, rollout, failure.get());
+          settle(request, pod).ifPresent(incomplete::add);
           return new Advance(request.serving(), null, incomplete);
         }
       }
@@ -338,8 +339,56 @@ public class HotLoadRollout {
       }
       return failure;
     } catch (ServerException e) {
-      return Optional.of("probe completion failed: " + e.getMessage());
+      return Optional.of(ProbeGate.failed(name, e.getMessage()));
     }
+  }
+
+  /** How many completions {@link #settle} may send before it gives up. */
+  static final int SETTLE_ATTEMPTS = 6;
+
+  /**
+   * After a failed gate, asks the pod's base model the probe prompt until two answers in a row pass
+   * the probe gate and agree, at most {@link #SETTLE_ATTEMPTS} times; what is wrong if they never
+   * do. vLLM's CPU build leaves state behind after a request that computed NaN: the next one or two
+   * completions on that server, for any model and prompt, come out empty or cut short. The rollback
+   * is not done until the server answers as before.
+   */
+  private Optional<String> settle(Request request, PodState pod) {
+    if (pod.unreachable != null || pod.served == null || pod.served.baseId() == null) {
+      return Optional.empty();
+    }
+    Rollout.Probe probe = request.spec().getProbe();
+    String base = pod.served.baseId();
+    String previous = null;
+    for (int attempt = 0; attempt < SETTLE_ATTEMPTS; attempt++) {
+      String answer = null;
+      try {
+        InferenceServer.Answer a =
+            server.complete(
+                pod.endpoint,
+                base,
+                probe.getPrompt(),
+                probe.getMaxTokens(),
+                Duration.ofMillis(probe.getLatencyBoundMillis()));
+        if (ProbeGate.judge(pod.endpoint.pod(), base, a, probe).isEmpty()) {
+          answer = a.text() + " " + a.logprobs();
+        }
+      } catch (ServerException e) {
+        // not settled yet
+      }
+      if (answer != null && answer.equals(previous)) {
+        return Optional.empty();
+      }
+      previous = answer;
+    }
+    return Optional.of(
+        "pod "
+            + pod.endpoint.pod()
+            + ": the base model "
+            + base
+            + " did not answer the probe prompt the same way twice in "
+            + SETTLE_ATTEMPTS
+            + " tries after the failed gate");
   }
 
   /**

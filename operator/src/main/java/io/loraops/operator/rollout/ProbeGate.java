@@ -59,6 +59,21 @@ final class ProbeGate {
     return Optional.empty();
   }
 
+  /** vLLM's 400 when a log-probability it was asked for is NaN: JSON has no NaN. */
+  static final String VLLM_NAN_LOGPROBS = "Out of range float values are not JSON compliant";
+
+  /** The gate's verdict on a probe request that got no usable answer ({@code error}). */
+  static String failed(String model, String error) {
+    return "probe completion of "
+        + model
+        + " failed: "
+        + error
+        + (error.contains(VLLM_NAN_LOGPROBS)
+            ? " (vLLM's answer when log-probabilities are NaN: non-finite logits, the adapter's"
+                + " weights are corrupt or diverged)"
+            : "");
+  }
+
   /** The numbers of a passed probe, for the step's message. */
   static String describe(Answer answer) {
     double sum = answer.logprobs().stream().mapToDouble(Double::doubleValue).sum();

@@ -55,6 +55,19 @@ class ProbeGateTest {
   }
 
   @Test
+  void vllmsRefusalToWriteNanLogprobsIsNamed() {
+    assertThat(
+            ProbeGate.failed(
+                "bot-v3",
+                "pod p: /v1/completions answered 400: Out of range float values are not JSON"
+                    + " compliant"))
+        .isEqualTo(
+            "probe completion of bot-v3 failed: pod p: /v1/completions answered 400: Out of range"
+                + " float values are not JSON compliant (vLLM's answer when log-probabilities are"
+                + " NaN: non-finite logits, the adapter's weights are corrupt or diverged)");
+  }
+
+  @Test
   void noTokensOrALateAnswerFails() {
     assertThat(ProbeGate.judge("p", "m", answer(30, "", 0, "length"), probe))
         .hasValue("probe completion of m on pod p answered no tokens");

@@ -1,0 +1,274 @@
+package io.loraops.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.loraops.operator.api.v1alpha1.AdapterVersion;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.it.RolloutAssertions;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What the serving E2E tests share: versions trained by the real trainer from the quickstart
+ * example, the LoraAdapter "bot" edited as a user would, and the servers asked over HTTP/1.1 what
+ * they serve. One E2E class runs at a time, so the local mode is held in a static field.
+ */
+abstract class ServingScenario {
+  static final String ADAPTER = "bot";
+
+  /** The servers' API key (from a Secret); servers started without one ignore the header. */
+  static final String API_KEY = "e2e-key";
+
+  static final ObjectMapper JSON = new ObjectMapper();
+  static final HttpClient HTTP =
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1) // as vLLM's clients: no h2c upgrade
+          .connectTimeout(Duration.ofSeconds(2))
+          .build();
+
+  static LocalMode local;
+  static boolean trained;
+
+  /** The hotLoad target Deployment. */
+  abstract String deployment();
+
+  /** The log line a server writes when it loads {@code name} (not in place). */
+  abstract Pattern loadLine(String name);
+
+  /** Three versions, each from a one-trial LoraJob (they differ in learning rate). */
+  void trainThreeVersions() throws Exception {
+    if (trained) {
+      return;
+    }
+    for (int n = 1; n <= 3; n++) {
+      train("bot-" + n, n == 1 ? "0.003" : n == 2 ? "0.01" : "0.02");
+    }
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofMinutes(8))
+        .pollInterval(Duration.ofSeconds(2))
+        .until(
+            () ->
+                adapter() != null
+                    && adapter().getStatus() != null
+                    && adapter().getStatus().getVersions().size() == 3);
+    trained = true;
+  }
+
+  void train(String name, String learningRate) throws Exception {
+    train(name, learningRate, 8);
+  }
+
+  /** A one-trial LoraJob from the quickstart example, publishing into "bot". */
+  void train(String name, String learningRate, int rank) throws Exception {
+    String job = Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"));
+    job = edit(job, "name: quickstart", "name: " + name);
+    job = edit(job, "adapter: quickstart", "adapter: " + ADAPTER);
+    job = edit(job, "rank: [4, 8, 16, 32]", "rank: [" + rank + "]");
+    job = edit(job, "maxSteps: 40", "maxSteps: 12");
+    job = edit(job, "learningRate: 0.003", "learningRate: " + learningRate);
+    apply(job);
+  }
+
+  static String edit(String manifest, String find, String replace) {
+    assertThat(manifest).as("the example still has " + find).contains(find);
+    return manifest.replace(find, replace);
+  }
+
+  void apply(String manifest) throws Exception {
+    Path file = Files.createTempFile("serving", ".yaml");
+    Files.writeString(file, manifest);
+    local.kubectl("apply", "-f", file.toString());
+  }
+
+  void awaitServing(int version, Duration timeout) {
+    await()
+        .ignoreExceptions()
+        .atMost(timeout)
+        .pollInterval(Duration.ofSeconds(1))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = adapter();
+              RolloutAssertions.assertServing(a, version);
+              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(2);
+            });
+  }
+
+  /**
+   * Pins {@code version} with a merge patch, as {@code kubectl patch} would: it carries no
+   * resourceVersion, so it cannot conflict with the operator's own writes.
+   */
+  void pin(int version) {
+    local
+        .client
+        .resources(LoraAdapter.class)
+        .inNamespace(local.namespace)
+        .withName(ADAPTER)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"version\":" + version + "}}");
+  }
+
+  LoraAdapter adapter() {
+    return local
+        .client
+        .resources(LoraAdapter.class)
+        .inNamespace(local.namespace)
+        .withName(ADAPTER)
+        .get();
+  }
+
+  AdapterVersion version(int n) {
+    return adapter().getStatus().getVersions().stream()
+        .filter(v -> v.getVersion() == n)
+        .findFirst()
+        .orElseThrow();
+  }
+
+  /**
+   * A version's path inside the claim. The node agent maps in-pod paths in a pod's env to local
+   * folders, so a server started with {@code --lora-modules} from that env reports the local path.
+   */
+  String inClaim(int n) {
+    return version(n).getArtifactUri().substring("pvc://adapters".length());
+  }
+
+  /** Where the server pods mount claim "adapters". */
+  String adaptersMount() {
+    return "/adapters";
+  }
+
+  /** The path a version has inside the server pods. */
+  String path(int n) {
+    return adaptersMount()
+        + "/"
+        + version(n).getArtifactUri().substring("pvc://adapters/".length());
+  }
+
+  /** Ready server pods of the hotLoad Deployment: name -> IP. */
+  Map<String, String> podIps() {
+    return podIps(deployment());
+  }
+
+  /** Ready server pods of {@code deployment}: name -> IP. */
+  Map<String, String> podIps(String deployment) {
+    Map<String, String> ips = new LinkedHashMap<>();
+    for (Pod pod :
+        local
+            .client
+            .pods()
+            .inNamespace(local.namespace)
+            .withLabel("app", deployment)
+            .list()
+            .getItems()) {
+      boolean ready =
+          pod.getMetadata().getDeletionTimestamp() == null
+              && pod.getStatus() != null
+              && pod.getStatus().getConditions() != null
+              && pod.getStatus().getConditions().stream()
+                  .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
+      if (ready) {
+        ips.put(pod.getMetadata().getName(), pod.getStatus().getPodIP());
+      }
+    }
+    return ips;
+  }
+
+  List<String> aliasPaths() throws Exception {
+    return podIps().values().stream()
+        .map(
+            ip -> {
+              try {
+                return models(ip).get("bot");
+              } catch (Exception e) {
+                throw new AssertionError(e);
+              }
+            })
+        .toList();
+  }
+
+  /** The server's adapters: name -> path. */
+  static Map<String, String> models(String ip) throws Exception {
+    JsonNode body =
+        JSON.readTree(
+            HTTP.send(
+                    HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/models"))
+                        .header("Authorization", "Bearer " + API_KEY)
+                        .build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .body());
+    Map<String, String> adapters = new LinkedHashMap<>();
+    for (JsonNode m : body.path("data")) {
+      if (m.path("parent").isTextual()) {
+        adapters.put(m.path("id").asText(), m.path("root").asText());
+      }
+    }
+    return adapters;
+  }
+
+  static JsonNode complete(String ip, String model) throws Exception {
+    HttpResponse<String> response =
+        HTTP.send(
+            HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/completions"))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + API_KEY)
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "{\"model\":\""
+                            + model
+                            + "\",\"prompt\":\"the operator\",\"max_tokens\":6,\"temperature\":0}"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+    return JSON.readTree(response.body());
+  }
+
+  /** How many times the pod's server has loaded {@code name}, from its log. */
+  int loads(String pod, String name) throws Exception {
+    Matcher m = loadLine(name).matcher(local.kubectl("logs", pod));
+    int count = 0;
+    while (m.find()) {
+      count++;
+    }
+    return count;
+  }
+
+  /** Overwrites every float32 weight in a safetensors file with NaN, keeping its shapes. */
+  static void poison(Path file) throws IOException {
+    try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+      byte[] len = new byte[8];
+      raf.readFully(len);
+      long headerLength = ByteBuffer.wrap(len).order(ByteOrder.LITTLE_ENDIAN).getLong();
+      byte[] header = new byte[(int) headerLength];
+      raf.readFully(header);
+      assertThat(new String(header, StandardCharsets.UTF_8)).contains("F32");
+      long start = 8 + headerLength;
+      ByteBuffer nan =
+          ByteBuffer.allocate((int) (raf.length() - start)).order(ByteOrder.LITTLE_ENDIAN);
+      while (nan.remaining() >= 4) {
+        nan.putFloat(Float.NaN);
+      }
+      raf.seek(start);
+      raf.write(nan.array());
+    }
+  }
+}
