@@ -143,10 +143,20 @@ public abstract class CausalLM {
 
   /** Additive causal mask [T, T]: 0 on and below the diagonal, a large negative above. */
   protected NDArray causalMask(int t) {
+    return causalMask(t, 0);
+  }
+
+  /**
+   * Additive causal mask [T, T] that, with {@code window > 0}, also hides keys {@code window} or
+   * more positions back: query i sees key j iff {@code i - window < j <= i}, as transformers'
+   * {@code sliding_window_overlay} (Mistral, Qwen sliding layers).
+   */
+  protected NDArray causalMask(int t, int window) {
     float[] mask = new float[t * t];
     for (int i = 0; i < t; i++) {
-      for (int j = i + 1; j < t; j++) {
-        mask[i * t + j] = -1e30f;
+      for (int j = 0; j < t; j++) {
+        boolean visible = j <= i && (window <= 0 || j > i - window);
+        mask[i * t + j] = visible ? 0f : -1e30f;
       }
     }
     return Tensors.floats(manager, mask, new Shape(t, t));
