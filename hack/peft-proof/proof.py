@@ -4,7 +4,7 @@
 On tiny seeded models that the Java side generates (GPT-2, LLaMA untied, LLaMA tied) and on tiny
 models that transformers' own config and model classes build and save (one per supported family or
 variant: Llama 3 RoPE scaling, a transformers-5-layout config with YaRN, Mistral's sliding window,
-Qwen2's q/k/v biases and sliding layers, Qwen3's q/k norm and head_dim, Phi-3's fused projections),
+Qwen2's q/k/v biases and sliding layers, Qwen3's q/k norm and head_dim, Phi-3's fused projections, Gemma 3 text),
 checks:
   0. the Java model's logits equal transformers' (max abs diff <= 1e-4, fp32), and the family's
      features matter: the same weights with them switched off give clearly different logits;
@@ -68,6 +68,11 @@ HF_CASES = {
               dict(layer_types=["full_attention"] * 3)),
     "phi3": ("phi3", dict(head_dim=16, sliding_window=5), False, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
              dict(sliding_window=None)),
+    "gemma3": ("gemma3_text", dict(head_dim=16, query_pre_attn_scalar=12, sliding_window=4,
+                                   layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                                   rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                                   rope_scaling=dict(rope_type="linear", factor=8.0)), False, ALL,
+               dict(layer_types=["full_attention"] * 3, rope_scaling=None)),
 }
 CASES = [
     ("gpt2", "tiny-gpt2", ["c_attn", "c_proj", "c_fc"]),

@@ -163,7 +163,12 @@ final class ConfigFields {
       values.add(String.valueOf(a));
     }
     throw bad(
-        field, v + " is not supported (" + why + "); supported: " + String.join(", ", values));
+        field,
+        v
+            + " is not supported ("
+            + why
+            + "); supported: "
+            + (values.isEmpty() ? "null" : String.join(", ", values)));
   }
 
   /** Marks fields as read elsewhere or harmless. */

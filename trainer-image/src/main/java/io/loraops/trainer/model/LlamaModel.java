@@ -13,10 +13,11 @@ import java.util.Map;
  * LLaMA (Touvron et al. 2023) as in Hugging Face {@code LlamaForCausalLM}: RMSNorm, rotary position
  * embeddings in the "rotate half" layout, SwiGLU MLP, grouped-query attention, tied or untied head.
  *
- * <p>The same code is Mistral, Qwen2, Qwen3 and Phi-3: they differ from LLaMA only in switches the
- * {@link ModelConfig} carries (which projections have biases, Qwen3's per-head q/k RMSNorm, Phi-3's
- * fused {@code qkv_proj} and {@code gate_up_proj}, sliding-window layers, RoPE scaling, a head
- * width other than hidden / heads), so one parameterised model keeps a single path per behaviour.
+ * <p>The same code is Mistral, Qwen2, Qwen3, Phi-3 and Gemma 3 (text): they differ from LLaMA only
+ * in switches the {@link ModelConfig} carries (which projections have biases, per-head q/k RMSNorm,
+ * Phi-3's fused {@code qkv_proj} and {@code gate_up_proj}, sliding-window layers with their own
+ * RoPE, RoPE scaling, a head width other than hidden / heads, Gemma's norms, GELU and query scale),
+ * so one parameterised model keeps a single path per behaviour.
  */
 final class LlamaModel extends CausalLM {
   private final LoraLinear[] q;
@@ -28,6 +29,7 @@ final class LlamaModel extends CausalLM {
   private final LoraLinear[] down;
   private final LoraLinear[] qkv; // Phi-3: [q; k; v] in one layer
   private final LoraLinear[] gateUp; // Phi-3: [gate; up] in one layer
+  private final Map<String, NDArray> gemmaScales = new HashMap<>(); // norm weight -> 1 + w
 
   LlamaModel(ModelConfig c, NDManager manager, Map<String, NDArray> weights) {
     super(c, manager, weights);
@@ -59,6 +61,13 @@ final class LlamaModel extends CausalLM {
       }
       down[i] = lin(p + "mlp.down_proj", c.mlpBias());
     }
+    if (c.gemmaNorms()) { // Gemma's RMSNorm multiplies by (1 + w): computed once, frozen like w
+      for (String name : weights.keySet()) {
+        if (name.endsWith("norm.weight")) {
+          gemmaScales.put(name, w(name).add(Tensors.scalar(manager, 1f)));
+        }
+      }
+    }
   }
 
   private LoraLinear lin(String path, boolean bias) {
@@ -88,6 +97,10 @@ final class LlamaModel extends CausalLM {
         s.put(p + "self_attn.k_norm.weight", new Shape(c.headDim()));
       }
       s.put(p + "post_attention_layernorm.weight", new Shape(d));
+      if (c.gemmaNorms()) {
+        s.put(p + "pre_feedforward_layernorm.weight", new Shape(d));
+        s.put(p + "post_feedforward_layernorm.weight", new Shape(d));
+      }
       if (c.fusedProjections()) {
         put(s, p + "mlp.gate_up_proj", new Shape(2 * inter, d), c.mlpBias());
       } else {
@@ -122,9 +135,14 @@ final class LlamaModel extends CausalLM {
     int hd = config.headDim();
     int nH = config.heads();
     int nKv = config.kvHeads();
-    NDArray[] rope = rope(t, hd); // cos, sin: [T, hd]
+    NDArray[] rope = rope(config.rope(), t, hd); // cos, sin: [T, hd]
+    NDArray[] localRope =
+        config.localRope() == config.rope() ? rope : rope(config.localRope(), t, hd);
     Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, T]
     NDArray h = embed(ids, w("model.embed_tokens.weight")); // [B, T, D]
+    if (config.gemmaNorms()) { // Gemma: embeddings x sqrt(D), a float32 constant as the reference
+      h = h.mul(Tensors.scalar(manager, (float) Math.sqrt(config.hidden())));
+    }
     for (int i = 0; i < config.layers(); i++) {
       String p = "model.layers." + i + ".";
       NDArray a = rmsNorm(h, p + "input_layernorm.weight"); // [B, T, D]
@@ -132,22 +150,34 @@ final class LlamaModel extends CausalLM {
       NDArray qh = split(qkvOut[0], b, t, nH, hd); // [B, H, T, hd]
       NDArray kh = split(qkvOut[1], b, t, nKv, hd); // [B, KV, T, hd]
       NDArray vh = split(qkvOut[2], b, t, nKv, hd); // [B, KV, T, hd]
-      if (config.qkNorm()) { // Qwen3: RMSNorm over each head's hd, before RoPE
+      if (config.qkNorm()) { // Qwen3, Gemma 3: RMSNorm over each head's hd, before RoPE
         qh = rmsNorm(qh, p + "self_attn.q_norm.weight");
         kh = rmsNorm(kh, p + "self_attn.k_norm.weight");
       }
-      qh = applyRope(qh, rope[0], rope[1]);
-      kh = applyRope(kh, rope[0], rope[1]);
+      int window = config.layerWindows().get(i);
+      NDArray[] cosSin = window > 0 ? localRope : rope;
+      qh = applyRope(qh, cosSin[0], cosSin[1]);
+      kh = applyRope(kh, cosSin[0], cosSin[1]);
       kh = repeatKv(kh, nH / nKv); // [B, H, T, hd]
       vh = repeatKv(vh, nH / nKv);
-      int window = config.layerWindows().get(i);
       NDArray mask = masks.computeIfAbsent(window, wnd -> causalMask(t, wnd)); // [T, T]
-      NDArray y = attention(qh, kh, vh, mask); // [B, T, H*hd]
-      h = h.add(o[i].forward(y, training)); // [B, T, D]
-      NDArray m = rmsNorm(h, p + "post_attention_layernorm.weight");
+      NDArray y = attention(qh, kh, vh, mask, (float) config.attentionScale()); // [B, T, H*hd]
+      NDArray attnOut = o[i].forward(y, training); // [B, T, D]
+      if (config.gemmaNorms()) {
+        attnOut = rmsNorm(attnOut, p + "post_attention_layernorm.weight");
+      }
+      h = h.add(attnOut);
+      String mlpNorm =
+          config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
+      NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
       NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
-      NDArray silu = gu[0].mul(gu[0].getNDArrayInternal().sigmoid()); // SwiGLU gate
-      h = h.add(down[i].forward(silu.mul(gu[1]), training)); // [B, T, D]
+      NDArray gated =
+          config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
+      NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
+      if (config.gemmaNorms()) {
+        mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
+      }
+      h = h.add(mlpOut);
     }
     return rmsNorm(h, "model.norm.weight");
   }
@@ -185,20 +215,24 @@ final class LlamaModel extends CausalLM {
     return x.reshape(b, t, heads, hd).transpose(0, 2, 1, 3); // [B, T, h*hd] -> [B, h, T, hd]
   }
 
-  /** x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm. */
+  /**
+   * x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm; Gemma scales by (1 +
+   * w) instead (its weights are stored as offsets from 1).
+   */
   private NDArray rmsNorm(NDArray x, String weight) {
     NDArray var = x.square().mean(new int[] {-1}, true); // [B, T, 1]
-    return x.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt()).mul(w(weight));
+    NDArray normed = x.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt());
+    return normed.mul(config.gemmaNorms() ? gemmaScales.get(weight) : w(weight));
   }
 
   /**
    * cos and sin tables [T, hd] over the {@link Rope}'s inverse frequencies, duplicated over both
    * halves and multiplied by its attention scaling (1 except YaRN).
    */
-  private NDArray[] rope(int t, int hd) {
+  private NDArray[] rope(Rope settings, int t, int hd) {
     int half = hd / 2;
-    float[] invFreq = config.rope().invFreq(hd, config.maxPositions(), t);
-    float scaling = config.rope().attentionScaling();
+    float[] invFreq = settings.invFreq(hd, config.maxPositions(), t);
+    float scaling = settings.attentionScaling();
     float[] cos = new float[t * hd];
     float[] sin = new float[t * hd];
     for (int i = 0; i < half; i++) {

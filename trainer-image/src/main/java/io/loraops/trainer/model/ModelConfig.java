@@ -9,20 +9,20 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * The architecture facts the trainer needs from a Hugging Face {@code config.json}, normalised over
  * GPT-2 and the LLaMA-like families ({@code llama}, {@code mistral}, {@code qwen2}, {@code qwen3},
- * {@code phi3}) in both the transformers 4 and the transformers 5 layout.
+ * {@code phi3}, {@code gemma3_text}) in both the transformers 4 and the transformers 5 layout.
  *
  * <p>The reader is an allow-list ({@link ConfigFields}): every field is either implemented, pinned
  * to the one value the trainer computes with, or known to be harmless; any other field is refused
  * by name (exit code 2), so that no config is ever computed differently from transformers without
  * an error.
  *
- * @param family {@code gpt2}, {@code llama}, {@code mistral}, {@code qwen2}, {@code qwen3} or
- *     {@code phi3}
+ * @param family the {@code model_type}: one of {@link #FAMILIES}
  * @param vocabSize rows of the embedding matrix
  * @param hidden model width (GPT-2 {@code n_embd}, others {@code hidden_size})
  * @param layers transformer blocks
@@ -33,6 +33,15 @@ import java.util.Set;
  * @param maxPositions longest sequence the model supports
  * @param normEps LayerNorm / RMSNorm epsilon
  * @param rope rotary embedding settings (null for GPT-2)
+ * @param localRope rotary embedding settings of sliding-window layers (Gemma 3: {@code
+ *     rope_local_base_freq}); the same as {@code rope} for other families
+ * @param attentionScale the factor on q·k (1/sqrt(head_dim); Gemma 3: 1/sqrt({@code
+ *     query_pre_attn_scalar}))
+ * @param gelu whether the MLP gate is the tanh GELU (Gemma 3's {@code gelu_pytorch_tanh}) rather
+ *     than SiLU
+ * @param gemmaNorms Gemma 3's norms: RMSNorm scales by {@code 1 + w}, attention and MLP outputs are
+ *     normed too ({@code post_attention_layernorm}, {@code post_feedforward_layernorm}, with {@code
+ *     pre_feedforward_layernorm} before the MLP), and embeddings are multiplied by sqrt(hidden)
  * @param tiedEmbeddings whether the LM head reuses the token embedding
  * @param qkvBias whether the q, k and v projections have biases
  * @param oBias whether the attention output projection has a bias
@@ -58,6 +67,10 @@ public record ModelConfig(
     int maxPositions,
     double normEps,
     Rope rope,
+    Rope localRope,
+    double attentionScale,
+    boolean gelu,
+    boolean gemmaNorms,
     boolean tiedEmbeddings,
     boolean qkvBias,
     boolean oBias,
@@ -70,7 +83,7 @@ public record ModelConfig(
 
   /** The {@code model_type}s the trainer implements. */
   public static final List<String> FAMILIES =
-      List.of("gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3");
+      List.of("gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text");
 
   /** Parses {@code <dir>/config.json}; an unsupported architecture is a bad config (exit 2). */
   public static ModelConfig read(Path modelDir) {
@@ -90,7 +103,7 @@ public record ModelConfig(
     ModelConfig c =
         switch (type) {
           case "gpt2" -> gpt2(f);
-          case "llama", "mistral", "qwen2", "qwen3", "phi3" -> llamaLike(f, type);
+          case "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text" -> llamaLike(f, type);
           default ->
               throw TrainerException.badConfig(
                   file
@@ -137,6 +150,10 @@ public record ModelConfig(
         f.positive("n_positions"),
         f.number("layer_norm_epsilon", 1e-5),
         null,
+        null,
+        1 / Math.sqrt(hidden / heads),
+        true,
+        false,
         f.bool("tie_word_embeddings", true),
         true,
         true,
@@ -152,7 +169,9 @@ public record ModelConfig(
    * LLaMA and the families that differ from it only in a few switches: biases (Qwen2: q/k/v only),
    * per-head q/k RMSNorm (Qwen3), fused q/k/v and gate/up projections (Phi-3), sliding-window
    * attention (Mistral, Phi-3: every layer; Qwen: the layers {@code layer_types} or {@code
-   * max_window_layers} name, when {@code use_sliding_window}).
+   * max_window_layers} name, when {@code use_sliding_window}; Gemma 3: {@code layer_types} or every
+   * layer but each {@code sliding_window_pattern}-th), and Gemma 3's norms, GELU, query scale and
+   * local RoPE.
    */
   private static ModelConfig llamaLike(ConfigFields f, String family) {
     int hidden = f.positive("hidden_size");
@@ -162,9 +181,15 @@ public record ModelConfig(
       throw f.bad("num_attention_heads", "must be a multiple of num_key_value_heads");
     }
     int layers = f.positive("num_hidden_layers");
-    f.only("hidden_act", "the MLP is SwiGLU", "silu");
-    f.only("attention_dropout", "dropout on attention probabilities is not implemented", 0, 0.0);
-    int headDim = f.positive("head_dim", family.equals("qwen3") ? 128 : hidden / heads);
+    boolean gemma = family.equals("gemma3_text");
+    int headDim =
+        f.positive(
+            "head_dim",
+            switch (family) {
+              case "qwen3" -> 128;
+              case "gemma3_text" -> 256;
+              default -> hidden / heads;
+            });
     if (headDim % 2 != 0) {
       throw f.bad("head_dim", "must be even for rotary embeddings");
     }
@@ -175,26 +200,19 @@ public record ModelConfig(
               case "llama" -> 2048;
               case "mistral" -> 4096 * 32;
               case "phi3" -> 4096;
+              case "gemma3_text" -> 131072;
               default -> 32768;
             });
     Rope rope = Rope.read(f);
-    if (family.equals("phi3")) {
-      // Phi3Config turns rope_scaling types "su" and "yarn" into "longrope", which is not
-      // implemented; Phi-3 models without scaling (the 4k ones) have rope_scaling null.
-      if (!rope.type().equals("default")) {
-        throw f.bad("rope_scaling", "is not supported for phi3 (longrope); supported: null");
-      }
-      f.only("resid_pdrop", "dropout in the residual stream is not implemented", 0, 0.0);
-      f.only("embd_pdrop", "embedding dropout is not implemented", 0, 0.0);
-      f.get("original_max_position_embeddings"); // read by longrope only
-      f.only("attention_bias", "Phi-3 projections have no biases", false);
-    }
+    Rope localRope =
+        gemma ? new Rope("default", f.number("rope_local_base_freq", 10000.0), 1, Map.of()) : rope;
+    double attentionScale = 1 / Math.sqrt(gemma ? f.number("query_pre_attn_scalar", 256) : headDim);
+    pinUnimplemented(f, family, rope);
     boolean qkvBias;
     boolean oBias;
     boolean mlpBias = false;
     switch (family) {
       case "llama" -> {
-        f.only("pretraining_tp", "tensor-parallel slicing of the pretraining run", 1);
         qkvBias = f.bool("attention_bias", false);
         oBias = qkvBias;
         mlpBias = f.bool("mlp_bias", false);
@@ -203,7 +221,7 @@ public record ModelConfig(
         qkvBias = true;
         oBias = false;
       }
-      case "qwen3" -> {
+      case "qwen3", "gemma3_text" -> {
         qkvBias = f.bool("attention_bias", false);
         oBias = qkvBias;
       }
@@ -224,15 +242,54 @@ public record ModelConfig(
         maxPositions,
         f.number("rms_norm_eps", 1e-6),
         rope,
-        f.bool("tie_word_embeddings", false),
+        localRope,
+        attentionScale,
+        gemma,
+        gemma,
+        f.bool("tie_word_embeddings", gemma),
         qkvBias,
         oBias,
         mlpBias,
-        family.equals("qwen3"),
+        family.equals("qwen3") || gemma,
         family.equals("phi3"),
         windows(f, family, layers),
         firstInt(f.get("eos_token_id")),
         firstInt(f.get("pad_token_id")));
+  }
+
+  /**
+   * Fields whose other values change the computation in ways the trainer does not implement:
+   * accepted only at the value it computes with, else refused by name.
+   */
+  private static void pinUnimplemented(ConfigFields f, String family, Rope rope) {
+    f.only("attention_dropout", "dropout on attention probabilities is not implemented", 0, 0.0);
+    switch (family) {
+      case "gemma3_text" -> {
+        f.only("hidden_activation", "Gemma 3's MLP gate", "gelu_pytorch_tanh");
+        f.only("hidden_act", "Gemma 3 reads hidden_activation", "gelu_pytorch_tanh");
+        f.only("final_logit_softcapping", "logit soft-capping is not implemented");
+        f.only("attn_logit_softcapping", "logit soft-capping is not implemented");
+        f.only("use_bidirectional_attention", "the model is causal", false);
+        f.accept(List.of("cache_implementation", "_sliding_window_pattern"));
+      }
+      case "phi3" -> {
+        f.only("hidden_act", "the MLP is SwiGLU", "silu");
+        // Phi3Config turns rope_scaling types "su" and "yarn" into "longrope", which is not
+        // implemented; Phi-3 models without scaling (the 4k ones) have rope_scaling null.
+        if (!rope.type().equals("default")) {
+          throw f.bad("rope_scaling", "is not supported for phi3 (longrope); supported: null");
+        }
+        f.only("resid_pdrop", "dropout in the residual stream is not implemented", 0, 0.0);
+        f.only("embd_pdrop", "embedding dropout is not implemented", 0, 0.0);
+        f.get("original_max_position_embeddings"); // read by longrope only
+        f.only("attention_bias", "Phi-3 projections have no biases", false);
+      }
+      case "llama" -> {
+        f.only("hidden_act", "the MLP is SwiGLU", "silu");
+        f.only("pretraining_tp", "tensor-parallel slicing of the pretraining run", 1);
+      }
+      default -> f.only("hidden_act", "the MLP is SwiGLU", "silu");
+    }
   }
 
   /** Per-layer sliding windows, 0 = full attention, read as transformers 4.57 reads them. */
@@ -249,6 +306,19 @@ public record ModelConfig(
     if (family.equals("llama")) {
       requireAllFull(f, layers);
       return Collections.nCopies(layers, 0);
+    }
+    if (family.equals("gemma3_text")) {
+      // Gemma 3 (transformers 4.57): sliding_window (default 4096) on the layers layer_types marks,
+      // else on all but every sliding_window_pattern-th (default 6).
+      window = f.positive("sliding_window", 4096);
+      int pattern = f.positive("sliding_window_pattern", 6);
+      List<String> types = layerTypes(f, layers);
+      for (int i = 0; i < layers; i++) {
+        boolean sliding =
+            types != null ? types.get(i).equals("sliding_attention") : (i + 1) % pattern != 0;
+        result.add(sliding ? window : 0);
+      }
+      return List.copyOf(result);
     }
     // Qwen2 / Qwen3: sliding_window counts only with use_sliding_window (Qwen2.5 and Qwen3 ship
     // sliding_window set and use_sliding_window false).

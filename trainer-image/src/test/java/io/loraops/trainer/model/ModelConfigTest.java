@@ -236,7 +236,33 @@ class ModelConfigTest {
   }
 
   @Test
+  void gemma3TextAlternatesSlidingAndGlobalLayersWithTheirOwnRope() throws IOException {
+    String gemma =
+        """
+        "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+        "attn_logit_softcapping": null, "bos_token_id": 2, "cache_implementation": "hybrid",
+        "eos_token_id": [1, 106], "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 1152, "initializer_range": 0.02, "intermediate_size": 6912,
+        "max_position_embeddings": 32768, "model_type": "gemma3_text", "num_attention_heads": 4,
+        "num_hidden_layers": 7, "num_key_value_heads": 1, "pad_token_id": 0,
+        "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000,
+        "rope_scaling": null, "rope_theta": 1000000, "sliding_window": 512,
+        "sliding_window_pattern": 6, "torch_dtype": "bfloat16", "use_cache": true,
+        "vocab_size": 262144""";
+    ModelConfig c = read(gemma + ", \"final_logit_softcapping\": null");
+    assertThat(c.layerWindows()).containsExactly(512, 512, 512, 512, 512, 0, 512);
+    assertThat(c.rope().theta()).isEqualTo(1e6);
+    assertThat(c.localRope().theta()).isEqualTo(1e4);
+    assertThat(c.attentionScale()).isEqualTo(1 / 16.0);
+    assertThat(c.gemmaNorms()).isTrue();
+    assertThat(c.gelu()).isTrue();
+    assertThat(c.qkNorm()).isTrue();
+    assertThat(c.tiedEmbeddings()).isTrue();
+    refused(gemma + ", \"final_logit_softcapping\": 30.0", "'final_logit_softcapping'");
+  }
+
+  @Test
   void unsupportedModelTypeIsRefusedByName() {
-    refused("\"model_type\": \"gemma3\", \"hidden_size\": 8", "gemma3", "qwen3");
+    refused("\"model_type\": \"gemma2\", \"hidden_size\": 8", "gemma2", "gemma3_text");
   }
 }
