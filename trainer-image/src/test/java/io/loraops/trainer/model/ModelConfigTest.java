@@ -136,6 +136,22 @@ class ModelConfigTest {
   }
 
   @Test
+  void dynamicRopeEqualsDefaultWithinMaxPositionsAndStretchesBeyond() throws IOException {
+    ModelConfig c =
+        read(
+            LLAMA
+                + ", \"rope_theta\": 1e4, \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}");
+    Rope plain = new Rope("default", 1e4, 1, java.util.Map.of());
+    assertThat(c.rope().type()).isEqualTo("dynamic");
+    assertThat(c.rope().invFreq(64, 1024, 1024)).containsExactly(plain.invFreq(64, 1024, 1024));
+    // Beyond max_position_embeddings transformers stretches the base: theta·(f·T/max -
+    // (f-1))^(d/(d-2)).
+    double base = 1e4 * Math.pow(2.0 * 2048 / 1024 - 1, 64 / 62.0);
+    assertThat((double) c.rope().invFreq(64, 1024, 2048)[16])
+        .isCloseTo(Math.pow(base, -0.5), within(Math.pow(base, -0.5) * 1e-6));
+  }
+
+  @Test
   void yarnInTransformers5LayoutMatchesTransformers() throws IOException {
     ModelConfig c =
         read(
