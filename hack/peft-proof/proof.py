@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Proof that the Java trainer's LoRA is Hugging Face PEFT's LoRA.
 
-On tiny seeded models that the Java side generates (GPT-2, LLaMA untied, LLaMA tied), checks:
+On tiny seeded models that the Java side generates (GPT-2, LLaMA untied, LLaMA tied) and on tiny
+models that transformers' own config and model classes build and save (one per supported family or
+variant: Llama 3 RoPE scaling, a transformers-5-layout config with YaRN, Mistral's sliding window,
+Qwen2's q/k/v biases and sliding layers, Qwen3's q/k norm and head_dim, Phi-3's fused projections, Gemma 3 text),
+checks:
+  0. the Java model's logits equal transformers' (max abs diff <= 1e-4, fp32), and the family's
+     features matter: the same weights with them switched off give clearly different logits;
   1. an adapter written by the Java trainer loads in PEFT with no missing or unexpected keys and
      gives the same logits as the Java model (max abs diff <= 1e-4, fp32);
   2. the same init (Java's initial adapter), data (Java's batches, replayed) and hyperparameters
@@ -28,16 +34,51 @@ import torch  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
-from transformers import AutoModelForCausalLM, get_scheduler  # noqa: E402
+from transformers import AutoConfig, AutoModelForCausalLM, get_scheduler  # noqa: E402
 
 LOGITS_TOL = 1e-4
 LOSS_REL_TOL = 1e-3
 WORDS = "zero one two three four five six seven eight nine ten".split()
+ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Tiny shapes with the real families' structure: GQA (kv heads < heads), several layers, and a head
+# width other than hidden / heads where the family allows one.
+TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
+            num_hidden_layers=3, max_position_embeddings=512, rms_norm_eps=1e-6)
+# name: (model_type, config overrides, transformers-5 layout?, targets,
+#        overrides that switch the case's features off, for the "features matter" row)
+HF_CASES = {
+    "llama3-rope": ("llama", dict(head_dim=12, rope_theta=10000.0, rope_scaling=dict(
+        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_position_embeddings=64)), False, ALL, dict(rope_scaling=None)),
+    "llama-tf5-yarn": ("llama", dict(head_dim=16, num_key_value_heads=1, num_hidden_layers=2,
+                                     attention_bias=True, tie_word_embeddings=True, rope_theta=500000.0,
+                                     max_position_embeddings=32,
+                                     rope_scaling=dict(rope_type="yarn", factor=4.0,
+                                                       original_max_position_embeddings=8)),
+                       True, ["q_proj", "v_proj", "o_proj", "down_proj"],
+                       dict(rope_scaling=None, rope_theta=10000.0)),
+    "mistral": ("mistral", dict(head_dim=16, sliding_window=4), False, ALL, dict(sliding_window=None)),
+    "qwen2": ("qwen2", dict(use_sliding_window=True, sliding_window=5, max_window_layers=1,
+                            tie_word_embeddings=True, rope_theta=1000000.0,
+                            rope_scaling=dict(rope_type="linear", factor=2.0)),
+              False, ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj"],
+              dict(layer_types=["full_attention"] * 3, rope_scaling=None)),
+    "qwen3": ("qwen3", dict(head_dim=24, attention_bias=True, use_sliding_window=True, sliding_window=6,
+                            max_window_layers=2, rope_theta=1000000.0), False, ALL,
+              dict(layer_types=["full_attention"] * 3)),
+    "phi3": ("phi3", dict(head_dim=16, sliding_window=5), False, ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+             dict(sliding_window=None)),
+    "gemma3": ("gemma3_text", dict(head_dim=16, query_pre_attn_scalar=12, sliding_window=4,
+                                   layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                                   rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                                   rope_scaling=dict(rope_type="linear", factor=8.0)), False, ALL,
+               dict(layer_types=["full_attention"] * 3, rope_scaling=None)),
+}
 CASES = [
     ("gpt2", "tiny-gpt2", ["c_attn", "c_proj", "c_fc"]),
-    ("llama", "tiny-llama", ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+    ("llama", "tiny-llama", ALL),
     ("llama-tied", "tiny-llama-tied", ["q_proj", "v_proj"]),
-]
+] + [(name, name, c[3]) for name, c in HF_CASES.items()]
 HP = dict(rank=4, alpha=8, lr=1e-2, steps=10, warmup=2, batch=4, accum=2, seq=16, wd=0.01, clip=1.0,
           lora_plus=2.0, seed=42)
 
@@ -50,11 +91,56 @@ def java(args, jar):
     return p.stdout
 
 
-def base_model(model_dir):
+def base_model(model_dir, config=None):
     torch.manual_seed(0)
-    m = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+    kw = {} if config is None else {"config": config}
+    m = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager", **kw)
     m.eval()
     return m
+
+
+def hf_model(name, work, jar, root):
+    """Builds case `name` of HF_CASES with transformers' classes (seed 1) and saves it as transformers
+    does (safetensors), with the Java tiny tokenizer. Returns (dir the Java side reads, dir PEFT reads):
+    they differ only for the transformers-5 layout, which transformers 4.57 cannot read, so the
+    reference loads the transformers-4 twin of the same weights."""
+    model_type, overrides, tf5, _, _ = HF_CASES[name]
+    tok = root / "tokenizer"
+    if not (tok / "tokenizer.json").exists():
+        java(["gen-model", "tiny-llama", tok, 1], jar)
+    vocab = json.loads((tok / "config.json").read_text())["vocab_size"]
+    cfg = AutoConfig.for_model(model_type, vocab_size=vocab, bos_token_id=2, eos_token_id=2, pad_token_id=1,
+                               **{**TINY, **overrides})
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager")
+    with torch.no_grad():
+        # Larger than HF's 0.02 init (see TinyModels), norm weights away from 1 and biases away from 0,
+        # so that logits notice a norm or bias the Java side might ignore.
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif n.endswith(".bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                p.copy_((0.3 if "embed_tokens" in n or "lm_head" in n else 0.1) * torch.randn_like(p))
+    ref = work / "ref-model"
+    model.save_pretrained(str(ref), safe_serialization=True)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tok / f, ref / f)
+    if not tf5:
+        return ref, ref
+    # The transformers 5 layout: RoPE settings in one rope_parameters object (top-level rope_theta and
+    # rope_scaling gone), dtype rather than torch_dtype.
+    model_dir = work / "model"
+    shutil.copytree(ref, model_dir)
+    c = json.loads((model_dir / "config.json").read_text())
+    rope = {k: v for k, v in (c.pop("rope_scaling") or {"rope_type": "default"}).items() if k != "type"}
+    c["rope_parameters"] = {**rope, "rope_theta": c.pop("rope_theta")}
+    if "torch_dtype" in c:  # transformers 4.57 already writes dtype
+        c["dtype"] = c.pop("torch_dtype")
+    c["transformers_version"] = "5.0.0"
+    (model_dir / "config.json").write_text(json.dumps(c, indent=2))
+    return model_dir, ref
 
 
 def peft_logits(model, ids):
@@ -92,12 +178,29 @@ def check_case(name, preset, targets, jar, root):
     work = root / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    model_dir = work / "model"
-    java(["gen-model", preset, model_dir, 1], jar)
+    if name in HF_CASES:
+        model_dir, ref_dir = hf_model(name, work, jar, root)
+    else:
+        model_dir = ref_dir = work / "model"
+        java(["gen-model", preset, model_dir, 1], jar)
+    res = {}
+
+    # 0. The base model: Java logits = transformers logits, and the case's features matter.
+    java(["logits", model_dir, "-", work / "java-base-logits.safetensors"], jar)
+    jb = load_file(str(work / "java-base-logits.safetensors"))
+    ref_logits = peft_logits(base_model(ref_dir), jb["input_ids"].long())
+    d0 = (ref_logits - jb["logits"]).abs().max().item()
+    res["0 base logits = transformers"] = (d0 <= LOGITS_TOL, f"{d0:.2e}")
+    if name in HF_CASES:
+        plain = AutoConfig.from_pretrained(str(ref_dir))
+        for k, v in HF_CASES[name][4].items():
+            setattr(plain, k, v)
+        dp = (peft_logits(base_model(ref_dir, plain), jb["input_ids"].long()) - ref_logits).abs().max().item()
+        res["0 features off changes logits by"] = (dp > 100 * LOGITS_TOL, f"{dp:.2e}")
+
     data = write_case_inputs(work, model_dir, targets)
     java(["proof-train", work / "trial.json", work / "dump"], jar)
     out = work / "java-out"
-    res = {}
 
     # Tokenizer parity: every Java row is the Python tokenization of a dataset line + EOS.
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -118,7 +221,7 @@ def check_case(name, preset, targets, jar, root):
     java(["logits", model_dir, out, work / "java-logits.safetensors"], jar)
     jl = load_file(str(work / "java-logits.safetensors"))
     ids = jl["input_ids"].long()
-    peft1 = PeftModel.from_pretrained(base_model(model_dir), str(out))
+    peft1 = PeftModel.from_pretrained(base_model(ref_dir), str(out))
     file_keys = set(load_file(str(out / "adapter_model.safetensors")).keys())
     model_keys = set(get_peft_model_state_dict(peft1).keys())
     missing, unexpected = sorted(model_keys - file_keys), sorted(file_keys - model_keys)
@@ -129,7 +232,7 @@ def check_case(name, preset, targets, jar, root):
     res["1 logits max|diff| <= 1e-4"] = (d1 <= LOGITS_TOL and nonzero_b > 0, f"{d1:.2e}")
 
     # 2. Same init, data, hyperparameters: 10 optimizer steps in PEFT.
-    model2 = PeftModel.from_pretrained(base_model(model_dir), str(work / "dump" / "initial_adapter"), is_trainable=True)
+    model2 = PeftModel.from_pretrained(base_model(ref_dir), str(work / "dump" / "initial_adapter"), is_trainable=True)
     model2.train()
     a_params = [p for n, p in model2.named_parameters() if "lora_A" in n]
     b_params = [p for n, p in model2.named_parameters() if "lora_B" in n]
@@ -170,7 +273,7 @@ def check_case(name, preset, targets, jar, root):
     torch.manual_seed(1)
     cfg = LoraConfig(r=8, lora_alpha=16, target_modules=targets, use_rslora=True, init_lora_weights=False,
                      lora_dropout=0.0, task_type="CAUSAL_LM")
-    peft3 = get_peft_model(base_model(model_dir), cfg)
+    peft3 = get_peft_model(base_model(ref_dir), cfg)
     peft3.eval()
     pdir = work / "peft-adapter"
     peft3.save_pretrained(str(pdir))
@@ -185,34 +288,40 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jar", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--only", help="comma-separated case names (default: all)")
     a = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     root = Path(a.work)
     results = {}
     failed = False
     for name, preset, targets in CASES:
+        if a.only and name not in a.only.split(","):
+            continue
         try:
             results[name] = check_case(name, preset, targets, Path(a.jar), root)
         except Exception as e:  # a crash is a failed proof, reported in the table
             results[name] = {"error": (False, str(e).splitlines()[0][:60])}
             print(f"{name}: {e}", file=sys.stderr)
     checks = []
-    for r in results.values():
+    for r in sorted(results.values(), key=len, reverse=True):  # the case with most checks sets the order
         for k in r:
             if k not in checks:
                 checks.append(k)
+    # One column per case; a check a case does not have (e.g. "features off" for the Java-generated
+    # models) is shown as "-" and counts neither way.
+    cells = {n: [(f"{'PASS' if r[c][0] else 'FAIL'} {r[c][1]}" if c in r else "-") for c in checks]
+             for n, r in results.items()}
+    widths = {n: max(len(n), *(len(x) for x in cells[n])) + 1 for n in results}
     w = max(len(c) for c in checks) + 2
-    print(f"{'PEFT proof check':<{w}}" + "".join(f"| {n:<32}" for n in results))
-    print("-" * (w + 34 * len(results)))
+    print(f"{'PEFT proof check':<{w}}" + "".join(f"| {n:<{widths[n]}}" for n in results))
+    print("-" * (w + sum(widths[n] + 2 for n in results)))
     passed = nfail = 0
-    for c in checks:
-        cells = []
-        for n in results:
-            ok, detail = results[n].get(c, (False, "not run"))
-            cells.append(f"| {'PASS' if ok else 'FAIL'} {detail:<27}")
-            passed += ok
-            nfail += not ok
-        print(f"{c:<{w}}" + "".join(cells))
+    for i, c in enumerate(checks):
+        print(f"{c:<{w}}" + "".join(f"| {cells[n][i]:<{widths[n]}}" for n in results))
+        for r in results.values():
+            if c in r:
+                passed += r[c][0]
+                nfail += not r[c][0]
     print(f"peft-proof: {passed} passed, {nfail} failed")
     sys.exit(1 if nfail else 0)
 

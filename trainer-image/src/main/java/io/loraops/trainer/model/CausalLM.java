@@ -19,6 +19,8 @@ import java.util.Map;
  * construction.
  */
 public abstract class CausalLM {
+  private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
+
   protected final ModelConfig config;
   protected final NDManager manager;
   protected final Map<String, NDArray> weights; // HF name -> tensor, frozen
@@ -143,10 +145,20 @@ public abstract class CausalLM {
 
   /** Additive causal mask [T, T]: 0 on and below the diagonal, a large negative above. */
   protected NDArray causalMask(int t) {
+    return causalMask(t, 0);
+  }
+
+  /**
+   * Additive causal mask [T, T] that, with {@code window > 0}, also hides keys {@code window} or
+   * more positions back: query i sees key j iff {@code i - window < j <= i}, as transformers'
+   * {@code sliding_window_overlay} (Mistral, Qwen sliding layers).
+   */
+  protected NDArray causalMask(int t, int window) {
     float[] mask = new float[t * t];
     for (int i = 0; i < t; i++) {
-      for (int j = i + 1; j < t; j++) {
-        mask[i * t + j] = -1e30f;
+      for (int j = 0; j < t; j++) {
+        boolean visible = j <= i && (window <= 0 || j > i - window);
+        mask[i * t + j] = visible ? 0f : -1e30f;
       }
     }
     return Tensors.floats(manager, mask, new Shape(t, t));
@@ -162,14 +174,29 @@ public abstract class CausalLM {
    * @return [B, T, H*hd]
    */
   protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask) {
+    return attention(q, k, v, mask, 1.0f / (float) Math.sqrt(q.getShape().get(3)));
+  }
+
+  /** As {@link #attention(NDArray, NDArray, NDArray, NDArray)} with scores scaled by {@code s}. */
+  protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask, float s) {
     long b = q.getShape().get(0);
     long h = q.getShape().get(1);
     long t = q.getShape().get(2);
     long hd = q.getShape().get(3);
-    NDArray scale = Tensors.scalar(manager, 1.0f / (float) Math.sqrt(hd));
+    NDArray scale = Tensors.scalar(manager, s);
     NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale); // [B, H, T, T]
     NDArray probs = scores.add(mask).softmax(-1); // [B, H, T, T]
     NDArray out = probs.matMul(v); // [B, H, T, hd]
     return out.transpose(0, 2, 1, 3).reshape(b, t, h * hd); // [B, T, H*hd]
+  }
+
+  /**
+   * The tanh-approximated GELU, 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))): GPT-2's {@code
+   * gelu_new}, Gemma's {@code gelu_pytorch_tanh}.
+   */
+  protected NDArray geluTanh(NDArray x) {
+    NDArray inner = x.add(x.mul(x).mul(x).mul(Tensors.scalar(manager, 0.044715f)));
+    NDArray t = inner.mul(Tensors.scalar(manager, GELU_C)).tanh();
+    return x.mul(Tensors.scalar(manager, 0.5f)).mul(t.add(Tensors.scalar(manager, 1f)));
   }
 }

@@ -16,8 +16,6 @@ import java.util.Map;
  * wrapped transposed (a view, no copy) so every linear is {@code [out, in]}.
  */
 final class Gpt2Model extends CausalLM {
-  private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
-
   private final LoraLinear[] cAttn;
   private final LoraLinear[] attnProj;
   private final LoraLinear[] cFc;
@@ -117,12 +115,5 @@ final class Gpt2Model extends CausalLM {
             w(name + ".bias"),
             (float) config.normEps())
         .singletonOrThrow();
-  }
-
-  /** GPT-2's "gelu_new": 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))). */
-  private NDArray geluTanh(NDArray x) {
-    NDArray inner = x.add(x.mul(x).mul(x).mul(Tensors.scalar(manager, 0.044715f)));
-    NDArray t = inner.mul(Tensors.scalar(manager, GELU_C)).tanh();
-    return x.mul(Tensors.scalar(manager, 0.5f)).mul(t.add(Tensors.scalar(manager, 1f)));
   }
 }

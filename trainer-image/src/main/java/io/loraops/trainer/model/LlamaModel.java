@@ -5,12 +5,19 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import io.loraops.trainer.lora.LoraLinear;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * LLaMA (Touvron et al. 2023) as in Hugging Face {@code LlamaForCausalLM}: RMSNorm, rotary position
  * embeddings in the "rotate half" layout, SwiGLU MLP, grouped-query attention, tied or untied head.
+ *
+ * <p>The same code is Mistral, Qwen2, Qwen3, Phi-3 and Gemma 3 (text): they differ from LLaMA only
+ * in switches the {@link ModelConfig} carries (which projections have biases, per-head q/k RMSNorm,
+ * Phi-3's fused {@code qkv_proj} and {@code gate_up_proj}, sliding-window layers with their own
+ * RoPE, RoPE scaling, a head width other than hidden / heads, Gemma's norms, GELU and query scale),
+ * so one parameterised model keeps a single path per behaviour.
  */
 final class LlamaModel extends CausalLM {
   private final LoraLinear[] q;
@@ -20,6 +27,9 @@ final class LlamaModel extends CausalLM {
   private final LoraLinear[] gate;
   private final LoraLinear[] up;
   private final LoraLinear[] down;
+  private final LoraLinear[] qkv; // Phi-3: [q; k; v] in one layer
+  private final LoraLinear[] gateUp; // Phi-3: [gate; up] in one layer
+  private final Map<String, NDArray> gemmaScales = new HashMap<>(); // norm weight -> 1 + w
 
   LlamaModel(ModelConfig c, NDManager manager, Map<String, NDArray> weights) {
     super(c, manager, weights);
@@ -31,15 +41,32 @@ final class LlamaModel extends CausalLM {
     gate = new LoraLinear[n];
     up = new LoraLinear[n];
     down = new LoraLinear[n];
+    qkv = new LoraLinear[n];
+    gateUp = new LoraLinear[n];
     for (int i = 0; i < n; i++) {
       String p = "model.layers." + i + ".";
-      q[i] = lin(p + "self_attn.q_proj", c.attentionBias());
-      k[i] = lin(p + "self_attn.k_proj", c.attentionBias());
-      v[i] = lin(p + "self_attn.v_proj", c.attentionBias());
-      o[i] = lin(p + "self_attn.o_proj", c.attentionBias());
-      gate[i] = lin(p + "mlp.gate_proj", c.mlpBias());
-      up[i] = lin(p + "mlp.up_proj", c.mlpBias());
+      if (c.fusedProjections()) {
+        qkv[i] = lin(p + "self_attn.qkv_proj", c.qkvBias());
+      } else {
+        q[i] = lin(p + "self_attn.q_proj", c.qkvBias());
+        k[i] = lin(p + "self_attn.k_proj", c.qkvBias());
+        v[i] = lin(p + "self_attn.v_proj", c.qkvBias());
+      }
+      o[i] = lin(p + "self_attn.o_proj", c.oBias());
+      if (c.fusedProjections()) {
+        gateUp[i] = lin(p + "mlp.gate_up_proj", c.mlpBias());
+      } else {
+        gate[i] = lin(p + "mlp.gate_proj", c.mlpBias());
+        up[i] = lin(p + "mlp.up_proj", c.mlpBias());
+      }
       down[i] = lin(p + "mlp.down_proj", c.mlpBias());
+    }
+    if (c.gemmaNorms()) { // Gemma's RMSNorm multiplies by (1 + w): computed once, frozen like w
+      for (String name : weights.keySet()) {
+        if (name.endsWith("norm.weight")) {
+          gemmaScales.put(name, w(name).add(Tensors.scalar(manager, 1f)));
+        }
+      }
     }
   }
 
@@ -57,13 +84,29 @@ final class LlamaModel extends CausalLM {
     for (int i = 0; i < c.layers(); i++) {
       String p = "model.layers." + i + ".";
       s.put(p + "input_layernorm.weight", new Shape(d));
-      put(s, p + "self_attn.q_proj", new Shape(qd, d), c.attentionBias());
-      put(s, p + "self_attn.k_proj", new Shape(kvd, d), c.attentionBias());
-      put(s, p + "self_attn.v_proj", new Shape(kvd, d), c.attentionBias());
-      put(s, p + "self_attn.o_proj", new Shape(d, qd), c.attentionBias());
+      if (c.fusedProjections()) {
+        put(s, p + "self_attn.qkv_proj", new Shape(qd + 2 * kvd, d), c.qkvBias());
+      } else {
+        put(s, p + "self_attn.q_proj", new Shape(qd, d), c.qkvBias());
+        put(s, p + "self_attn.k_proj", new Shape(kvd, d), c.qkvBias());
+        put(s, p + "self_attn.v_proj", new Shape(kvd, d), c.qkvBias());
+      }
+      put(s, p + "self_attn.o_proj", new Shape(d, qd), c.oBias());
+      if (c.qkNorm()) {
+        s.put(p + "self_attn.q_norm.weight", new Shape(c.headDim()));
+        s.put(p + "self_attn.k_norm.weight", new Shape(c.headDim()));
+      }
       s.put(p + "post_attention_layernorm.weight", new Shape(d));
-      put(s, p + "mlp.gate_proj", new Shape(inter, d), c.mlpBias());
-      put(s, p + "mlp.up_proj", new Shape(inter, d), c.mlpBias());
+      if (c.gemmaNorms()) {
+        s.put(p + "pre_feedforward_layernorm.weight", new Shape(d));
+        s.put(p + "post_feedforward_layernorm.weight", new Shape(d));
+      }
+      if (c.fusedProjections()) {
+        put(s, p + "mlp.gate_up_proj", new Shape(2 * inter, d), c.mlpBias());
+      } else {
+        put(s, p + "mlp.gate_proj", new Shape(inter, d), c.mlpBias());
+        put(s, p + "mlp.up_proj", new Shape(inter, d), c.mlpBias());
+      }
       put(s, p + "mlp.down_proj", new Shape(d, inter), c.mlpBias());
     }
     s.put("model.norm.weight", new Shape(d));
@@ -92,51 +135,112 @@ final class LlamaModel extends CausalLM {
     int hd = config.headDim();
     int nH = config.heads();
     int nKv = config.kvHeads();
-    NDArray[] rope = rope(t, hd); // cos, sin: [T, hd]
-    NDArray mask = causalMask(t); // [T, T]
+    NDArray[] rope = rope(config.rope(), t, hd); // cos, sin: [T, hd]
+    NDArray[] localRope =
+        config.localRope() == config.rope() ? rope : rope(config.localRope(), t, hd);
+    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, T]
     NDArray h = embed(ids, w("model.embed_tokens.weight")); // [B, T, D]
+    if (config.gemmaNorms()) { // Gemma: embeddings x sqrt(D), a float32 constant as the reference
+      h = h.mul(Tensors.scalar(manager, (float) Math.sqrt(config.hidden())));
+    }
     for (int i = 0; i < config.layers(); i++) {
       String p = "model.layers." + i + ".";
       NDArray a = rmsNorm(h, p + "input_layernorm.weight"); // [B, T, D]
-      NDArray qh = split(q[i].forward(a, training), b, t, nH, hd); // [B, H, T, hd]
-      NDArray kh = split(k[i].forward(a, training), b, t, nKv, hd); // [B, KV, T, hd]
-      NDArray vh = split(v[i].forward(a, training), b, t, nKv, hd); // [B, KV, T, hd]
-      qh = applyRope(qh, rope[0], rope[1]);
-      kh = applyRope(kh, rope[0], rope[1]);
+      NDArray[] qkvOut = projectQkv(i, a, training); // [B, T, H*hd], [B, T, KV*hd] x 2
+      NDArray qh = split(qkvOut[0], b, t, nH, hd); // [B, H, T, hd]
+      NDArray kh = split(qkvOut[1], b, t, nKv, hd); // [B, KV, T, hd]
+      NDArray vh = split(qkvOut[2], b, t, nKv, hd); // [B, KV, T, hd]
+      if (config.qkNorm()) { // Qwen3, Gemma 3: RMSNorm over each head's hd, before RoPE
+        qh = rmsNorm(qh, p + "self_attn.q_norm.weight");
+        kh = rmsNorm(kh, p + "self_attn.k_norm.weight");
+      }
+      int window = config.layerWindows().get(i);
+      NDArray[] cosSin = window > 0 ? localRope : rope;
+      qh = applyRope(qh, cosSin[0], cosSin[1]);
+      kh = applyRope(kh, cosSin[0], cosSin[1]);
       kh = repeatKv(kh, nH / nKv); // [B, H, T, hd]
       vh = repeatKv(vh, nH / nKv);
-      NDArray y = attention(qh, kh, vh, mask); // [B, T, H*hd]
-      h = h.add(o[i].forward(y, training)); // [B, T, D]
-      NDArray m = rmsNorm(h, p + "post_attention_layernorm.weight");
-      NDArray g = gate[i].forward(m, training); // [B, T, I]
-      NDArray silu = g.mul(g.getNDArrayInternal().sigmoid()); // SwiGLU gate
-      h = h.add(down[i].forward(silu.mul(up[i].forward(m, training)), training)); // [B, T, D]
+      NDArray mask = masks.computeIfAbsent(window, wnd -> causalMask(t, wnd)); // [T, T]
+      NDArray y = attention(qh, kh, vh, mask, (float) config.attentionScale()); // [B, T, H*hd]
+      NDArray attnOut = o[i].forward(y, training); // [B, T, D]
+      if (config.gemmaNorms()) {
+        attnOut = rmsNorm(attnOut, p + "post_attention_layernorm.weight");
+      }
+      h = h.add(attnOut);
+      String mlpNorm =
+          config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
+      NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
+      NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
+      NDArray gated =
+          config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
+      NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
+      if (config.gemmaNorms()) {
+        mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
+      }
+      h = h.add(mlpOut);
     }
     return rmsNorm(h, "model.norm.weight");
+  }
+
+  /** q, k, v of layer i: three projections, or slices of Phi-3's fused one (q first, then k, v). */
+  private NDArray[] projectQkv(int i, NDArray x, boolean training) {
+    if (!config.fusedProjections()) {
+      return new NDArray[] {
+        q[i].forward(x, training), k[i].forward(x, training), v[i].forward(x, training)
+      };
+    }
+    long qEnd = (long) config.heads() * config.headDim();
+    long kEnd = qEnd + (long) config.kvHeads() * config.headDim();
+    NDArray all = qkv[i].forward(x, training); // [B, T, (H + 2·KV)·hd]
+    return new NDArray[] {
+      all.get(new NDIndex("..., :" + qEnd)),
+      all.get(new NDIndex("..., " + qEnd + ":" + kEnd)),
+      all.get(new NDIndex("..., " + kEnd + ":"))
+    };
+  }
+
+  /** gate and up of layer i: two projections, or the halves of Phi-3's fused one (gate first). */
+  private NDArray[] projectGateUp(int i, NDArray x, boolean training) {
+    if (!config.fusedProjections()) {
+      return new NDArray[] {gate[i].forward(x, training), up[i].forward(x, training)};
+    }
+    long inter = config.intermediate();
+    NDArray both = gateUp[i].forward(x, training); // [B, T, 2I]
+    return new NDArray[] {
+      both.get(new NDIndex("..., :" + inter)), both.get(new NDIndex("..., " + inter + ":"))
+    };
   }
 
   private static NDArray split(NDArray x, long b, long t, long heads, long hd) {
     return x.reshape(b, t, heads, hd).transpose(0, 2, 1, 3); // [B, T, h*hd] -> [B, h, T, hd]
   }
 
-  /** x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm. */
+  /**
+   * x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm; Gemma scales by (1 +
+   * w) instead (its weights are stored as offsets from 1).
+   */
   private NDArray rmsNorm(NDArray x, String weight) {
     NDArray var = x.square().mean(new int[] {-1}, true); // [B, T, 1]
-    return x.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt()).mul(w(weight));
+    NDArray normed = x.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt());
+    return normed.mul(config.gemmaNorms() ? gemmaScales.get(weight) : w(weight));
   }
 
-  /** cos and sin tables [T, hd] with inv_freq = theta^(-2i/hd), duplicated over both halves. */
-  private NDArray[] rope(int t, int hd) {
+  /**
+   * cos and sin tables [T, hd] over the {@link Rope}'s inverse frequencies, duplicated over both
+   * halves and multiplied by its attention scaling (1 except YaRN).
+   */
+  private NDArray[] rope(Rope settings, int t, int hd) {
     int half = hd / 2;
+    float[] invFreq = settings.invFreq(hd, config.maxPositions(), t);
+    float scaling = settings.attentionScaling();
     float[] cos = new float[t * hd];
     float[] sin = new float[t * hd];
     for (int i = 0; i < half; i++) {
-      // float32 like the reference: inv_freq and the position product are computed in float.
-      float invFreq = (float) (1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / hd));
       for (int pos = 0; pos < t; pos++) {
-        float angle = pos * invFreq;
-        float c = (float) Math.cos(angle);
-        float s = (float) Math.sin(angle);
+        // float32 like the reference: the position product is computed in float.
+        float angle = pos * invFreq[i];
+        float c = (float) Math.cos(angle) * scaling;
+        float s = (float) Math.sin(angle) * scaling;
         cos[pos * hd + i] = c;
         cos[pos * hd + i + half] = c;
         sin[pos * hd + i] = s;
