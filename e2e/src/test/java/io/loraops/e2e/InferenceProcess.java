@@ -66,12 +66,13 @@ final class InferenceProcess implements AutoCloseable {
     process = pb.start();
   }
 
-  /** vLLM serving {@code model} under its folder's name. */
-  static InferenceProcess vllm(Path model, Path logDir) throws IOException {
+  /** vLLM serving {@code model} under its folder's name, with {@code extra} flags. */
+  static InferenceProcess vllm(Path model, Path logDir, String... extra) throws IOException {
     List<String> command = new ArrayList<>();
     command.add(LocalMode.REPO.resolve("hack/vllm").toString());
     command.addAll(List.of("--model", model.toString(), "--served-model-name", servedName(model)));
     command.addAll(VLLM_FLAGS);
+    command.addAll(List.of(extra));
     return new InferenceProcess("vllm", command, logDir.resolve("vllm.log"));
   }
 

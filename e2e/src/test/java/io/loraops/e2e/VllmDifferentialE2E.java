@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -47,7 +48,14 @@ class VllmDifferentialE2E {
     adapter(model, "all-linear-r16", "16", "all-linear", "random");
     adapter(model, "rslora-r32", "32", "q_proj,k_proj,v_proj,o_proj", "random_rslora");
     // Both start at once: vLLM takes about half a minute, ours a few seconds.
-    vllm = InferenceProcess.vllm(model, work);
+    // The project's tiny models have no chat template yet, and vLLM (as transformers) has no
+    // default one: give it the house layout the project's server renders (ChatFormat).
+    vllm =
+        InferenceProcess.vllm(
+            model,
+            work,
+            "--chat-template",
+            Path.of("src/test/resources/house_chat_template.jinja").toAbsolutePath().toString());
     ours = InferenceProcess.ours(model, work);
     vllm.awaitReady(Duration.ofMinutes(4));
     ours.awaitReady(Duration.ofMinutes(1));
@@ -104,6 +112,48 @@ class VllmDifferentialE2E {
     lp.get("tokens").forEach(t -> tokens.add(t.asText()));
     lp.get("token_logprobs").forEach(v -> logprobs.add(v.asDouble()));
     return new Greedy(tokens, logprobs);
+  }
+
+  /** The official {@code openai} client (from vLLM's environment) against a server. */
+  static JsonNode openAiClient(InferenceProcess server) throws Exception {
+    Path script = Path.of("src/test/resources/openai_client_check.py").toAbsolutePath();
+    Process p =
+        new ProcessBuilder(
+                LocalMode.REPO.resolve(".tools/vllm/bin/python").toString(),
+                script.toString(),
+                "http://127.0.0.1:" + server.port,
+                MODEL,
+                "qv-r8",
+                "unused")
+            .redirectError(ProcessBuilder.Redirect.appendTo(work.resolve("openai.log").toFile()))
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as(server.name + ": openai client; see openai.log").isZero();
+    return InferenceProcess.JSON.readTree(out);
+  }
+
+  @Test
+  void theOfficialOpenAiClientWorksAgainstBothServersAlike() throws Exception {
+    for (InferenceProcess server : List.of(vllm, ours)) {
+      JsonNode r = openAiClient(server);
+      String who = server.name + ": ";
+      assertThat(r.get("models").toString()).as(who + "models").contains(MODEL, "qv-r8");
+      assertThat(r.get("completion").asText()).as(who + "completion").isNotBlank();
+      assertThat(r.get("completion_tokens").asInt()).as(who + "usage").isEqualTo(8);
+      assertThat(r.get("completion_logprobs").asInt()).as(who + "logprobs").isEqualTo(8);
+      assertThat(r.get("completion_streamed").asText())
+          .as(who + "streamed completion")
+          .isEqualTo(r.get("completion").asText());
+      assertThat(r.get("completion_streamed_usage").asInt()).as(who + "stream usage").isEqualTo(8);
+      assertThat(r.get("completion_streamed_finish").asText()).isEqualTo("length");
+      assertThat(r.get("chat_role").asText()).isEqualTo("assistant");
+      assertThat(r.get("chat_streamed").asText())
+          .as(who + "streamed chat")
+          .isEqualTo(r.get("chat").asText());
+      assertThat(r.get("chat_logprobs")).as(who + "chat logprobs").isNotEmpty();
+      r.get("chat_logprobs").forEach(n -> assertThat(n.asInt()).isEqualTo(2));
+      assertThat(r.get("missing_model").asInt()).as(who + "unknown model").isEqualTo(404);
+    }
   }
 
   @Test

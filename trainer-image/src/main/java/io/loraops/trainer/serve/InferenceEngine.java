@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 
 /**
  * One frozen base model and the LoRA adapters loaded onto it by name, unmerged, so that every
@@ -351,6 +352,11 @@ public final class InferenceEngine implements AutoCloseable {
   }
 
   /** Whether {@code name} is the base model or a held adapter. */
+  /** Text of {@code ids}, special tokens left out. */
+  public String decode(int[] ids) {
+    return tokenizer.decode(ids);
+  }
+
   /** One token as text, for log-probability listings. */
   public String tokenText(int id) {
     return tokenizer.token(id);
@@ -368,6 +374,8 @@ public final class InferenceEngine implements AutoCloseable {
    * @param seed fixes sampling; null: a fresh seed
    * @param stop strings that end the completion (left out of the text)
    * @param topLogprobs how many of the most likely tokens to report per position (0: none)
+   * @param onStep told of each generated token as it is chosen (null: nobody), under the engine's
+   *     lock: a streamed answer is written from here
    * @throws ApiException 404 for an unknown model, 400 for a prompt too long for the model, 500
    *     when the logits are not finite (a corrupt or diverged adapter)
    */
@@ -378,7 +386,8 @@ public final class InferenceEngine implements AutoCloseable {
       double temperature,
       Long seed,
       List<String> stop,
-      int topLogprobs) {
+      int topLogprobs,
+      Consumer<Step> onStep) {
     if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
       throw ApiException.badRequest(
           "logprobs must be between 0 and " + MAX_TOP_LOGPROBS + ", got " + topLogprobs);
@@ -429,8 +438,12 @@ public final class InferenceEngine implements AutoCloseable {
         }
         checkFinite(logits, modelName, adapter, n - prompt.length);
         int next = temperature <= 0 ? argmax(logits) : sample(logits, temperature, random);
-        steps.add(step(logits, next, topLogprobs));
+        Step step = step(logits, next, topLogprobs);
+        steps.add(step);
         ids[n++] = next;
+        if (onStep != null) {
+          onStep.accept(step);
+        }
         if (next == tokenizer.eosId()) {
           finish = "stop";
           break;
@@ -544,7 +557,7 @@ public final class InferenceEngine implements AutoCloseable {
   /** Runs one token through the model so the first request does not pay for warming up. */
   public void warmUp() {
     try {
-      complete(servedName, new int[] {tokenizer.eosId()}, 1, 0, null, List.of(), 0);
+      complete(servedName, new int[] {tokenizer.eosId()}, 1, 0, null, List.of(), 0, null);
     } catch (ApiException e) {
       // A broken base model is reported on every request; starting up is still useful for that.
     }

@@ -20,6 +20,7 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.function.IntFunction;
 
 /**
@@ -170,11 +171,11 @@ public final class OpenAiServer implements AutoCloseable {
           }
           case "/v1/completions" -> {
             method(ex, "POST");
-            send(ex, 200, "application/json", JSON.writeValueAsBytes(completion(body(ex), false)));
+            respond(ex, body(ex), false);
           }
           case "/v1/chat/completions" -> {
             method(ex, "POST");
-            send(ex, 200, "application/json", JSON.writeValueAsBytes(completion(body(ex), true)));
+            respond(ex, body(ex), true);
           }
           default -> throw ApiException.notFound("no route " + path);
         }
@@ -226,14 +227,88 @@ public final class OpenAiServer implements AutoCloseable {
     return root;
   }
 
+  /** Answers a completion or chat request, as one JSON body or, with {@code stream}, as events. */
+  private void respond(HttpExchange ex, JsonNode b, boolean chat) throws IOException {
+    if (!b.path("stream").asBoolean(false)) {
+      send(ex, 200, "application/json", JSON.writeValueAsBytes(completion(b, chat, null)));
+      return;
+    }
+    SseStream events = new SseStream(ex);
+    String model = b.hasNonNull("model") ? text(b, "model") : engine.servedName();
+    ObjectNode head =
+        chat
+            ? head("chatcmpl-", "chat.completion.chunk", model)
+            : head("cmpl-", "text_completion", model);
+    TextDeltas deltas = new TextDeltas(engine::decode, stop(b.get("stop")));
+    try {
+      ObjectNode done =
+          completion(
+              b,
+              chat,
+              step -> {
+                String text = deltas.next(step.token());
+                if (!text.isEmpty()) {
+                  events.send(chunk(head, chat, text, null, !events.started()));
+                }
+              });
+      JsonNode choice = done.path("choices").get(0);
+      String text = chat ? choice.at("/message/content").asText() : choice.path("text").asText();
+      String finish = choice.path("finish_reason").asText();
+      events.send(chunk(head, chat, deltas.rest(text), finish, !events.started()));
+      if (b.path("stream_options").path("include_usage").asBoolean(false)) {
+        ObjectNode usage = head.deepCopy();
+        usage.putArray("choices");
+        usage.set("usage", done.get("usage"));
+        events.send(usage);
+      }
+    } catch (ApiException e) {
+      if (!events.started()) {
+        throw e; // nothing sent yet: an ordinary error response
+      }
+      ObjectNode error = JSON.createObjectNode();
+      ObjectNode body = error.putObject("error");
+      body.put("message", e.getMessage());
+      body.put("type", e.type());
+      body.put("code", e.status());
+      events.send(error);
+    }
+    events.done();
+  }
+
+  /** One streamed piece: the text since the last one, and the finish reason with the last. */
+  private static ObjectNode chunk(
+      ObjectNode head, boolean chat, String text, String finish, boolean first) {
+    ObjectNode chunk = head.deepCopy();
+    ObjectNode choice = chunk.putArray("choices").addObject();
+    choice.put("index", 0);
+    if (chat) {
+      ObjectNode delta = choice.putObject("delta");
+      if (first) {
+        delta.put("role", "assistant");
+      }
+      if (!text.isEmpty() || finish == null) {
+        delta.put("content", text);
+      }
+    } else {
+      choice.put("text", text);
+    }
+    choice.putNull("logprobs");
+    if (finish == null) {
+      choice.putNull("finish_reason");
+    } else {
+      choice.put("finish_reason", finish);
+    }
+    return chunk;
+  }
+
   /** A completion or chat completion, counted and timed per model. */
-  private ObjectNode completion(JsonNode b, boolean chat) {
+  private ObjectNode completion(JsonNode b, boolean chat, Consumer<InferenceEngine.Step> onStep) {
     long t0 = System.nanoTime();
     String model = b.hasNonNull("model") ? text(b, "model") : engine.servedName();
     String label = engine.knows(model) ? model : UNKNOWN_MODEL;
     boolean failed = true;
     try {
-      ObjectNode out = chat ? chat(b, model) : complete(b, model);
+      ObjectNode out = chat ? chat(b, model, onStep) : complete(b, model, onStep);
       failed = false;
       return out;
     } finally {
@@ -241,13 +316,13 @@ public final class OpenAiServer implements AutoCloseable {
     }
   }
 
-  private ObjectNode complete(JsonNode b, String model) {
+  private ObjectNode complete(JsonNode b, String model, Consumer<InferenceEngine.Step> onStep) {
     int[] prompt = prompt(b.get("prompt"));
     int maxTokens = integer(b, "max_tokens", 16);
     // OpenAI's completions API: "logprobs" is the number of top tokens to list per position
     boolean logprobs = b.hasNonNull("logprobs");
     InferenceEngine.Completion c =
-        generate(b, model, prompt, maxTokens, logprobs ? integer(b, "logprobs", 0) : 0);
+        generate(b, model, prompt, maxTokens, logprobs ? integer(b, "logprobs", 0) : 0, onStep);
     ObjectNode out = head("cmpl-", "text_completion", model);
     ObjectNode choice = out.putArray("choices").addObject();
     choice.put("index", 0);
@@ -262,7 +337,7 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
-  private ObjectNode chat(JsonNode b, String model) {
+  private ObjectNode chat(JsonNode b, String model, Consumer<InferenceEngine.Step> onStep) {
     JsonNode messages = b.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
       throw ApiException.badRequest("messages must be a non-empty array");
@@ -286,7 +361,7 @@ public final class OpenAiServer implements AutoCloseable {
     if (top > 0 && !logprobs) {
       throw ApiException.badRequest("top_logprobs needs logprobs set to true");
     }
-    InferenceEngine.Completion c = generate(b, model, prompt, maxTokens, top);
+    InferenceEngine.Completion c = generate(b, model, prompt, maxTokens, top, onStep);
     ObjectNode out = head("chatcmpl-", "chat.completion", model);
     ObjectNode choice = out.putArray("choices").addObject();
     choice.put("index", 0);
@@ -355,10 +430,12 @@ public final class OpenAiServer implements AutoCloseable {
   }
 
   private InferenceEngine.Completion generate(
-      JsonNode b, String model, int[] prompt, int maxTokens, int topLogprobs) {
-    if (b.path("stream").asBoolean(false)) {
-      throw ApiException.badRequest("stream is not supported by this server");
-    }
+      JsonNode b,
+      String model,
+      int[] prompt,
+      int maxTokens,
+      int topLogprobs,
+      Consumer<InferenceEngine.Step> onStep) {
     if (integer(b, "n", 1) != 1) {
       throw ApiException.badRequest("n must be 1");
     }
@@ -371,7 +448,7 @@ public final class OpenAiServer implements AutoCloseable {
       seed = b.get("seed").asLong();
     }
     return engine.complete(
-        model, prompt, maxTokens, temperature, seed, stop(b.get("stop")), topLogprobs);
+        model, prompt, maxTokens, temperature, seed, stop(b.get("stop")), topLogprobs, onStep);
   }
 
   private int[] prompt(JsonNode p) {

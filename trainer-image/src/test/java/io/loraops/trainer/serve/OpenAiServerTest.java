@@ -242,6 +242,63 @@ class OpenAiServerTest {
   }
 
   @Test
+  void streamedCompletionsAddUpToTheUnstreamedOneAndEndWithDone() throws Exception {
+    String whole = complete("tiny-llama", 8);
+    Map<String, Object> request = new LinkedHashMap<>();
+    request.put("model", "tiny-llama");
+    request.put("prompt", PROMPT);
+    request.put("max_tokens", 8);
+    request.put("temperature", 0);
+    request.put("stream", true);
+    request.put("stream_options", Map.of("include_usage", true));
+    HttpResponse<String> r = post("/v1/completions", request);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Type"))
+        .hasValueSatisfying(t -> assertThat(t).startsWith("text/event-stream"));
+    List<String> events =
+        Arrays.stream(r.body().split("\n\n")).map(e -> e.replaceFirst("^data: ", "")).toList();
+    assertThat(events.get(events.size() - 1)).isEqualTo("[DONE]");
+    StringBuilder text = new StringBuilder();
+    String finish = null;
+    JsonNode usage = null;
+    for (String event : events.subList(0, events.size() - 1)) {
+      JsonNode chunk = JSON.readTree(event);
+      assertThat(chunk.get("object").asText()).isEqualTo("text_completion");
+      for (JsonNode choice : chunk.get("choices")) {
+        text.append(choice.get("text").asText());
+        if (!choice.get("finish_reason").isNull()) {
+          finish = choice.get("finish_reason").asText();
+        }
+      }
+      if (chunk.hasNonNull("usage")) {
+        usage = chunk.get("usage");
+      }
+    }
+    assertThat(events.size()).as("one event per token, a last one, usage, [DONE]").isGreaterThan(4);
+    assertThat(text.toString()).isEqualTo(whole);
+    assertThat(finish).isEqualTo("length");
+    assertThat(usage.get("completion_tokens").asInt()).isEqualTo(8);
+
+    // Chat: the role first, then the content in pieces.
+    Map<String, Object> chat = new LinkedHashMap<>();
+    chat.put("model", "tiny-llama");
+    chat.put("messages", List.of(Map.of("role", "user", "content", PROMPT)));
+    chat.put("max_tokens", 4);
+    chat.put("temperature", 0);
+    chat.put("stream", true);
+    r = post("/v1/chat/completions", chat);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    JsonNode first = JSON.readTree(r.body().split("\n\n")[0].substring("data: ".length()));
+    assertThat(first.get("object").asText()).isEqualTo("chat.completion.chunk");
+    assertThat(first.at("/choices/0/delta/role").asText()).isEqualTo("assistant");
+    assertThat(r.body()).endsWith("data: [DONE]\n\n");
+
+    // An unknown model is an ordinary 404, not a stream.
+    request.put("model", "nope");
+    error(post("/v1/completions", request), 404, "NotFoundError");
+  }
+
+  @Test
   void logprobsListTheChosenTokensAndTheMostLikelyOnesAsVllmDoes() throws Exception {
     Map<String, Object> request = new LinkedHashMap<>();
     request.put("model", "tiny-llama");
