@@ -104,7 +104,7 @@ final class ServeBench {
     System.arraycopy(fresh, 0, all, rounds, rounds);
     System.out.printf(
         Locale.ROOT,
-        "serve-bench: switch latency median %.1f ms p95 %.1f ms (model %s, rank %d)%n",
+        "serve-bench: switch latency: median %.1f ms p95 %.1f ms (model %s, rank %d)%n",
         median(all),
         p95(all),
         model,

@@ -29,6 +29,7 @@ import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.publish.VersionRecords;
 import io.loraops.operator.rollout.ApiKeys;
 import io.loraops.operator.rollout.HotLoadRollout;
+import io.loraops.operator.rollout.HttpInferenceServer;
 import io.loraops.operator.rollout.InferenceServer;
 import io.loraops.operator.rollout.RestartRollout;
 import io.loraops.operator.rollout.RolloutEvents;
@@ -97,7 +98,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
 
   private final Clock clock;
   private final LoraMetrics metrics;
-  private final InferenceServer server = new InferenceServer(Duration.ofSeconds(60));
+  private final InferenceServer server = new HttpInferenceServer(Duration.ofSeconds(60));
   private InformerEventSource<Deployment, LoraAdapter> deployments;
 
   public LoraAdapterReconciler(Clock clock, LoraMetrics metrics) {

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The rollout's client against a tiny local server: headers, timeouts and error messages. */
-class InferenceServerTest {
+class HttpInferenceServerTest {
   HttpServer http;
   Endpoint pod;
   final List<String> authorizations = new CopyOnWriteArrayList<>();
@@ -86,13 +86,13 @@ class InferenceServerTest {
 
   @Test
   void requestsAreHttp11SoAServerThatDropsBodiesOnAnH2cUpgradeStillGetsThem() throws Exception {
-    new InferenceServer(Duration.ofSeconds(5)).load(pod, "bot-v1", "/a/v1", false);
+    new HttpInferenceServer(Duration.ofSeconds(5)).load(pod, "bot-v1", "/a/v1", false);
     assertThat(loadBodies).containsExactly("{\"lora_name\":\"bot-v1\",\"lora_path\":\"/a/v1\"}");
   }
 
   @Test
   void theApiKeyIsSentAsABearerTokenAndA401WithoutOneSaysWhatToSet() throws Exception {
-    InferenceServer server = new InferenceServer(Duration.ofSeconds(5));
+    InferenceServer server = new HttpInferenceServer(Duration.ofSeconds(5));
     assertThatThrownBy(() -> server.models(pod))
         .isInstanceOf(ServerException.class)
         .hasMessage(
@@ -106,7 +106,7 @@ class InferenceServerTest {
 
   @Test
   void aProbeSlowerThanItsBoundIsNotWaitedForUntilTheGeneralTimeout() throws Exception {
-    InferenceServer server = new InferenceServer(Duration.ofSeconds(60)).withApiKey("k");
+    InferenceServer server = new HttpInferenceServer(Duration.ofSeconds(60)).withApiKey("k");
     completionDelayMillis = 0;
     assertThat(server.complete(pod, "bot-v1", "hi", 4, Duration.ofMillis(200)).took())
         .isLessThan(Duration.ofSeconds(5));
