@@ -283,6 +283,11 @@ public final class InferenceEngine implements AutoCloseable {
   private void checkFiles(String name, String path, Path dir) {
     String where = where(path, dir.toString());
     String prefix = "cannot load adapter '" + name + "': ";
+    if (!Files.exists(dir)) {
+      // vLLM's status and words for a path that does not exist
+      throw ApiException.notFound(
+          "Loading lora " + name + " failed: No adapter found for " + path + where);
+    }
     if (!Files.isDirectory(dir)) {
       throw ApiException.badRequest(prefix + "lora_path " + path + " is not a folder" + where);
     }

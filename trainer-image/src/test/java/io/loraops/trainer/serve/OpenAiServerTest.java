@@ -466,7 +466,6 @@ class OpenAiServerTest {
     cases.put(
         "wrong-shape", "model.layers.0.self_attn.q_proj: lora_A must be [r, 32], got (4, 16)");
     cases.put("other-base", "trained on base model 'gpt2-xl'");
-    cases.put("missing", "is not a folder");
     for (Map.Entry<String, String> c : cases.entrySet()) {
       JsonNode e = error(load("x", pod(c.getKey()), true), 400, "BadRequestError");
       assertThat(e.get("message").asText())
@@ -474,6 +473,11 @@ class OpenAiServerTest {
           .contains(c.getValue());
       assertThat(complete("x")).as("after " + c.getKey()).isEqualTo(before);
     }
+    // A path that does not exist is a 404, as vLLM answers it.
+    JsonNode missing = error(load("x", pod("missing"), true), 404, "NotFoundError");
+    assertThat(missing.get("message").asText())
+        .startsWith("Loading lora x failed: No adapter found for " + pod("missing"));
+    assertThat(complete("x")).isEqualTo(before);
     JsonNode m = JSON.readTree(get("/v1/models").body());
     assertThat(m.at("/data/1/root").asText()).isEqualTo(pod("a1"));
     assertThat(log()).contains("serve: failed to load adapter 'x' from " + pod("gpt2"));
