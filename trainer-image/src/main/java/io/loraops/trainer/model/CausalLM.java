@@ -61,7 +61,18 @@ public abstract class CausalLM {
    * @return [B, V]
    */
   public NDArray lastLogits(NDArray ids) {
-    NDArray h = hidden(ids, false); // [B, T, D]
+    return lastLogits(ids, null);
+  }
+
+  /**
+   * As {@link #lastLogits(NDArray)}, continuing the sequence held in {@code cache} (null: none):
+   * {@code ids} are only the positions after those already cached, and are added to it.
+   *
+   * @param ids [B, T] int64, the new positions
+   * @return [B, V]
+   */
+  public NDArray lastLogits(NDArray ids, KvCache cache) {
+    NDArray h = hidden(ids, false, cache); // [B, T, D]
     NDArray last = h.get(new NDIndex(":, -1, :")); // [B, D]
     return last.getNDArrayInternal().linear(last, lmHead(), null).singletonOrThrow(); // [B, V]
   }
@@ -102,7 +113,16 @@ public abstract class CausalLM {
   }
 
   /** ids [B, T] -> final normalised hidden states [B, T, D]. */
-  public abstract NDArray hidden(NDArray ids, boolean training);
+  public NDArray hidden(NDArray ids, boolean training) {
+    return hidden(ids, training, null);
+  }
+
+  /**
+   * ids [B, T] at positions {@code cache.length()} and on -> final normalised hidden states [B, T,
+   * D], attending to the cached positions too, whose keys and values are extended by these (cache
+   * null: positions 0 and on, nothing kept).
+   */
+  public abstract NDArray hidden(NDArray ids, boolean training, KvCache cache);
 
   /** The output projection [V, D] (the token embedding when tied). */
   protected abstract NDArray lmHead();
@@ -154,14 +174,25 @@ public abstract class CausalLM {
    * {@code sliding_window_overlay} (Mistral, Qwen sliding layers).
    */
   protected NDArray causalMask(int t, int window) {
-    float[] mask = new float[t * t];
+    return causalMask(0, t, window);
+  }
+
+  /**
+   * The mask [T, offset + T] of {@code t} new queries at positions {@code offset} and on, over keys
+   * at every position from 0: query i (at offset + i) sees key j iff {@code offset + i - window < j
+   * <= offset + i}.
+   */
+  protected NDArray causalMask(int offset, int t, int window) {
+    int s = offset + t;
+    float[] mask = new float[t * s];
     for (int i = 0; i < t; i++) {
-      for (int j = 0; j < t; j++) {
-        boolean visible = j <= i && (window <= 0 || j > i - window);
-        mask[i * t + j] = visible ? 0f : -1e30f;
+      int at = offset + i;
+      for (int j = 0; j < s; j++) {
+        boolean visible = j <= at && (window <= 0 || j > at - window);
+        mask[i * s + j] = visible ? 0f : -1e30f;
       }
     }
-    return Tensors.floats(manager, mask, new Shape(t, t));
+    return Tensors.floats(manager, mask, new Shape(t, s));
   }
 
   /**
@@ -169,8 +200,8 @@ public abstract class CausalLM {
    * implementations so that results match them closely.
    *
    * @param q [B, H, T, hd]
-   * @param k [B, H, T, hd]
-   * @param v [B, H, T, hd]
+   * @param k [B, H, S, hd] (S = T, or more with cached positions)
+   * @param v [B, H, S, hd]
    * @return [B, T, H*hd]
    */
   protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask) {
@@ -184,8 +215,8 @@ public abstract class CausalLM {
     long t = q.getShape().get(2);
     long hd = q.getShape().get(3);
     NDArray scale = Tensors.scalar(manager, s);
-    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale); // [B, H, T, T]
-    NDArray probs = scores.add(mask).softmax(-1); // [B, H, T, T]
+    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale); // [B, H, T, S]
+    NDArray probs = scores.add(mask).softmax(-1); // [B, H, T, S]
     NDArray out = probs.matMul(v); // [B, H, T, hd]
     return out.transpose(0, 2, 1, 3).reshape(b, t, h * hd); // [B, T, H*hd]
   }

@@ -77,12 +77,14 @@ final class Gpt2Model extends CausalLM {
   }
 
   @Override
-  public NDArray hidden(NDArray ids, boolean training) {
+  public NDArray hidden(NDArray ids, boolean training, KvCache cache) {
     int t = (int) ids.getShape().get(1);
+    int offset = cache == null ? 0 : cache.length();
     long d = config.hidden();
-    NDArray pos = w("transformer.wpe.weight").get(new NDIndex("0:" + t)); // [T, D]
+    NDArray pos =
+        w("transformer.wpe.weight").get(new NDIndex(offset + ":" + (offset + t))); // [T, D]
     NDArray h = embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
-    NDArray mask = causalMask(t); // [T, T]
+    NDArray mask = causalMask(offset, t, 0); // [T, offset + T]
     long b = ids.getShape().get(0);
     int heads = config.heads();
     long hd = config.headDim();
@@ -93,11 +95,19 @@ final class Gpt2Model extends CausalLM {
       NDArray q = heads(qkv.get(new NDIndex("..., 0:" + d)), b, t, heads, hd); // [B, H, T, hd]
       NDArray k = heads(qkv.get(new NDIndex("..., " + d + ":" + 2 * d)), b, t, heads, hd);
       NDArray v = heads(qkv.get(new NDIndex("..., " + 2 * d + ":")), b, t, heads, hd);
+      if (cache != null) {
+        NDArray[] all = cache.append(i, k, v); // [B, H, offset + T, hd]
+        k = all[0];
+        v = all[1];
+      }
       NDArray y = attention(q, k, v, mask); // [B, T, D]
       h = h.add(attnProj[i].forward(y, training));
       NDArray m = layerNorm(h, p + "ln_2"); // [B, T, D]
       m = geluTanh(cFc[i].forward(m, training)); // [B, T, 4D]
       h = h.add(mlpProj[i].forward(m, training)); // [B, T, D]
+    }
+    if (cache != null) {
+      cache.advance(t);
     }
     return layerNorm(h, "transformer.ln_f");
   }

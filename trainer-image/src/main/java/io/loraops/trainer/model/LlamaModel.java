@@ -129,16 +129,17 @@ final class LlamaModel extends CausalLM {
   }
 
   @Override
-  public NDArray hidden(NDArray ids, boolean training) {
+  public NDArray hidden(NDArray ids, boolean training, KvCache cache) {
     long b = ids.getShape().get(0);
     int t = (int) ids.getShape().get(1);
+    int offset = cache == null ? 0 : cache.length();
     int hd = config.headDim();
     int nH = config.heads();
     int nKv = config.kvHeads();
-    NDArray[] rope = rope(config.rope(), t, hd); // cos, sin: [T, hd]
+    NDArray[] rope = rope(config.rope(), offset, t, hd); // cos, sin: [T, hd]
     NDArray[] localRope =
-        config.localRope() == config.rope() ? rope : rope(config.localRope(), t, hd);
-    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, T]
+        config.localRope() == config.rope() ? rope : rope(config.localRope(), offset, t, hd);
+    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T]
     NDArray h = embed(ids, w("model.embed_tokens.weight")); // [B, T, D]
     if (config.gemmaNorms()) { // Gemma: embeddings x sqrt(D), a float32 constant as the reference
       h = h.mul(Tensors.scalar(manager, (float) Math.sqrt(config.hidden())));
@@ -158,9 +159,15 @@ final class LlamaModel extends CausalLM {
       NDArray[] cosSin = window > 0 ? localRope : rope;
       qh = applyRope(qh, cosSin[0], cosSin[1]);
       kh = applyRope(kh, cosSin[0], cosSin[1]);
-      kh = repeatKv(kh, nH / nKv); // [B, H, T, hd]
+      if (cache != null) {
+        NDArray[] all = cache.append(i, kh, vh); // [B, KV, offset + T, hd]
+        kh = all[0];
+        vh = all[1];
+      }
+      kh = repeatKv(kh, nH / nKv); // [B, H, S, hd]
       vh = repeatKv(vh, nH / nKv);
-      NDArray mask = masks.computeIfAbsent(window, wnd -> causalMask(t, wnd)); // [T, T]
+      NDArray mask =
+          masks.computeIfAbsent(window, wnd -> causalMask(offset, t, wnd)); // [T, offset + T]
       NDArray y = attention(qh, kh, vh, mask, (float) config.attentionScale()); // [B, T, H*hd]
       NDArray attnOut = o[i].forward(y, training); // [B, T, D]
       if (config.gemmaNorms()) {
@@ -178,6 +185,9 @@ final class LlamaModel extends CausalLM {
         mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
       }
       h = h.add(mlpOut);
+    }
+    if (cache != null) {
+      cache.advance(t);
     }
     return rmsNorm(h, "model.norm.weight");
   }
@@ -226,19 +236,20 @@ final class LlamaModel extends CausalLM {
   }
 
   /**
-   * cos and sin tables [T, hd] over the {@link Rope}'s inverse frequencies, duplicated over both
-   * halves and multiplied by its attention scaling (1 except YaRN).
+   * cos and sin tables [T, hd] of positions {@code offset} to {@code offset + t - 1} over the
+   * {@link Rope}'s inverse frequencies, duplicated over both halves and multiplied by its attention
+   * scaling (1 except YaRN).
    */
-  private NDArray[] rope(Rope settings, int t, int hd) {
+  private NDArray[] rope(Rope settings, int offset, int t, int hd) {
     int half = hd / 2;
-    float[] invFreq = settings.invFreq(hd, config.maxPositions(), t);
+    float[] invFreq = settings.invFreq(hd, config.maxPositions(), offset + t);
     float scaling = settings.attentionScaling();
     float[] cos = new float[t * hd];
     float[] sin = new float[t * hd];
     for (int i = 0; i < half; i++) {
       for (int pos = 0; pos < t; pos++) {
         // float32 like the reference: the position product is computed in float.
-        float angle = pos * invFreq[i];
+        float angle = (offset + pos) * invFreq[i];
         float c = (float) Math.cos(angle) * scaling;
         float s = (float) Math.sin(angle) * scaling;
         cos[pos * hd + i] = c;

@@ -13,6 +13,7 @@ import io.loraops.trainer.lora.LoraLinear;
 import io.loraops.trainer.lora.LoraSpec;
 import io.loraops.trainer.lora.PeftAdapter;
 import io.loraops.trainer.model.CausalLM;
+import io.loraops.trainer.model.KvCache;
 import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.model.Tensors;
 import java.io.IOException;
@@ -431,35 +432,43 @@ public final class InferenceEngine implements AutoCloseable {
       String finish = "length";
       String text = null;
       List<Step> steps = new ArrayList<>();
-      while (n < prompt.length + maxTokens) {
-        float[] logits;
-        try (NDScope scope = new NDScope()) {
-          scope.suppressNotUsedWarning();
-          long[] row = new long[n];
-          for (int i = 0; i < n; i++) {
-            row[i] = ids[i];
+      // The prompt runs once; then each step runs only the token it added, attending to the
+      // keys and values cached for everything before it.
+      try (KvCache cache = new KvCache(manager, model.config().layers())) {
+        while (n < prompt.length + maxTokens) {
+          float[] logits;
+          try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            int from = cache.length(); // 0 for the prompt, then n - 1
+            long[] row = new long[n - from];
+            for (int i = from; i < n; i++) {
+              row[i - from] = ids[i];
+            }
+            logits =
+                model
+                    .lastLogits(Tensors.longs(manager, row, new Shape(1, row.length)), cache)
+                    .toFloatArray();
           }
-          logits = model.lastLogits(Tensors.longs(manager, row, new Shape(1, n))).toFloatArray();
-        }
-        checkFinite(logits, modelName, adapter, n - prompt.length);
-        int next = temperature <= 0 ? argmax(logits) : sample(logits, temperature, random);
-        Step step = step(logits, next, topLogprobs);
-        steps.add(step);
-        ids[n++] = next;
-        if (onStep != null) {
-          onStep.accept(step);
-        }
-        if (next == tokenizer.eosId()) {
-          finish = "stop";
-          break;
-        }
-        if (!stop.isEmpty()) {
-          String sofar = tokenizer.decode(Arrays.copyOfRange(ids, prompt.length, n));
-          int cut = firstStop(sofar, stop);
-          if (cut >= 0) {
-            text = sofar.substring(0, cut);
+          checkFinite(logits, modelName, adapter, n - prompt.length);
+          int next = temperature <= 0 ? argmax(logits) : sample(logits, temperature, random);
+          Step step = step(logits, next, topLogprobs);
+          steps.add(step);
+          ids[n++] = next;
+          if (onStep != null) {
+            onStep.accept(step);
+          }
+          if (next == tokenizer.eosId()) {
             finish = "stop";
             break;
+          }
+          if (!stop.isEmpty()) {
+            String sofar = tokenizer.decode(Arrays.copyOfRange(ids, prompt.length, n));
+            int cut = firstStop(sofar, stop);
+            if (cut >= 0) {
+              text = sofar.substring(0, cut);
+              finish = "stop";
+              break;
+            }
           }
         }
       }
