@@ -31,6 +31,7 @@ import io.loraops.operator.rollout.ApiKeys;
 import io.loraops.operator.rollout.HotLoadRollout;
 import io.loraops.operator.rollout.HttpInferenceServer;
 import io.loraops.operator.rollout.InferenceServer;
+import io.loraops.operator.rollout.QuietServers;
 import io.loraops.operator.rollout.RestartRollout;
 import io.loraops.operator.rollout.RolloutEvents;
 import io.loraops.operator.rollout.RolloutPlanner;
@@ -98,12 +99,18 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
 
   private final Clock clock;
   private final LoraMetrics metrics;
-  private final InferenceServer server = new HttpInferenceServer(Duration.ofSeconds(60));
+  private final InferenceServer server;
   private InformerEventSource<Deployment, LoraAdapter> deployments;
 
   public LoraAdapterReconciler(Clock clock, LoraMetrics metrics) {
     this.clock = clock;
     this.metrics = metrics;
+    // A server that gave no answer is not waited for again by every reconcile for 30 s.
+    this.server =
+        new QuietServers(
+            new HttpInferenceServer(Duration.ofSeconds(60)),
+            Duration.ofSeconds(30),
+            clock::instant);
   }
 
   @Override

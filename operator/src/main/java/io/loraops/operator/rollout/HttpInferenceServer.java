@@ -180,10 +180,10 @@ public class HttpInferenceServer implements InferenceServer {
     try {
       response = http.send(built, HttpResponse.BodyHandlers.ofString());
     } catch (HttpConnectTimeoutException e) {
-      throw new ServerException(
+      throw new NoAnswer(
           "pod " + server.pod() + ": " + built.uri().getPath() + " failed: cannot connect");
     } catch (HttpTimeoutException e) {
-      throw new ServerException(
+      throw new NoAnswer(
           "pod "
               + server.pod()
               + ": "

@@ -20,6 +20,13 @@ public interface InferenceServer {
     }
   }
 
+  /** A server that gave no answer in time: it could not be connected to, or did not answer. */
+  class NoAnswer extends ServerException {
+    public NoAnswer(String message) {
+      super(message);
+    }
+  }
+
   /** Where a pod's server listens. */
   record Endpoint(String pod, String ip, int port) {
     /** The server of a pod (which must have an IP: see {@link ServingTargets#servable}). */

@@ -14,7 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * #broken} answer probes as vLLM answers NaN weights (200, no text); pods in {@link #down} are
  * unreachable.
  */
-final class FakeInferenceServer implements InferenceServer {
+class FakeInferenceServer implements InferenceServer {
   static final String BASE = "tiny-llama-h32";
 
   /** pod -> (served name -> path). */
