@@ -31,6 +31,7 @@ import io.loraops.operator.rollout.ApiKeys;
 import io.loraops.operator.rollout.HotLoadRollout;
 import io.loraops.operator.rollout.HttpInferenceServer;
 import io.loraops.operator.rollout.InferenceServer;
+import io.loraops.operator.rollout.Loader;
 import io.loraops.operator.rollout.QuietServers;
 import io.loraops.operator.rollout.RestartRollout;
 import io.loraops.operator.rollout.RolloutEvents;
@@ -173,7 +174,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     Set<String> targetNames = targetNames(adapter);
     if (serving != null) {
       Optional<String> notPromoted = notPromoted(adapter, versions, status);
-      HotLoadRollout.Outcome outcome =
+      Loader.Outcome outcome =
           rollOut(adapter, context, versions, status, notPromoted, servers, targetNames, now);
       status =
           LoraAdapterStatusCalculator.compute(
@@ -235,7 +236,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     return requeue == null ? patch : patch.rescheduleAfter(requeue);
   }
 
-  private HotLoadRollout.Outcome rollOut(
+  private Loader.Outcome rollOut(
       LoraAdapter adapter,
       Context<LoraAdapter> context,
       List<AdapterVersion> versions,
@@ -249,7 +250,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     Integer servingVersion = previous == null ? null : previous.getServingVersion();
     if (servers.problem() != null) {
       // Every call would be refused: hold the rollout where it is until the key can be read.
-      return new HotLoadRollout.Outcome(
+      return new Loader.Outcome(
           servingVersion,
           previous == null ? null : previous.getRollout(),
           previous == null || previous.getTargets() == null
@@ -272,7 +273,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
             now);
     var request =
-        new HotLoadRollout.Request(
+        new Loader.Request(
             adapter.getMetadata().getName(),
             servingVersion,
             rollout,
@@ -283,10 +284,11 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             now);
     InferenceServer client = servers.client();
     List<Target> targets = observeTargets(adapter, context.getClient());
-    HotLoadRollout.Outcome outcome =
+    Loader loader =
         serving.getLoader() == Serving.Loader.restart
-            ? new RestartRollout(context.getClient(), client).run(request, targets)
-            : new HotLoadRollout(client).run(request, targets);
+            ? new RestartRollout(context.getClient(), client)
+            : new HotLoadRollout(client);
+    Loader.Outcome outcome = loader.run(request, targets);
     for (TargetStatus target : outcome.targets()) {
       metrics.servingVersion(
           adapter.getMetadata().getNamespace(),

@@ -33,34 +33,14 @@ import org.jboss.logging.Logger;
  * is answered within the latency bound. A failing gate rolls every pod of every target back to the
  * previous serving version.
  */
-public class HotLoadRollout {
+public class HotLoadRollout implements Loader {
   private static final Logger LOG = Logger.getLogger(HotLoadRollout.class);
-  static final Duration WAIT = Duration.ofSeconds(3);
 
   private final InferenceServer server;
 
   public HotLoadRollout(InferenceServer server) {
     this.server = server;
   }
-
-  /** What the rollout needs to know about the adapter. */
-  public record Request(
-      String adapter,
-      Integer serving,
-      RolloutStatus rollout,
-      Rollout spec,
-      Map<Integer, AdapterVersion> versions,
-      int port,
-      String container,
-      Instant now) {}
-
-  /** The state to record, and when to look again. */
-  public record Outcome(
-      Integer serving,
-      RolloutStatus rollout,
-      List<TargetStatus> targets,
-      List<String> problems,
-      Duration requeue) {}
 
   /** A ready pod and what its server holds: served name -> path ({@code root}). */
   private static final class PodState {
@@ -78,11 +58,12 @@ public class HotLoadRollout {
     }
   }
 
+  @Override
   public Outcome run(Request request, List<Target> targets) {
     List<PodState> pods = observe(request, targets);
     List<String> problems = new ArrayList<>();
     targets.stream().filter(t -> t.problem() != null).forEach(t -> problems.add(t.problem()));
-    RolloutStatus rollout = copy(request.rollout());
+    RolloutStatus rollout = Loader.copy(request.rollout());
     Integer serving = request.serving();
     Duration requeue = null;
 
@@ -316,31 +297,7 @@ public class HotLoadRollout {
     } catch (ServerException e) {
       return Optional.of(e.getMessage());
     }
-    return probe(server, pod.endpoint, name, probe);
-  }
-
-  /**
-   * The probe gate, for both loaders: a greedy completion on {@code name}, judged by {@link
-   * ProbeGate}.
-   */
-  static Optional<String> probe(
-      InferenceServer server, Endpoint endpoint, String name, Rollout.Probe probe) {
-    try {
-      InferenceServer.Answer answer =
-          server.complete(
-              endpoint,
-              name,
-              probe.getPrompt(),
-              probe.getMaxTokens(),
-              Duration.ofMillis(probe.getLatencyBoundMillis()));
-      Optional<String> failure = ProbeGate.judge(endpoint.pod(), name, answer, probe);
-      if (failure.isEmpty()) {
-        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), ProbeGate.describe(answer));
-      }
-      return failure;
-    } catch (ServerException e) {
-      return Optional.of(ProbeGate.failed(name, e.getMessage()));
-    }
+    return ProbeGate.probe(server, pod.endpoint, name, probe);
   }
 
   /** How many completions {@link #settle} may send before it gives up. */
@@ -528,24 +485,5 @@ public class HotLoadRollout {
       common = served;
     }
     return common;
-  }
-
-  static RolloutStatus copy(RolloutStatus s) {
-    if (s == null) {
-      return null;
-    }
-    RolloutStatus c = new RolloutStatus();
-    c.setVersion(s.getVersion());
-    c.setFromVersion(s.getFromVersion());
-    c.setPhase(s.getPhase());
-    c.setStep(s.getStep());
-    c.setSteps(s.getSteps());
-    c.setGeneration(s.getGeneration());
-    c.setStartedAt(s.getStartedAt());
-    c.setStepPassedAt(s.getStepPassedAt());
-    c.setFinishedAt(s.getFinishedAt());
-    c.setMessage(s.getMessage());
-    c.setReason(s.getReason());
-    return c;
   }
 }

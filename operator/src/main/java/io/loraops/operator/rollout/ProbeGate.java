@@ -2,8 +2,12 @@ package io.loraops.operator.rollout;
 
 import io.loraops.operator.api.v1alpha1.Rollout;
 import io.loraops.operator.rollout.InferenceServer.Answer;
+import io.loraops.operator.rollout.InferenceServer.Endpoint;
+import io.loraops.operator.rollout.InferenceServer.ServerException;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Optional;
+import org.jboss.logging.Logger;
 
 /**
  * The probe gate's verdict on a probe completion, for both loaders. A status code is not enough:
@@ -19,7 +23,33 @@ import java.util.Optional;
  * </ol>
  */
 final class ProbeGate {
+  private static final Logger LOG = Logger.getLogger(ProbeGate.class);
+
   private ProbeGate() {}
+
+  /**
+   * The probe gate, for both loaders: a greedy completion on {@code name}, judged by {@link
+   * ProbeGate}.
+   */
+  static Optional<String> probe(
+      InferenceServer server, Endpoint endpoint, String name, Rollout.Probe probe) {
+    try {
+      InferenceServer.Answer answer =
+          server.complete(
+              endpoint,
+              name,
+              probe.getPrompt(),
+              probe.getMaxTokens(),
+              Duration.ofMillis(probe.getLatencyBoundMillis()));
+      Optional<String> failure = ProbeGate.judge(endpoint.pod(), name, answer, probe);
+      if (failure.isEmpty()) {
+        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), ProbeGate.describe(answer));
+      }
+      return failure;
+    } catch (ServerException e) {
+      return Optional.of(ProbeGate.failed(name, e.getMessage()));
+    }
+  }
 
   /** Why the answer fails the gate, or empty when it passes. */
   static Optional<String> judge(String pod, String model, Answer answer, Rollout.Probe probe) {

@@ -8,8 +8,6 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.api.v1alpha1.TargetStatus;
-import io.loraops.operator.rollout.HotLoadRollout.Outcome;
-import io.loraops.operator.rollout.HotLoadRollout.Request;
 import io.loraops.operator.rollout.InferenceServer.Endpoint;
 import io.loraops.operator.rollout.InferenceServer.ServerException;
 import io.loraops.operator.rollout.ServingTargets.Target;
@@ -28,7 +26,7 @@ import org.jboss.logging.Logger;
  * version, and a probe completion is answered in time. New pods crash-looping, a Deployment past
  * its progress deadline, or a failed probe roll the templates back to the previous version.
  */
-public class RestartRollout {
+public class RestartRollout implements Loader {
   private static final Logger LOG = Logger.getLogger(RestartRollout.class);
 
   private final KubernetesClient client;
@@ -39,8 +37,9 @@ public class RestartRollout {
     this.server = server;
   }
 
+  @Override
   public Outcome run(Request request, List<Target> targets) {
-    RolloutStatus rollout = HotLoadRollout.copy(request.rollout());
+    RolloutStatus rollout = Loader.copy(request.rollout());
     Integer serving = request.serving();
     List<String> problems = new ArrayList<>();
     targets.stream().filter(t -> t.problem() != null).forEach(t -> problems.add(t.problem()));
@@ -102,7 +101,7 @@ public class RestartRollout {
         if (!gated) {
           rollout.setMessage("waiting for a serving target");
         }
-        requeue = HotLoadRollout.WAIT;
+        requeue = WAIT;
       }
     }
     List<TargetStatus> statuses = new ArrayList<>();
@@ -248,7 +247,7 @@ public class RestartRollout {
         return new Gate(false, Optional.of(e.getMessage()), null);
       }
       Optional<String> probed =
-          HotLoadRollout.probe(server, endpoint, served, request.spec().getProbe());
+          ProbeGate.probe(server, endpoint, served, request.spec().getProbe());
       if (probed.isPresent()) {
         return new Gate(false, probed, null);
       }

@@ -108,9 +108,9 @@ class HotLoadRolloutTest {
     return r;
   }
 
-  HotLoadRollout.Outcome run(Integer serving, RolloutStatus rollout, Rollout spec, Target target) {
+  Loader.Outcome run(Integer serving, RolloutStatus rollout, Rollout spec, Target target) {
     return loader.run(
-        new HotLoadRollout.Request(
+        new Loader.Request(
             "bot", serving, rollout, spec, versions, 8000, null, NOW.plusSeconds(60)),
         List.of(target));
   }
@@ -125,7 +125,7 @@ class HotLoadRolloutTest {
     run(1, null, spec(1, "100%"), target); // steady state on v1: every pod gets it
     servers.loads.clear();
 
-    HotLoadRollout.Outcome outcome = run(1, rollingOut(2, 1), spec(1, "100%"), target);
+    Loader.Outcome outcome = run(1, rollingOut(2, 1), spec(1, "100%"), target);
 
     assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.PROGRESSING);
     assertThat(outcome.rollout().getStepPassedAt()).isNotNull();
@@ -148,7 +148,7 @@ class HotLoadRolloutTest {
     Target target = target("pod-a", "pod-b");
     run(1, null, spec("100%"), target);
 
-    HotLoadRollout.Outcome outcome = run(1, rollingOut(2, 1), spec("100%"), target);
+    Loader.Outcome outcome = run(1, rollingOut(2, 1), spec("100%"), target);
 
     assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.SUCCEEDED);
     assertThat(outcome.serving()).isEqualTo(2);
@@ -166,7 +166,7 @@ class HotLoadRolloutTest {
     run(1, null, spec("100%"), target);
     servers.broken.add("/adapters/bot/v2");
 
-    HotLoadRollout.Outcome outcome = run(1, rollingOut(2, 1), spec("100%"), target);
+    Loader.Outcome outcome = run(1, rollingOut(2, 1), spec("100%"), target);
 
     assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.ROLLED_BACK);
     assertThat(outcome.rollout().getReason()).isEqualTo(RolloutStatus.GATE_FAILED);
@@ -186,7 +186,7 @@ class HotLoadRolloutTest {
     run(1, null, spec("100%"), target);
     servers.loads.clear();
 
-    HotLoadRollout.Outcome outcome = run(1, rollingOut(3, 1), spec(1, "100%"), target);
+    Loader.Outcome outcome = run(1, rollingOut(3, 1), spec(1, "100%"), target);
 
     assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.ROLLED_BACK);
     assertThat(outcome.rollout().getReason()).isEqualTo(RolloutStatus.INCOMPATIBLE_ADAPTER);
@@ -202,8 +202,7 @@ class HotLoadRolloutTest {
     run(2, null, spec("100%"), target("pod-a", "pod-b"));
     servers.down.add("pod-b");
 
-    HotLoadRollout.Outcome outcome =
-        run(2, null, spec("100%"), target("pod-a", "pod-b", "pod-new"));
+    Loader.Outcome outcome = run(2, null, spec("100%"), target("pod-a", "pod-b", "pod-new"));
 
     assertThat(served("pod-new"))
         .containsEntry("bot-v2", "/adapters/bot/v2")
@@ -216,11 +215,11 @@ class HotLoadRolloutTest {
   void aRestartedOperatorLoadsNothingTwice() {
     Target target = target("pod-a", "pod-b");
     run(1, null, spec("100%"), target);
-    HotLoadRollout.Outcome canary = run(1, rollingOut(2, 1), spec(1, "100%"), target);
+    Loader.Outcome canary = run(1, rollingOut(2, 1), spec(1, "100%"), target);
     int loads = servers.loads.size();
 
     // the step reconciled again from what status says (as after an operator restart)
-    HotLoadRollout.Outcome again = run(1, canary.rollout(), spec(1, "100%"), target);
+    Loader.Outcome again = run(1, canary.rollout(), spec(1, "100%"), target);
 
     assertThat(servers.loads).hasSize(loads);
     assertThat(again.rollout().getStep()).isEqualTo(0); // still pausing after the canary
