@@ -297,7 +297,12 @@ public class HotLoadRollout implements Loader {
     } catch (ServerException e) {
       return Optional.of(e.getMessage());
     }
-    return ProbeGate.probe(server, pod.endpoint, name, probe);
+    // The reference for the log-probability shift: the version serving now, else the base.
+    String reference =
+        request.serving() != null && request.serving() != version
+            ? ServedNames.versioned(request.adapter(), request.serving())
+            : pod.served == null ? null : pod.served.baseId();
+    return ProbeGate.probe(server, pod.endpoint, name, reference, probe);
   }
 
   /** How many completions {@link #settle} may send before it gives up. */

@@ -32,23 +32,74 @@ final class ProbeGate {
    * ProbeGate}.
    */
   static Optional<String> probe(
-      InferenceServer server, Endpoint endpoint, String name, Rollout.Probe probe) {
+      InferenceServer server,
+      Endpoint endpoint,
+      String name,
+      String reference,
+      Rollout.Probe probe) {
     try {
-      InferenceServer.Answer answer =
-          server.complete(
-              endpoint,
-              name,
-              probe.getPrompt(),
-              probe.getMaxTokens(),
-              Duration.ofMillis(probe.getLatencyBoundMillis()));
-      Optional<String> failure = ProbeGate.judge(endpoint.pod(), name, answer, probe);
+      Answer answer = ask(server, endpoint, name, probe);
+      Optional<String> failure = judge(endpoint.pod(), name, answer, probe);
+      if (failure.isEmpty() && probe.getMaxLogprobShift() != null && reference != null) {
+        Answer before = ask(server, endpoint, reference, probe);
+        failure = judgeShift(endpoint.pod(), name, answer, reference, before, probe);
+      }
       if (failure.isEmpty()) {
-        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), ProbeGate.describe(answer));
+        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), describe(answer));
       }
       return failure;
     } catch (ServerException e) {
-      return Optional.of(ProbeGate.failed(name, e.getMessage()));
+      return Optional.of(failed(name, e.getMessage()));
     }
+  }
+
+  private static Answer ask(
+      InferenceServer server, Endpoint endpoint, String model, Rollout.Probe probe)
+      throws ServerException {
+    return server.complete(
+        endpoint,
+        model,
+        probe.getPrompt(),
+        probe.getMaxTokens(),
+        Duration.ofMillis(probe.getLatencyBoundMillis()));
+  }
+
+  /**
+   * Whether the new version's answer moved too far from the reference's: the mean log-probability
+   * each gives its own greedy answer, compared against {@code maxLogprobShift}.
+   */
+  static Optional<String> judgeShift(
+      String pod,
+      String model,
+      Answer answer,
+      String reference,
+      Answer before,
+      Rollout.Probe probe) {
+    double now = mean(answer);
+    double was = mean(before);
+    double shift = Math.abs(now - was);
+    if (!Double.isFinite(was) || shift <= probe.getMaxLogprobShift()) {
+      return Optional.empty(); // a reference without log-probabilities cannot judge
+    }
+    return Optional.of(
+        String.format(
+            Locale.ROOT,
+            "probe completion of %s on pod %s: mean log-probability %.3f against %.3f for %s, a"
+                + " shift of %.3f above maxLogprobShift %s",
+            model,
+            pod,
+            now,
+            was,
+            reference,
+            shift,
+            probe.getMaxLogprobShift()));
+  }
+
+  private static double mean(Answer answer) {
+    return answer.logprobs().isEmpty()
+        ? Double.NaN
+        : answer.logprobs().stream().mapToDouble(Double::doubleValue).sum()
+            / answer.logprobs().size();
   }
 
   /** Why the answer fails the gate, or empty when it passes. */
@@ -106,12 +157,11 @@ final class ProbeGate {
 
   /** The numbers of a passed probe, for the step's message. */
   static String describe(Answer answer) {
-    double sum = answer.logprobs().stream().mapToDouble(Double::doubleValue).sum();
     return String.format(
         Locale.ROOT,
         "%d tokens in %d ms, mean log-probability %.3f",
         answer.tokens(),
         answer.took().toMillis(),
-        answer.logprobs().isEmpty() ? Double.NaN : sum / answer.logprobs().size());
+        mean(answer));
   }
 }

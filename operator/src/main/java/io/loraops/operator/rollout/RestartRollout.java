@@ -224,10 +224,13 @@ public class RestartRollout implements Loader {
               + version);
     }
     String served = ServedNames.versioned(request.adapter(), version);
+    String base;
     for (Pod pod : ready) {
       Endpoint endpoint = Endpoint.of(pod, request.port());
       try {
-        Map<String, String> listed = server.models(endpoint).adapters();
+        InferenceServer.Models models = server.models(endpoint);
+        base = models.baseId();
+        Map<String, String> listed = models.adapters();
         if (!listed.containsKey(served)) {
           return new Gate(
               false,
@@ -247,7 +250,8 @@ public class RestartRollout implements Loader {
         return new Gate(false, Optional.of(e.getMessage()), null);
       }
       Optional<String> probed =
-          ProbeGate.probe(server, endpoint, served, request.spec().getProbe());
+          // a restarted pod serves one version: the base model is the reference
+          ProbeGate.probe(server, endpoint, served, base, request.spec().getProbe());
       if (probed.isPresent()) {
         return new Gate(false, probed, null);
       }

@@ -27,6 +27,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * unknown name; errors are {@code {"error": {"message", "type", "param", "code"}}}. Started with an
  * API key ({@code --api-key}), every {@code /v1} route wants {@code Authorization: Bearer <key>}
  * and answers 401 {@code {"error": "Unauthorized"}} without it.
+ *
+ * <p>A stand-in, kept on purpose in this tier only: the integration tests run a real API server
+ * with no kubelet, so no pod can run vLLM here. The end-to-end tier runs the same rollouts against
+ * real vLLM pods (VllmServingE2E) and checks vLLM against our server (VllmDifferentialE2E).
  */
 final class VllmStandIn implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();

@@ -24,6 +24,10 @@ class FakeInferenceServer implements InferenceServer {
   final List<String> loads = new ArrayList<>();
 
   final Set<String> broken = ConcurrentHashMap.newKeySet();
+
+  /** Adapter paths that answer with near-certain log-probabilities (finite, broken weights). */
+  final Set<String> overconfident = ConcurrentHashMap.newKeySet();
+
   final Set<String> down = ConcurrentHashMap.newKeySet();
 
   private Map<String, String> of(Endpoint pod) throws ServerException {
@@ -73,7 +77,7 @@ class FakeInferenceServer implements InferenceServer {
     }
     List<Double> logprobs = new ArrayList<>();
     for (int i = 0; i < maxTokens; i++) {
-      logprobs.add(-1.0);
+      logprobs.add(path != null && overconfident.contains(path) ? -0.001 : -1.0);
     }
     return new Answer(Duration.ofMillis(5), " ok", maxTokens, "length", logprobs);
   }

@@ -181,6 +181,24 @@ class HotLoadRolloutTest {
   }
 
   @Test
+  void aVersionWhoseAnswersMoveTooFarFromTheServingOneIsRolledBack() {
+    Target target = target("pod-a", "pod-b");
+    run(1, null, spec("100%"), target);
+    servers.overconfident.add("/adapters/bot/v2");
+    Rollout spec = spec("100%");
+    spec.getProbe().setMaxLogprobShift(0.5);
+
+    Loader.Outcome outcome = run(1, rollingOut(2, 1), spec, target);
+
+    assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.ROLLED_BACK);
+    assertThat(outcome.rollout().getMessage())
+        .isEqualTo(
+            "probe completion of bot-v2 on pod pod-a: mean log-probability -0.001 against -1.000"
+                + " for bot-v1, a shift of 0.999 above maxLogprobShift 0.5");
+    assertThat(served("pod-a")).containsEntry("bot", "/adapters/bot/v1");
+  }
+
+  @Test
   void aVersionAboveTheServersRankLimitIsRefusedBeforeAnyLoad() {
     Target target = target("pod-a", "pod-b");
     run(1, null, spec("100%"), target);

@@ -68,6 +68,19 @@ class ProbeGateTest {
   }
 
   @Test
+  void aVersionWhoseAnswerMovesTooFarFromTheReferenceFails() {
+    probe.setMaxLogprobShift(1.5);
+    Answer serving = answer(30, " two three", 2, "length", -3.0, -1.0); // mean -2
+    Answer fineTuned = answer(30, " two four", 2, "length", -1.5, -0.5); // mean -1
+    Answer confidentNoise = answer(30, " the the", 2, "length", -0.01, -0.01);
+    assertThat(ProbeGate.judgeShift("p", "bot-v3", fineTuned, "bot-v2", serving, probe)).isEmpty();
+    assertThat(ProbeGate.judgeShift("p", "bot-v3", confidentNoise, "bot-v2", serving, probe))
+        .hasValue(
+            "probe completion of bot-v3 on pod p: mean log-probability -0.010 against -2.000 for"
+                + " bot-v2, a shift of 1.990 above maxLogprobShift 1.5");
+  }
+
+  @Test
   void noTokensOrALateAnswerFails() {
     assertThat(ProbeGate.judge("p", "m", answer(30, "", 0, "length"), probe))
         .hasValue("probe completion of m on pod p answered no tokens");

@@ -60,5 +60,14 @@ public class Rollout {
         "The probe must be answered without error within this many milliseconds. Default"
             + " 10000.")
     private Integer latencyBoundMillis = 10000;
+
+    @Min(0)
+    @JsonPropertyDescription(
+        "Optional: the most, in nats, that the mean log-probability of the new version's greedy"
+            + " probe answer may differ from the reference's (the serving version, or the base"
+            + " model when none serves), each scoring its own answer. Catches weights that are"
+            + " finite but broken: an exploded adapter answers with near-certain noise, a"
+            + " collapsed one with a flat distribution. Empty: not checked.")
+    private Double maxLogprobShift;
   }
 }
