@@ -3,15 +3,12 @@ package io.loraops.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.loraops.operator.api.v1alpha1.LoraAdapter;
-import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.it.RolloutAssertions;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -74,19 +71,7 @@ class ServingE2E extends ServingScenario {
     }
 
     // v2 pinned: one pod first (the canary), then both; v1 retired.
-    pin(2);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(60))
-        .pollInterval(Duration.ofMillis(300))
-        .untilAsserted(
-            () -> {
-              LoraAdapter a = adapter();
-              assertThat(a.getStatus().getRollout().getPhase())
-                  .isEqualTo(RolloutStatus.PROGRESSING);
-              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(1);
-              assertThat(aliasPaths()).containsExactlyInAnyOrder(path(1), path(2));
-            });
+    pinAndSeeTheCanary(2, 1);
     awaitServing(2, Duration.ofMinutes(2));
     for (String ip : podIps().values()) {
       assertThat(models(ip)).containsEntry("bot", path(2)).doesNotContainKey("bot-v1");
@@ -94,59 +79,13 @@ class ServingE2E extends ServingScenario {
 
     // v3 with corrupted (NaN) weights: it loads, its probe fails, every pod goes back to v2.
     poison(local.local(version(3).getArtifactUri()).resolve("adapter_model.safetensors"));
-    pin(3);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(90))
-        .untilAsserted(
-            () ->
-                assertThat(RolloutAssertions.assertRolledBack(adapter(), 2))
-                    .contains("non-finite logits"));
+    pinAndSeeItRolledBack(3, 2, "non-finite logits");
     for (String ip : podIps().values()) {
       assertThat(models(ip)).containsEntry("bot", path(2)).doesNotContainKey("bot-v3");
     }
 
-    // A killed serving pod: its replacement is given the serving version.
-    String victim = podIps().keySet().iterator().next();
-    local.kubectl("delete", "pod", victim, "--wait=false");
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofMinutes(2))
-        .pollInterval(Duration.ofSeconds(1))
-        .untilAsserted(
-            () -> {
-              Map<String, String> now = podIps();
-              assertThat(now).hasSize(2).doesNotContainKey(victim);
-              for (String ip : now.values()) {
-                assertThat(models(ip)).containsEntry("bot", path(2));
-              }
-            });
-
-    // GitOps revert to v1, with the operator killed after the canary step: it finishes the
-    // rollout when it comes back, and no pod loads anything twice.
-    Map<String, Integer> loadsBefore = new HashMap<>();
-    for (String pod : podIps().keySet()) {
-      loadsBefore.put(pod, loads(pod, "bot-v1"));
-    }
-    pin(1);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(60))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              RolloutStatus r = adapter().getStatus().getRollout();
-              return r.getVersion() == 1 && r.getStep() == 0 && r.getStepPassedAt() != null;
-            });
-    local.killOperator();
-    local.startOperator();
-    awaitServing(1, Duration.ofMinutes(2));
-    for (var pod : podIps().entrySet()) {
-      assertThat(models(pod.getValue())).containsEntry("bot", path(1));
-      assertThat(loads(pod.getKey(), "bot-v1") - loadsBefore.get(pod.getKey()))
-          .as("loads of bot-v1 on " + pod.getKey() + " during the revert")
-          .isEqualTo(1);
-    }
+    killAPodAndSeeItsReplacementServe(2, Duration.ofMinutes(2));
+    revertWithTheOperatorKilledMidRollout(1);
   }
 
   @Test

@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.it.RolloutAssertions;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -23,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -113,6 +115,87 @@ abstract class ServingScenario {
               RolloutAssertions.assertServing(a, version);
               assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(2);
             });
+  }
+
+  /**
+   * Pins {@code version} and sees one pod (the canary) serve it while the other keeps {@code from}.
+   */
+  void pinAndSeeTheCanary(int version, int from) {
+    pin(version);
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(90))
+        .pollInterval(Duration.ofMillis(300))
+        .untilAsserted(
+            () -> {
+              LoraAdapter a = adapter();
+              assertThat(a.getStatus().getRollout().getPhase())
+                  .isEqualTo(RolloutStatus.PROGRESSING);
+              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(1);
+              assertThat(aliasPaths()).containsExactlyInAnyOrder(path(from), path(version));
+            });
+  }
+
+  /** Pins {@code version}, whose probe fails, and sees every pod back on {@code serving}. */
+  void pinAndSeeItRolledBack(int version, int serving, String because) {
+    pin(version);
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(
+            () ->
+                assertThat(RolloutAssertions.assertRolledBack(adapter(), serving))
+                    .contains(because));
+    assertThat(adapter().getStatus().getRollout().getReason()).isEqualTo(RolloutStatus.GATE_FAILED);
+  }
+
+  /** Deletes a serving pod and sees its replacement given {@code serving}. */
+  void killAPodAndSeeItsReplacementServe(int serving, Duration startUp) throws Exception {
+    String victim = podIps().keySet().iterator().next();
+    local.kubectl("delete", "pod", victim, "--wait=false");
+    await()
+        .ignoreExceptions()
+        .atMost(startUp)
+        .pollInterval(Duration.ofSeconds(1))
+        .untilAsserted(
+            () -> {
+              Map<String, String> now = podIps();
+              assertThat(now).hasSize(2).doesNotContainKey(victim);
+              for (String ip : now.values()) {
+                assertThat(models(ip)).containsEntry(ADAPTER, path(serving));
+              }
+            });
+  }
+
+  /**
+   * A GitOps revert to {@code version} with the operator killed after the canary step: it finishes
+   * the rollout when it comes back, and no server loads the version twice.
+   */
+  void revertWithTheOperatorKilledMidRollout(int version) throws Exception {
+    String name = ADAPTER + "-v" + version;
+    Map<String, Integer> loadsBefore = new HashMap<>();
+    for (String pod : podIps().keySet()) {
+      loadsBefore.put(pod, loads(pod, name));
+    }
+    pin(version);
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              RolloutStatus r = adapter().getStatus().getRollout();
+              return r.getVersion() == version && r.getStep() == 0 && r.getStepPassedAt() != null;
+            });
+    local.killOperator();
+    local.startOperator();
+    awaitServing(version, Duration.ofMinutes(2));
+    for (var pod : podIps().entrySet()) {
+      assertThat(models(pod.getValue())).containsEntry(ADAPTER, path(version));
+      assertThat(loads(pod.getKey(), name) - loadsBefore.get(pod.getKey()))
+          .as("loads of " + name + " on " + pod.getKey() + " during the revert")
+          .isEqualTo(1);
+    }
   }
 
   /**

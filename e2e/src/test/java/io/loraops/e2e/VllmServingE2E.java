@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
-import io.loraops.operator.it.RolloutAssertions;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -104,19 +103,7 @@ class VllmServingE2E extends ServingScenario {
     }
 
     // v2: one pod first (the canary), then both; v1 retired.
-    pin(2);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(90))
-        .pollInterval(Duration.ofMillis(300))
-        .untilAsserted(
-            () -> {
-              LoraAdapter a = adapter();
-              assertThat(a.getStatus().getRollout().getPhase())
-                  .isEqualTo(RolloutStatus.PROGRESSING);
-              assertThat(a.getStatus().getTargets().get(0).getPodsUpdated()).isEqualTo(1);
-              assertThat(aliasPaths()).containsExactlyInAnyOrder(path(1), path(2));
-            });
+    pinAndSeeTheCanary(2, 1);
     awaitServing(2, Duration.ofMinutes(2));
     Map<String, String> before = new HashMap<>();
     for (String ip : podIps().values()) {
@@ -128,15 +115,7 @@ class VllmServingE2E extends ServingScenario {
     // v3 with NaN weights: vLLM loads it and answers 200 without logprobs; the probe gate asks
     // for them and reads the answer, so the version never gets past the canary.
     poison(local.local(version(3).getArtifactUri()).resolve("adapter_model.safetensors"));
-    pin(3);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(90))
-        .untilAsserted(
-            () ->
-                assertThat(RolloutAssertions.assertRolledBack(adapter(), 2))
-                    .contains("non-finite"));
-    assertThat(adapter().getStatus().getRollout().getReason()).isEqualTo(RolloutStatus.GATE_FAILED);
+    pinAndSeeItRolledBack(3, 2, "non-finite");
     for (String ip : podIps().values()) {
       assertThat(models(ip)).containsEntry("bot", path(2)).doesNotContainKey("bot-v3");
       assertThat(complete(ip, BASE).at("/choices/0/text").asText())
@@ -177,46 +156,8 @@ class VllmServingE2E extends ServingScenario {
     awaitServing(2, Duration.ofMinutes(1));
 
     // A killed vLLM pod: its replacement starts (half a minute) and is given the serving version.
-    String victim = podIps().keySet().iterator().next();
-    local.kubectl("delete", "pod", victim, "--wait=false");
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofMinutes(4))
-        .pollInterval(Duration.ofSeconds(1))
-        .untilAsserted(
-            () -> {
-              Map<String, String> now = podIps();
-              assertThat(now).hasSize(2).doesNotContainKey(victim);
-              for (String ip : now.values()) {
-                assertThat(models(ip)).containsEntry("bot", path(2));
-              }
-            });
-
-    // Back to v1 with the operator killed after the canary step: it finishes the rollout when
-    // it comes back, and no vLLM server loads anything twice.
-    Map<String, Integer> loadsBefore = new HashMap<>();
-    for (String pod : podIps().keySet()) {
-      loadsBefore.put(pod, loads(pod, "bot-v1"));
-    }
-    pin(1);
-    await()
-        .ignoreExceptions()
-        .atMost(Duration.ofSeconds(60))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              RolloutStatus r = adapter().getStatus().getRollout();
-              return r.getVersion() == 1 && r.getStep() == 0 && r.getStepPassedAt() != null;
-            });
-    local.killOperator();
-    local.startOperator();
-    awaitServing(1, Duration.ofMinutes(2));
-    for (var pod : podIps().entrySet()) {
-      assertThat(models(pod.getValue())).containsEntry("bot", path(1));
-      assertThat(loads(pod.getKey(), "bot-v1") - loadsBefore.get(pod.getKey()))
-          .as("loads of bot-v1 on " + pod.getKey() + " during the revert")
-          .isEqualTo(1);
-    }
+    killAPodAndSeeItsReplacementServe(2, Duration.ofMinutes(4));
+    revertWithTheOperatorKilledMidRollout(1);
 
     // Deleting the LoraAdapter unloads both names from every server (the operator's finalizer).
     Map<String, String> last = podIps();
