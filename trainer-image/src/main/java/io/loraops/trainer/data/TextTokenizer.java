@@ -22,6 +22,7 @@ public final class TextTokenizer implements AutoCloseable {
   private final HuggingFaceTokenizer tokenizer;
   private final int eosId;
   private final int padId;
+  private ChatTemplate chatTemplate;
 
   private TextTokenizer(HuggingFaceTokenizer tokenizer, int eosId, int padId) {
     this.tokenizer = tokenizer;
@@ -31,11 +32,20 @@ public final class TextTokenizer implements AutoCloseable {
 
   /** Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else a known name. */
   public static TextTokenizer load(Path modelDir, ModelConfig config) {
+    return load(modelDir, config.eosTokenId(), config.padTokenId());
+  }
+
+  /**
+   * Loads {@code <modelDir>/tokenizer.json} and the model's chat template (rendered once here, so a
+   * template the engine cannot render fails at start); {@code eosTokenId} and {@code padTokenId} as
+   * config.json gives them (-1: none).
+   */
+  public static TextTokenizer load(Path modelDir, int eosTokenId, int padTokenId) {
     Path file = modelDir.resolve("tokenizer.json");
     if (!Files.isRegularFile(file)) {
       throw TrainerException.badConfig("baseModel.path " + modelDir + " has no tokenizer.json");
     }
-    int eos = config.eosTokenId();
+    int eos = eosTokenId;
     if (eos < 0) {
       eos = findSpecial(file);
     }
@@ -46,18 +56,26 @@ public final class TextTokenizer implements AutoCloseable {
               + EOS_NAMES
               + ")");
     }
+    HuggingFaceTokenizer t;
     try {
-      HuggingFaceTokenizer t =
+      t =
           HuggingFaceTokenizer.builder()
               .optTokenizerPath(file)
               .optAddSpecialTokens(false)
               .optTruncation(false)
               .optPadding(false)
               .build();
-      return new TextTokenizer(t, eos, config.padTokenId() >= 0 ? config.padTokenId() : eos);
     } catch (IOException | RuntimeException e) {
       throw TrainerException.badConfig(file + ": cannot load tokenizer: " + e.getMessage());
     }
+    TextTokenizer tok = new TextTokenizer(t, eos, padTokenId >= 0 ? padTokenId : eos);
+    try {
+      tok.chatTemplate = ChatTemplate.load(modelDir, tok.token(eos));
+    } catch (RuntimeException e) {
+      tok.close();
+      throw e;
+    }
+    return tok;
   }
 
   private static int findSpecial(Path file) {
@@ -97,6 +115,11 @@ public final class TextTokenizer implements AutoCloseable {
   /** One token as text, special tokens included (how log-probability listings name a token). */
   public String token(int id) {
     return tokenizer.decode(new long[] {id}, false);
+  }
+
+  /** The model's chat template, or the house template when it has none. */
+  public ChatTemplate chatTemplate() {
+    return chatTemplate;
   }
 
   public int eosId() {
