@@ -53,7 +53,12 @@ CONVERSATIONS = [
     [msg("user", "one"), msg("user", "two"), msg("assistant", "three")],
 ]
 CHECKS = ["text", "text + generation prompt", "ids", "ids + generation prompt", "assistant mask",
-          "mask = prefix renders (stable ones)", "refusals agree"]
+          "mask = prefix renders (stable ones)", "refusals agree", "trainer rows = ids + mask",
+          "trainer loss = transformers (rel 1e-4)"]
+# The tiny model each template is paired with: its family's model_type and the real vocabulary size.
+FAMILIES = {"llama3_1": ("llama", 128256), "qwen3": ("qwen3", 151936), "gemma3": ("gemma3_text", 262144)}
+TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1,
+            head_dim=16, num_hidden_layers=2, max_position_embeddings=512)
 
 
 def reference(tok, conv):
@@ -128,7 +133,8 @@ def check_template(name, src, jar, work):
     for i, (conv, j) in enumerate(zip(CONVERSATIONS, java)):
         ref = reference(tok, conv)
         if "error" in ref or "error" in j:
-            count("refusals agree", "error" in ref and "error" in j, i,
+            # the same refusal: transformers' message is the template's raise_exception text
+            count("refusals agree", "error" in ref and "error" in j and ref["error"] in j["error"], i,
                   f"transformers: {ref.get('error')!r}, Java: {j.get('error')!r}")
             continue
         count("text", j["text"] == ref["text"], i, f"{j['text']!r} != {ref['text']!r}")
@@ -143,7 +149,90 @@ def check_template(name, src, jar, work):
                   i, f"{j['assistant_mask']} != {ref['assistant_mask']}")
             if "prefix_ok" in ref:
                 count("mask = prefix renders (stable ones)", ref["prefix_ok"], i, "differs beyond trailing whitespace")
+    if name in FAMILIES:
+        train_check(name, d, jar, work, tok, counts)
     return {c: (n == total, f"{n}/{total}") for c, (n, total) in counts.items() if total}
+
+
+def train_check(name, tok_dir, jar, work, tok, counts):
+    """The chat dataset path: a tiny model of the template's family (real vocabulary size), the
+    conversations as an OpenAI-format chat JSONL, one step of `proof-train`; every row the trainer
+    batched is a conversation's reference ids with loss exactly on its reference assistant mask, and
+    the first step's loss equals transformers' on the same rows (before any update)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+    model_type, vocab = FAMILIES[name]
+    eot = tok.convert_tokens_to_ids(tok.eos_token)
+    cfg = AutoConfig.for_model(model_type, vocab_size=vocab, eos_token_id=eot, bos_token_id=eot,
+                               pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eot, **TINY)
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager")
+    with torch.no_grad():  # larger than HF's init, so the loss depends on which tokens carry it
+        for n, prm in model.named_parameters():
+            if "norm" not in n:
+                prm.copy_((0.3 if "embed_tokens" in n or "lm_head" in n else 0.1) * torch.randn_like(prm))
+    model_dir = work / f"{name}-model"
+    model.save_pretrained(str(model_dir), safe_serialization=True)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tok_dir / f, model_dir / f)
+    expected = []
+    data = work / f"{name}-chat.jsonl"
+    with open(data, "w", encoding="utf-8") as f:
+        for conv in CONVERSATIONS:
+            ref = reference(tok, conv)
+            if "error" in ref or not any(m["role"] == "assistant" for m in conv):
+                continue
+            f.write(json.dumps({"messages": conv}, ensure_ascii=False) + "\n")
+            labels = [t if m else -100 for t, m in zip(ref["ids"], ref["assistant_mask"])]
+            expected.append((ref["ids"], labels[1:] + [-100]))
+    trial = {
+        "contractVersion": 1, "job": "chat-proof", "trial": "chat-proof-t0", "trialIndex": 0,
+        "baseModel": {"name": name, "path": str(model_dir)},
+        "dataset": {"path": str(data), "format": "chat", "validationSplit": 0.0},
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "targetModules": ["q_proj", "v_proj"], "rsLora": False,
+                 "loraPlusRatio": 1.0},
+        "training": {"learningRate": 1e-3, "maxSteps": 1, "batchSize": len(expected),
+                     "gradientAccumulationSteps": 1, "sequenceLength": 256, "warmupSteps": 0,
+                     "scheduler": "constant", "weightDecay": 0.0, "maxGradNorm": 1.0, "seed": 42,
+                     "precision": "fp32", "checkpointEverySteps": 0, "evalEverySteps": 0},
+        "outputDir": str(work / f"{name}-out"), "terminationMessagePath": str(work / f"{name}-termination"),
+    }
+    (work / f"{name}-trial.json").write_text(json.dumps(trial, indent=1))
+    dump = work / f"{name}-dump"
+    shutil.rmtree(dump, ignore_errors=True)
+    shutil.rmtree(work / f"{name}-out", ignore_errors=True)
+    p = subprocess.run(["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar),
+                        "proof-train", str(work / f"{name}-trial.json"), str(dump)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"proof-train exit {p.returncode}: {p.stderr.strip()[-500:]}")
+    b = json.loads((dump / "batches.jsonl").read_text().splitlines()[0])
+    rows, length = b["rows"], b["length"]
+    unmatched = list(expected)
+    for r in range(rows):
+        row = b["ids"][r * length:(r + 1) * length]
+        tgt = b["targets"][r * length:(r + 1) * length]
+        hit = next((e for e in unmatched if row[:len(e[0])] == e[0] and tgt[:len(e[0])] == e[1]
+                    and all(t == -100 for t in tgt[len(e[0]):])), None)
+        ok = hit is not None
+        if ok:
+            unmatched.remove(hit)
+        counts["trainer rows = ids + mask"][0] += ok
+        counts["trainer rows = ids + mask"][1] += 1
+        if not ok:
+            print(f"{name} trainer row {r}: {row} / {tgt} matches no reference conversation", file=sys.stderr)
+    ids = torch.tensor(b["ids"]).view(rows, length)
+    targets = torch.tensor(b["targets"]).view(rows, length)
+    model.eval()
+    with torch.no_grad():  # right padding under a causal mask does not reach the positions with loss
+        logits = model(input_ids=ids).logits
+        ref_loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab), targets.view(-1), ignore_index=-100).item()
+    java_loss = json.loads((work / f"{name}-out" / "metrics.json").read_text())["history"][0]["loss"]
+    rel = abs(java_loss - ref_loss) / abs(ref_loss)
+    ok = rel <= 1e-4 and rows == len(expected)
+    counts["trainer loss = transformers (rel 1e-4)"][0] += ok
+    counts["trainer loss = transformers (rel 1e-4)"][1] += 1
+    print(f"{name}: trainer loss {java_loss:.6f}, transformers {ref_loss:.6f} (rel {rel:.1e}), {rows} rows",
+          file=sys.stdout if ok else sys.stderr)
 
 
 def main():

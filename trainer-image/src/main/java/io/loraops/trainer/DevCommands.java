@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraops.contract.ContractJson;
+import io.loraops.contract.ExitCodes;
 import io.loraops.trainer.data.Batches.Batch;
 import io.loraops.trainer.data.ChatFormat;
 import io.loraops.trainer.data.TextTokenizer;
@@ -120,6 +121,9 @@ final class DevCommands {
             promptIds.add(id);
           }
         } catch (TrainerException e) {
+          if (e.exitCode() != ExitCodes.DATA_ERROR) {
+            throw e; // the engine failing is not a refusal
+          }
           o.put("error", e.getMessage());
         }
       }

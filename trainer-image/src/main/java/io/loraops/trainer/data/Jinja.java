@@ -33,6 +33,7 @@ import jinjava.javax.el.ELResolver;
  *       method resolver in front of Jinjava's.
  *   <li>Whitespace control on expressions ({@code {{- x -}}}): Jinjava keeps the whitespace, so the
  *       source is rewritten to move it inside the tag (line numbers stay those of the template).
+ *   <li>One newline at the end of the template is dropped ({@code keep_trailing_newline=False}).
  *   <li>{@code seq[::-1]} becomes {@code seq|reverse}; {@code namespace(a=x - 1)} gets its values
  *       parenthesized (Jinjava binds {@code a=x} before the arithmetic).
  * </ul>
@@ -97,7 +98,9 @@ final class Jinja {
       m.appendReplacement(s, Matcher.quoteReplacement(newlines(m.group(1)) + "}}"));
     }
     m.appendTail(s);
-    return parenthesizeNamespaceArgs(s.toString().replace("[::-1]", "|reverse"));
+    out = parenthesizeNamespaceArgs(s.toString().replace("[::-1]", "|reverse"));
+    // keep_trailing_newline=False: Jinja drops one newline at the end of the template
+    return out.endsWith("\n") ? out.substring(0, out.length() - 1) : out;
   }
 
   /**
@@ -112,14 +115,30 @@ final class Jinja {
       if (e.getSeverity() != TemplateError.ErrorType.FATAL) {
         continue;
       }
-      String msg = String.valueOf(e.getMessage());
-      int at = msg.indexOf(RAISED);
-      if (at >= 0) {
-        throw new Raised(msg.substring(at + RAISED.length()));
+      for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+        String m = String.valueOf(t.getMessage());
+        if (m.startsWith(RAISED)) {
+          throw new Raised(m.substring(RAISED.length()));
+        }
       }
-      throw new Unrenderable(msg, e.getLineno());
+      throw new Unrenderable(String.valueOf(e.getMessage()), line(dialectSource, e));
     }
     return r.getOutput();
+  }
+
+  /**
+   * The template line of {@code e}: where the failing expression first occurs (Jinjava's own line
+   * number can point at the enclosing block), else Jinjava's.
+   */
+  private static int line(String source, TemplateError e) {
+    String field = e.getFieldName() == null ? "" : e.getFieldName().trim();
+    if (field.startsWith("[") && field.endsWith("]")) {
+      field = field.substring(1, field.length() - 1).trim();
+    }
+    int at = field.length() > 2 ? source.indexOf(field) : -1;
+    return at < 0
+        ? e.getLineno()
+        : 1 + (int) source.substring(0, at).chars().filter(c -> c == '\n').count();
   }
 
   public static String raiseException(String message) {
