@@ -48,6 +48,8 @@ CONVERSATIONS = [
     [msg("user", "  spaces and\nnewlines\n\n"), msg("assistant", "\n  indented:\n\tx = 1\n")],
     [msg("system", "Üñíçødé ✓"), msg("user", "Grüße, 你好, こんにちは, Привет 😀 naïve café"),
      msg("assistant", "你好! 😀 — «ok» ½ ∑ x² ≠ y")],
+    [msg("user", "\u00a0\u3000no-break and ideographic spaces\u2003\u202f"),
+     msg("assistant", "\u2028 line separator, NEL\u0085 \u00a0")],
     [msg("user", "Think first."), msg("assistant", "<think>\nTwo and two.\n</think>\n\nFour.")],
     [msg("user", "Only a question?")],
     [msg("user", "one"), msg("user", "two"), msg("assistant", "three")],

@@ -10,7 +10,6 @@ import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -81,6 +80,7 @@ final class Jinja {
     g.registerFunction(fn("raise_exception", "raiseException", String.class));
     g.registerFunction(fn("strftime_now", "strftimeNow", String.class));
     g.registerFilter(new ToJson());
+    g.registerFilter(new Trim());
   }
 
   /** {@code source} rewritten into the Jinjava dialect (see the class comment). */
@@ -260,9 +260,7 @@ final class Jinja {
     }
 
     private static boolean strips(int c, Object[] p) {
-      return p.length == 0 || p[0] == null
-          ? Character.isWhitespace(c)
-          : String.valueOf(p[0]).indexOf(c) >= 0;
+      return p.length == 0 || p[0] == null ? isSpace(c) : String.valueOf(p[0]).indexOf(c) >= 0;
     }
 
     private static String lstrip(String s, Object[] p) {
@@ -283,8 +281,19 @@ final class Jinja {
 
     private static List<String> split(String s, Object[] p) {
       if (p.length == 0 || p[0] == null) {
-        String t = s.strip();
-        return t.isEmpty() ? List.of() : Arrays.asList(t.split("\\s+"));
+        List<String> out = new ArrayList<>();
+        StringBuilder word = new StringBuilder();
+        for (int i = 0; i <= s.length(); i++) {
+          if (i == s.length() || isSpace(s.charAt(i))) {
+            if (!word.isEmpty()) {
+              out.add(word.toString());
+              word.setLength(0);
+            }
+          } else {
+            word.append(s.charAt(i));
+          }
+        }
+        return out;
       }
       String sep = String.valueOf(p[0]);
       List<String> out = new ArrayList<>();
@@ -323,6 +332,29 @@ final class Jinja {
     @Override
     public Class<?> getCommonPropertyType(ELContext context, Object base) {
       return null;
+    }
+  }
+
+  /**
+   * Python's {@code str.isspace()} for one character: Java's whitespace plus the no-break spaces
+   * (U+00A0, U+2007, U+202F) and NEL (U+0085), which Java does not count.
+   */
+  static boolean isSpace(int c) {
+    return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == 0x85;
+  }
+
+  /** Jinja's {@code trim}: Python's {@code str.strip(chars)} (Jinjava's trims Java's way). */
+  private static final class Trim implements Filter {
+    @Override
+    public String getName() {
+      return "trim";
+    }
+
+    @Override
+    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+      String s = var == null ? "" : var.toString();
+      Object[] chars = args.length > 0 ? new Object[] {args[0]} : new Object[0];
+      return PythonStrings.rstrip(PythonStrings.lstrip(s, chars), chars);
     }
   }
 
