@@ -8,6 +8,9 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,6 +35,7 @@ import jinjava.javax.el.ELResolver;
  *       method resolver in front of Jinjava's.
  *   <li>Whitespace control on expressions ({@code {{- x -}}}): Jinjava keeps the whitespace, so the
  *       source is rewritten to move it inside the tag (line numbers stay those of the template).
+ *   <li>{@code {% generation %}} blocks (transformers' assistant marks) render their body.
  *   <li>One newline at the end of the template is dropped ({@code keep_trailing_newline=False}).
  *   <li>{@code seq[::-1]} becomes {@code seq|reverse}; {@code namespace(a=x - 1)} gets its values
  *       parenthesized (Jinjava binds {@code a=x} before the arithmetic).
@@ -81,6 +85,7 @@ final class Jinja {
     g.registerFunction(fn("strftime_now", "strftimeNow", String.class));
     g.registerFilter(new ToJson());
     g.registerFilter(new Trim());
+    g.registerTag(new Generation());
   }
 
   /** {@code source} rewritten into the Jinjava dialect (see the class comment). */
@@ -341,6 +346,31 @@ final class Jinja {
    */
   static boolean isSpace(int c) {
     return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == 0x85;
+  }
+
+  /**
+   * transformers' {@code {% generation %}...{% endgeneration %}}: renders its body. The loss mask
+   * is derived the same way with or without these marks (see {@link ChatFormat}).
+   */
+  private static final class Generation implements Tag {
+    @Override
+    public String getName() {
+      return "generation";
+    }
+
+    @Override
+    public String getEndTagName() {
+      return "endgeneration";
+    }
+
+    @Override
+    public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+      StringBuilder out = new StringBuilder();
+      for (Node child : tagNode.getChildren()) {
+        out.append(child.render(interpreter).getValue());
+      }
+      return out.toString();
+    }
   }
 
   /** Jinja's {@code trim}: Python's {@code str.strip(chars)} (Jinjava's trims Java's way). */

@@ -99,6 +99,18 @@ class ChatTemplateTest {
   }
 
   @Test
+  void generationBlocksRenderTheirBody() throws Exception {
+    ChatTemplate t =
+        withConfig(
+            Map.of(
+                "chat_template",
+                "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}"
+                    + "{{ m.content }}!{% endgeneration %}{% else %}{{ m.content }}{% endif %}"
+                    + "{% endfor %}"));
+    assertThat(t.render(CHAT, false)).isEqualTo("<aBc>ü \"q\"!");
+  }
+
+  @Test
   void aTemplateTheEngineCannotRenderIsABadConfigAtLoadNamingTheLine() {
     assertThatThrownBy(
             () ->
