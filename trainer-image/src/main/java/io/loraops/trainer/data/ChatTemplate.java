@@ -56,19 +56,10 @@ public final class ChatTemplate {
    */
   public static ChatTemplate load(Path modelDir, String eosText) {
     Path configFile = modelDir.resolve("tokenizer_config.json");
-    JsonNode config = JSON.createObjectNode();
-    if (Files.isRegularFile(configFile)) {
-      try {
-        config = JSON.readTree(configFile.toFile());
-      } catch (IOException e) {
-        throw TrainerException.badConfig(configFile + ": not valid JSON: " + e.getMessage());
-      }
-    }
+    JsonNode config = tokenizerConfig(modelDir);
     Map<String, Object> special = new HashMap<>();
     for (String key : SPECIAL) {
-      JsonNode v = config.path(key);
-      String text = v.isObject() ? v.path("content").asText(null) : v.asText(null);
-      special.put(key, v.isNull() || v.isMissingNode() ? "" : text);
+      special.put(key, tokenText(config.path(key)));
     }
     String name = configFile + " chat_template";
     String source = fromConfig(config.get("chat_template"), name);
@@ -91,6 +82,34 @@ public final class ChatTemplate {
     ChatTemplate t = new ChatTemplate(name, source, special);
     t.probe();
     return t;
+  }
+
+  /**
+   * The special token {@code key} (e.g. "eos_token") that {@code tokenizer_config.json} names, ""
+   * when it names none.
+   */
+  public static String configuredToken(Path modelDir, String key) {
+    return tokenText(tokenizerConfig(modelDir).path(key));
+  }
+
+  private static JsonNode tokenizerConfig(Path modelDir) {
+    Path file = modelDir.resolve("tokenizer_config.json");
+    if (!Files.isRegularFile(file)) {
+      return JSON.createObjectNode();
+    }
+    try {
+      return JSON.readTree(file.toFile());
+    } catch (IOException e) {
+      throw TrainerException.badConfig(file + ": not valid JSON: " + e.getMessage());
+    }
+  }
+
+  /** A special token as a string or as {content: ...}; "" when absent or null. */
+  private static String tokenText(JsonNode v) {
+    if (v.isObject()) {
+      return v.path("content").asText("");
+    }
+    return v.isTextual() ? v.asText() : "";
   }
 
   private static String fromConfig(JsonNode v, String name) {

@@ -8,6 +8,7 @@ import io.loraops.trainer.model.ModelConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -30,7 +31,10 @@ public final class TextTokenizer implements AutoCloseable {
     this.padId = padId;
   }
 
-  /** Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else a known name. */
+  /**
+   * Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else
+   * tokenizer_config.json's eos_token, else a known name.
+   */
   public static TextTokenizer load(Path modelDir, ModelConfig config) {
     return load(modelDir, config.eosTokenId(), config.padTokenId());
   }
@@ -46,13 +50,20 @@ public final class TextTokenizer implements AutoCloseable {
       throw TrainerException.badConfig("baseModel.path " + modelDir + " has no tokenizer.json");
     }
     int eos = eosTokenId;
+    List<String> names = new ArrayList<>();
+    String configured = ChatTemplate.configuredToken(modelDir, "eos_token");
+    if (!configured.isEmpty()) {
+      names.add(configured);
+    }
+    names.addAll(EOS_NAMES);
     if (eos < 0) {
-      eos = findSpecial(file);
+      eos = findSpecial(file, names);
     }
     if (eos < 0) {
       throw TrainerException.badConfig(
           file
-              + ": no end-of-sequence token (config.json eos_token_id, or one of "
+              + ": no end-of-sequence token (config.json eos_token_id, tokenizer_config.json"
+              + " eos_token, or one of "
               + EOS_NAMES
               + ")");
     }
@@ -78,10 +89,10 @@ public final class TextTokenizer implements AutoCloseable {
     return tok;
   }
 
-  private static int findSpecial(Path file) {
+  private static int findSpecial(Path file, List<String> names) {
     try {
       JsonNode root = new ObjectMapper().readTree(file.toFile());
-      for (String name : EOS_NAMES) {
+      for (String name : names) {
         for (JsonNode t : root.path("added_tokens")) {
           if (t.path("content").asText().equals(name)) {
             return t.path("id").asInt();
