@@ -14,7 +14,11 @@ unicode, a Qwen3-style reasoning block, roles that a template refuses), compares
     end-of-turn token (eos_token) included, as training templates with generation blocks mark them.
     Where the template renders prefixes stably, the tokens each assistant message adds to the render
     are also checked to be that span plus whitespace after the end-of-turn token only;
-  - a conversation the template refuses (raise_exception) is refused by both.
+  - a conversation the template refuses (raise_exception) is refused by both (the server: 400).
+With a tiny model of each template's family (real vocabulary size), also: the trainer's rows for the
+conversations as chat data are the reference ids with loss exactly on the reference mask, its first
+loss is transformers', and `lora-trainer serve`'s /v1/chat/completions counts the reference prompt
+and answers greedily what transformers' model picks after it.
 Prints a pass/fail table; exits 1 if any check fails.
 """
 import argparse
@@ -56,7 +60,7 @@ CONVERSATIONS = [
 ]
 CHECKS = ["text", "text + generation prompt", "ids", "ids + generation prompt", "assistant mask",
           "mask = prefix renders (stable ones)", "refusals agree", "trainer rows = ids + mask",
-          "trainer loss = transformers (rel 1e-4)"]
+          "trainer loss = transformers (rel 1e-4)", "server chat = reference prompt + greedy"]
 # The tiny model each template is paired with: its family's model_type and the real vocabulary size.
 FAMILIES = {"llama3_1": ("llama", 128256), "qwen3": ("qwen3", 151936), "gemma3": ("gemma3_text", 262144)}
 TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1,
@@ -233,8 +237,70 @@ def train_check(name, tok_dir, jar, work, tok, counts):
     ok = rel <= 1e-4 and rows == len(expected)
     counts["trainer loss = transformers (rel 1e-4)"][0] += ok
     counts["trainer loss = transformers (rel 1e-4)"][1] += 1
+    serve_check(name, model_dir, model, tok, jar, counts)
     print(f"{name}: trainer loss {java_loss:.6f}, transformers {ref_loss:.6f} (rel {rel:.1e}), {rows} rows",
           file=sys.stdout if ok else sys.stderr)
+
+
+def serve_check(name, model_dir, model, tok, jar, counts):
+    """`lora-trainer serve` on the same tiny model: /v1/chat/completions counts the reference prompt's
+    tokens (rendered with the generation prompt) and answers, greedily, the tokens transformers'
+    model picks after exactly those prompt ids (up to 6, stopping at the end-of-turn token)."""
+    import re
+    import torch
+    import urllib.error
+    import urllib.request
+    eot = tok.convert_tokens_to_ids(tok.eos_token)
+    p = subprocess.Popen(["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar),
+                          "serve", "--model", str(model_dir), "--served-model-name", name, "--host", "127.0.0.1",
+                          "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = None
+        for line in p.stdout:
+            m = re.search(r"listening on http://[^:]+:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        if port is None:
+            raise RuntimeError(f"serve exited {p.wait()} before listening")
+        for i, conv in enumerate(CONVERSATIONS):
+            ref = reference(tok, conv)
+            body = json.dumps({"model": name, "messages": conv, "max_tokens": 6, "temperature": 0,
+                               "logprobs": True, "return_tokens_as_token_ids": True}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+            if "error" in ref:  # a conversation the template refuses is the client's error
+                try:
+                    urllib.request.urlopen(req, timeout=120)
+                    status = 200
+                except urllib.error.HTTPError as e:
+                    status = e.code
+                counts["refusals agree"][0] += status == 400
+                counts["refusals agree"][1] += 1
+                if status != 400:
+                    print(f"{name} conversation {i}: server answered {status} to a refused conversation",
+                          file=sys.stderr)
+                continue
+            with urllib.request.urlopen(req, timeout=120) as r:
+                out = json.loads(r.read())
+            got = [int(t["token"].split(":", 1)[1]) for t in out["choices"][0]["logprobs"]["content"]]
+            ids, want = list(ref["prompt_ids"]), []
+            with torch.no_grad():
+                for _ in range(6):
+                    nxt = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+                    if nxt == eot:
+                        break
+                    want.append(nxt)
+                    ids.append(nxt)
+            ok = out["usage"]["prompt_tokens"] == len(ref["prompt_ids"]) and got == want
+            counts["server chat = reference prompt + greedy"][0] += ok
+            counts["server chat = reference prompt + greedy"][1] += 1
+            if not ok:
+                print(f"{name} conversation {i} server: {out['usage']['prompt_tokens']} prompt tokens, {got}; "
+                      f"reference {len(ref['prompt_ids'])}, {want}", file=sys.stderr)
+    finally:
+        p.terminate()
+        p.wait()
 
 
 def main():
