@@ -28,10 +28,11 @@ fmt: ## format every Java file (google-java-format)
 	$(MVN) spotless:apply
 
 .PHONY: test
-test: tools vllm ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E, real vLLM included), PEFT proof
+test: tools vllm ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E, real vLLM included), PEFT and chat-template proofs
 	$(MVN) spotless:check
 	$(MVN) verify
 	hack/peft-proof/run.sh
+	hack/peft-proof/chat-templates.sh
 
 .PHONY: bench
 bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's adapter switch latency (not a test; minutes)

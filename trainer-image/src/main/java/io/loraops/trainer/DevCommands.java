@@ -4,8 +4,15 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraops.contract.ContractJson;
+import io.loraops.contract.ExitCodes;
 import io.loraops.trainer.data.Batches.Batch;
+import io.loraops.trainer.data.ChatFormat;
+import io.loraops.trainer.data.TextTokenizer;
 import io.loraops.trainer.lora.LoraInjector;
 import io.loraops.trainer.lora.LoraLinear;
 import io.loraops.trainer.lora.LoraSpec;
@@ -54,6 +61,10 @@ final class DevCommands {
                 : RandomAdapter.Weights.RANDOM);
         return 0;
       }
+      case "chat-render" -> {
+        chatRender(Path.of(a[0]), Path.of(a[1]));
+        return 0;
+      }
       case "bench-serve" -> {
         return ServeBench.run(
             a[0], Path.of(a[1]), Path.of(a[2]), a.length > 3 ? Integer.parseInt(a[3]) : 20);
@@ -75,6 +86,49 @@ final class DevCommands {
       }
       default -> throw new IllegalArgumentException(command);
     }
+  }
+
+  /**
+   * For the chat-template proof: each conversation of {@code conversations} (a JSON array of
+   * message arrays) rendered and tokenized by the model's template, with and without the generation
+   * prompt, and the training loss mask; one JSON array on stdout. A conversation the template
+   * refuses (raise_exception) gives {"error": ...}.
+   */
+  private static void chatRender(Path modelDir, Path conversations) throws IOException {
+    ObjectMapper json = new ObjectMapper();
+    ArrayNode out = json.createArrayNode();
+    try (TextTokenizer tok = TextTokenizer.load(modelDir, -1, -1)) {
+      for (JsonNode conv : json.readTree(conversations.toFile())) {
+        List<ChatFormat.Message> messages = new ArrayList<>();
+        for (JsonNode m : conv) {
+          messages.add(new ChatFormat.Message(m.get("role").asText(), m.get("content").asText()));
+        }
+        ObjectNode o = out.addObject();
+        try {
+          String text = tok.chatTemplate().render(messages, false);
+          String prompt = tok.chatTemplate().render(messages, true);
+          o.put("text", text);
+          o.put("prompt_text", prompt);
+          ChatFormat.Encoded e = ChatFormat.forTraining(tok, messages);
+          ArrayNode ids = o.putArray("ids");
+          ArrayNode mask = o.putArray("assistant_mask");
+          for (int k = 0; k < e.ids().length; k++) {
+            ids.add(e.ids()[k]);
+            mask.add(e.learn()[k] ? 1 : 0);
+          }
+          ArrayNode promptIds = o.putArray("prompt_ids");
+          for (int id : ChatFormat.generationPrompt(tok, messages)) {
+            promptIds.add(id);
+          }
+        } catch (TrainerException e) {
+          if (e.exitCode() != ExitCodes.DATA_ERROR) {
+            throw e; // the engine failing is not a refusal
+          }
+          o.put("error", e.getMessage());
+        }
+      }
+    }
+    System.out.println(json.writeValueAsString(out));
   }
 
   /** Probe ids [2, 16] (seeded) and the model's logits for them, into one safetensors file. */

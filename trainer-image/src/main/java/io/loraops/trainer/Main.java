@@ -27,6 +27,7 @@ import java.util.Locale;
  * java -jar lora-trainer.jar serve --model &lt;dir&gt; [--served-model-name N] [--port 8000] ...
  * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [random|random_rslora|nan]
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
+ * java -jar lora-trainer.jar chat-render &lt;modelDir&gt; &lt;conversations.json&gt;   chat template proof
  * </pre>
  *
  * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
@@ -62,6 +63,7 @@ public final class Main {
         case "logits":
         case "bench":
         case "bench-serve":
+        case "chat-render":
           return DevCommands.run(args[0], rest);
         default:
           return usage("unknown command " + args[0]);
@@ -88,7 +90,8 @@ public final class Main {
             + ServeOptions.USAGE
             + "\n"
             + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [random|random_rslora|nan]\n"
-            + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]");
+            + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]\n"
+            + "       lora-trainer chat-render <modelDir> <conversations.json>");
     return ExitCodes.BAD_CONFIG;
   }
 

@@ -91,6 +91,47 @@ class DatasetTest {
   }
 
   @Test
+  void instructionIsAChatOfOneUserAndOneAssistantMessage() throws Exception {
+    Example instruction =
+        JsonlDataset.load(
+                file("{\"instruction\": \"count\", \"input\": \"one\", \"output\": \"two\"}"),
+                "instruction",
+                tok,
+                64)
+            .examples()
+            .get(0);
+    Example chat =
+        JsonlDataset.load(
+                file(
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"count\\n\\none\"},"
+                        + " {\"role\": \"assistant\", \"content\": \"two\"}]}"),
+                "chat",
+                tok,
+                64)
+            .examples()
+            .get(0);
+    assertThat(instruction.ids()).containsExactly(chat.ids());
+    assertThat(instruction.labels()).containsExactly(chat.labels());
+  }
+
+  @Test
+  void chatWithoutAModelTemplateUsesTheHouseTemplate() throws Exception {
+    Example e =
+        JsonlDataset.load(
+                file(
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"one\"},"
+                        + " {\"role\": \"assistant\", \"content\": \"two\"}]}"),
+                "chat",
+                tok,
+                64)
+            .examples()
+            .get(0);
+    assertThat(e.ids())
+        .containsExactly(tok.encode("<|user|>\none<|assistant|>\ntwo" + tok.token(tok.eosId())));
+    assertThat(e.ids()[e.ids().length - 1]).isEqualTo(tok.eosId());
+  }
+
+  @Test
   void sequencesAreCutAtTheCapAndCounted() throws Exception {
     JsonlDataset.Loaded l =
         JsonlDataset.load(

@@ -75,6 +75,27 @@ class MainTest {
         .containsExactly(16, 4);
   }
 
+  @Test
+  void aChatTemplateTheEngineCannotRenderExitsTwoAtStartNamingItsLine() throws Exception {
+    Path model = tmp.resolve("model");
+    Files.createDirectories(model);
+    try (var files = Files.list(Fixtures.model("tiny-llama"))) {
+      for (Path f : files.toList()) {
+        Files.copy(f, model.resolve(f.getFileName()));
+      }
+    }
+    Files.writeString(
+        model.resolve("chat_template.jinja"),
+        "{% for m in messages %}\n{{ m.content.casefold() }}\n{% endfor %}\n");
+    Files.delete(model.resolve("tokenizer_config.json"));
+    Path out = tmp.resolve("out");
+    Files.createDirectories(out);
+    TrialConfig c =
+        Fixtures.config(model, Fixtures.countingData(tmp, 10, 1), out, List.of("q_proj"), 2);
+    assertFails(c, ExitCodes.BAD_CONFIG, "chat_template.jinja line 2");
+    assertThat(out.resolve("metrics.json")).doesNotExist();
+  }
+
   private void assertFails(TrialConfig c, int code, String message) throws Exception {
     assertThat(run(c)).isEqualTo(code);
     TrialSummary s = termination(Path.of(c.outputDir()));

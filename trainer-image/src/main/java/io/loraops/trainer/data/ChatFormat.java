@@ -1,18 +1,20 @@
 package io.loraops.trainer.data;
 
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * The chat rendering the trainer learns from and the server prompts with, so that a chat adapter
- * sees at inference exactly the token layout it was trained on:
+ * Conversations as token ids, through the model's chat template ({@link ChatTemplate}), for the
+ * trainer and the server alike, so that an adapter is served with the layout it was trained on.
  *
- * <pre>
- * &lt;|system|&gt;\n{content}&lt;|user|&gt;\n{content}&lt;|assistant|&gt;\n{content}&lt;eos&gt;...
- * </pre>
- *
- * Each segment (header, content) is tokenized on its own, and EOS closes every assistant message. A
- * generation prompt ends with the assistant header. Model-specific Jinja templates are not applied.
+ * <p>The whole conversation is rendered once and tokenized once (as transformers' {@code
+ * apply_chat_template(..., tokenize=True)}: no special tokens added beyond what the template
+ * writes). Loss is taken on what the model generates for each assistant message: from the end of
+ * the conversation before it rendered with the generation prompt, up to and including the first
+ * end-of-turn token (the template's {@code eos_token}). Templates mark no {@code {% generation %}}
+ * blocks in the models we target, and rendering prefixes is how the reference derives the mask
+ * then; the end-of-turn rule, not the next prefix, closes the span because some templates (Qwen3)
+ * render a final assistant message differently from an earlier one.
  */
 public final class ChatFormat {
   public static final List<String> ROLES = List.of("system", "user", "assistant");
@@ -20,30 +22,49 @@ public final class ChatFormat {
   /** One chat message. */
   public record Message(String role, String content) {}
 
+  /** Token ids of a conversation and, per position, whether loss is taken there. */
+  public record Encoded(int[] ids, boolean[] learn) {}
+
   private ChatFormat() {}
 
-  /** The text that opens a message of {@code role}. */
-  public static String header(String role) {
-    return "<|" + role + "|>\n";
-  }
-
-  /** Token ids of {@code messages} followed by the assistant header the reply continues. */
+  /** Token ids of {@code messages} followed by the generation prompt the reply continues. */
   public static int[] generationPrompt(TextTokenizer tok, List<Message> messages) {
-    List<Integer> ids = new ArrayList<>();
-    for (Message m : messages) {
-      add(ids, tok.encode(header(m.role())));
-      add(ids, tok.encode(m.content()));
-      if (m.role().equals("assistant")) {
-        ids.add(tok.eosId());
-      }
-    }
-    add(ids, tok.encode(header("assistant")));
-    return ids.stream().mapToInt(Integer::intValue).toArray();
+    return tok.encode(tok.chatTemplate().render(messages, true));
   }
 
-  private static void add(List<Integer> ids, int[] more) {
-    for (int id : more) {
-      ids.add(id);
+  /** Token ids of the whole conversation, loss on the assistant messages (see the class doc). */
+  public static Encoded forTraining(TextTokenizer tok, List<Message> messages) {
+    ChatTemplate t = tok.chatTemplate();
+    int[] ids = tok.encode(t.render(messages, false));
+    boolean[] learn = new boolean[ids.length];
+    int endOfTurn = endOfTurnId(tok);
+    for (int i = 0; i < messages.size(); i++) {
+      if (!messages.get(i).role().equals("assistant")) {
+        continue;
+      }
+      int[] prompt = tok.encode(t.render(messages.subList(0, i), true));
+      int start = commonPrefix(prompt, ids);
+      int end = start;
+      while (end < ids.length && ids[end] != endOfTurn) {
+        end++;
+      }
+      Arrays.fill(learn, start, Math.min(ids.length, end + 1), true);
     }
+    return new Encoded(ids, learn);
+  }
+
+  /** The template's eos_token when it is one token, else the tokenizer's EOS. */
+  static int endOfTurnId(TextTokenizer tok) {
+    String eos = tok.chatTemplate().specialToken("eos_token");
+    int[] ids = eos.isEmpty() ? new int[0] : tok.encode(eos);
+    return ids.length == 1 ? ids[0] : tok.eosId();
+  }
+
+  private static int commonPrefix(int[] a, int[] b) {
+    int n = 0;
+    while (n < a.length && n < b.length && a[n] == b[n]) {
+      n++;
+    }
+    return n;
   }
 }

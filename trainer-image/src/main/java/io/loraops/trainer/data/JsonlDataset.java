@@ -2,6 +2,7 @@ package io.loraops.trainer.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraops.contract.ExitCodes;
 import io.loraops.trainer.TrainerException;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -17,15 +18,17 @@ import java.util.List;
  *
  * <ul>
  *   <li>{@code text}: {@code {"text": "..."}}; loss on every token.
- *   <li>{@code instruction}: {@code {"instruction", "input" (optional), "output"}} rendered with
- *       the Alpaca template; loss only on the response (output + EOS).
- *   <li>{@code chat}: {@code {"messages": [{"role": "system"|"user"|"assistant", "content"}]}}
- *       rendered by {@link ChatFormat}; loss only on assistant contents and the EOS that closes
- *       each of them. Model-specific Jinja chat templates are not applied.
+ *   <li>{@code chat}: OpenAI's {@code {"messages": [{"role": "system"|"user"|"assistant",
+ *       "content"}]}} rendered by the model's chat template ({@link ChatFormat}); loss only on what
+ *       each assistant message makes the model generate, its end-of-turn token included.
+ *   <li>{@code instruction}: {@code {"instruction", "input" (optional), "output"}}, the same path
+ *       as a chat of one user message (instruction, a blank line, input) and one assistant message
+ *       (output).
  * </ul>
  *
- * Every sequence ends with EOS and is cut at {@code sequenceLength} tokens. A malformed line stops
- * the run with its line number (exit code 3); blank lines are the only lines skipped.
+ * Text sequences end with EOS; chats end as their template ends them. All are cut at {@code
+ * sequenceLength} tokens. A malformed line stops the run with its line number (exit code 3); blank
+ * lines are the only lines skipped.
  */
 public final class JsonlDataset {
   public static final List<String> FORMATS = List.of("text", "instruction", "chat");
@@ -64,13 +67,14 @@ public final class JsonlDataset {
             String instruction = text(n, "instruction", file, lineNo, true);
             String input = text(n, "input", file, lineNo, false);
             String output = text(n, "output", file, lineNo, true);
-            StringBuilder prompt =
-                new StringBuilder("### Instruction:\n").append(instruction).append("\n\n");
-            if (input != null && !input.isEmpty()) {
-              prompt.append("### Input:\n").append(input).append("\n\n");
-            }
-            prompt.append("### Response:\n");
-            b.add(prompt.toString(), false).add(output, true).eos(true);
+            String user =
+                input == null || input.isEmpty() ? instruction : instruction + "\n\n" + input;
+            b.add(
+                ChatFormat.forTraining(
+                    tok,
+                    List.of(
+                        new ChatFormat.Message("user", user),
+                        new ChatFormat.Message("assistant", output))));
           }
           case "chat" -> chat(n, b, file, lineNo);
           default -> throw TrainerException.badConfig("dataset.format: unknown format " + format);
@@ -99,6 +103,7 @@ public final class JsonlDataset {
       throw bad(file, lineNo, "field 'messages' must be a non-empty array");
     }
     boolean assistant = false;
+    List<ChatFormat.Message> list = new ArrayList<>();
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       String role = m.path("role").asText("");
@@ -108,15 +113,16 @@ public final class JsonlDataset {
       if (!m.path("content").isTextual()) {
         throw bad(file, lineNo, "messages[" + i + "].content must be a string");
       }
-      boolean learn = role.equals("assistant");
-      assistant |= learn;
-      b.add(ChatFormat.header(role), false).add(m.get("content").asText(), learn);
-      if (learn) {
-        b.eos(true);
-      }
+      assistant |= role.equals("assistant");
+      list.add(new ChatFormat.Message(role, m.get("content").asText()));
     }
     if (!assistant) {
       throw bad(file, lineNo, "no assistant message to learn from");
+    }
+    try {
+      b.add(ChatFormat.forTraining(b.tok, list));
+    } catch (TrainerException e) {
+      throw e.exitCode() == ExitCodes.DATA_ERROR ? bad(file, lineNo, e.getMessage()) : e;
     }
   }
 
@@ -140,7 +146,7 @@ public final class JsonlDataset {
 
   /** Concatenates tokenized segments, remembering which ones carry loss. */
   private static final class Builder {
-    private final TextTokenizer tok;
+    final TextTokenizer tok;
     private final List<Integer> ids = new ArrayList<>();
     private final List<Boolean> learn = new ArrayList<>();
 
@@ -152,6 +158,14 @@ public final class JsonlDataset {
       for (int id : tok.encode(text)) {
         ids.add(id);
         learn.add(withLoss);
+      }
+      return this;
+    }
+
+    Builder add(ChatFormat.Encoded conversation) {
+      for (int k = 0; k < conversation.ids().length; k++) {
+        ids.add(conversation.ids()[k]);
+        learn.add(conversation.learn()[k]);
       }
       return this;
     }

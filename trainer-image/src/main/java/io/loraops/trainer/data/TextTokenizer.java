@@ -8,6 +8,7 @@ import io.loraops.trainer.model.ModelConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -22,6 +23,7 @@ public final class TextTokenizer implements AutoCloseable {
   private final HuggingFaceTokenizer tokenizer;
   private final int eosId;
   private final int padId;
+  private ChatTemplate chatTemplate;
 
   private TextTokenizer(HuggingFaceTokenizer tokenizer, int eosId, int padId) {
     this.tokenizer = tokenizer;
@@ -29,41 +31,68 @@ public final class TextTokenizer implements AutoCloseable {
     this.padId = padId;
   }
 
-  /** Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else a known name. */
+  /**
+   * Loads {@code <modelDir>/tokenizer.json}; EOS comes from config.json, else
+   * tokenizer_config.json's eos_token, else a known name.
+   */
   public static TextTokenizer load(Path modelDir, ModelConfig config) {
+    return load(modelDir, config.eosTokenId(), config.padTokenId());
+  }
+
+  /**
+   * Loads {@code <modelDir>/tokenizer.json} and the model's chat template (rendered once here, so a
+   * template the engine cannot render fails at start); {@code eosTokenId} and {@code padTokenId} as
+   * config.json gives them (-1: none).
+   */
+  public static TextTokenizer load(Path modelDir, int eosTokenId, int padTokenId) {
     Path file = modelDir.resolve("tokenizer.json");
     if (!Files.isRegularFile(file)) {
       throw TrainerException.badConfig("baseModel.path " + modelDir + " has no tokenizer.json");
     }
-    int eos = config.eosTokenId();
+    int eos = eosTokenId;
+    List<String> names = new ArrayList<>();
+    String configured = ChatTemplate.configuredToken(modelDir, "eos_token");
+    if (!configured.isEmpty()) {
+      names.add(configured);
+    }
+    names.addAll(EOS_NAMES);
     if (eos < 0) {
-      eos = findSpecial(file);
+      eos = findSpecial(file, names);
     }
     if (eos < 0) {
       throw TrainerException.badConfig(
           file
-              + ": no end-of-sequence token (config.json eos_token_id, or one of "
+              + ": no end-of-sequence token (config.json eos_token_id, tokenizer_config.json"
+              + " eos_token, or one of "
               + EOS_NAMES
               + ")");
     }
+    HuggingFaceTokenizer t;
     try {
-      HuggingFaceTokenizer t =
+      t =
           HuggingFaceTokenizer.builder()
               .optTokenizerPath(file)
               .optAddSpecialTokens(false)
               .optTruncation(false)
               .optPadding(false)
               .build();
-      return new TextTokenizer(t, eos, config.padTokenId() >= 0 ? config.padTokenId() : eos);
     } catch (IOException | RuntimeException e) {
       throw TrainerException.badConfig(file + ": cannot load tokenizer: " + e.getMessage());
     }
+    TextTokenizer tok = new TextTokenizer(t, eos, padTokenId >= 0 ? padTokenId : eos);
+    try {
+      tok.chatTemplate = ChatTemplate.load(modelDir, tok.token(eos));
+    } catch (RuntimeException e) {
+      tok.close();
+      throw e;
+    }
+    return tok;
   }
 
-  private static int findSpecial(Path file) {
+  private static int findSpecial(Path file, List<String> names) {
     try {
       JsonNode root = new ObjectMapper().readTree(file.toFile());
-      for (String name : EOS_NAMES) {
+      for (String name : names) {
         for (JsonNode t : root.path("added_tokens")) {
           if (t.path("content").asText().equals(name)) {
             return t.path("id").asInt();
@@ -97,6 +126,11 @@ public final class TextTokenizer implements AutoCloseable {
   /** One token as text, special tokens included (how log-probability listings name a token). */
   public String token(int id) {
     return tokenizer.decode(new long[] {id}, false);
+  }
+
+  /** The model's chat template, or the house template when it has none. */
+  public ChatTemplate chatTemplate() {
+    return chatTemplate;
   }
 
   public int eosId() {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraops.contract.ExitCodes;
 import io.loraops.trainer.TrainerException;
 import io.loraops.trainer.data.ChatFormat;
 import io.loraops.trainer.data.TextTokenizer;
@@ -352,9 +353,16 @@ public final class InferenceEngine implements AutoCloseable {
     return tokenizer.encode(text);
   }
 
-  /** Prompt tokens of a chat, rendered as the trainer renders chat data. */
+  /**
+   * Prompt tokens of a chat, rendered with the model's chat template as the trainer renders chat
+   * data; a conversation the template refuses (raise_exception) is the client's error (400).
+   */
   public int[] encodeChat(List<ChatFormat.Message> messages) {
-    return ChatFormat.generationPrompt(tokenizer, messages);
+    try {
+      return ChatFormat.generationPrompt(tokenizer, messages);
+    } catch (TrainerException e) {
+      throw e.exitCode() == ExitCodes.DATA_ERROR ? ApiException.badRequest(e.getMessage()) : e;
+    }
   }
 
   /** Whether {@code name} is the base model or a held adapter. */

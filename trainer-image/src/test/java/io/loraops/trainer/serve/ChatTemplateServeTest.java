@@ -1,0 +1,52 @@
+package io.loraops.trainer.serve;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.loraops.trainer.Fixtures;
+import io.loraops.trainer.data.ChatFormat;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The server prompts chats with the model's own chat template, as the trainer trains on it. */
+class ChatTemplateServeTest {
+  private static final String TEMPLATE =
+      "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+          + "{% endif %}{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
+          + "{% if add_generation_prompt %}[assistant]{% endif %}";
+
+  @TempDir Path dir;
+
+  @Test
+  void chatPromptIsTheTemplateWithTheGenerationPromptAndARefusalIs400() throws Exception {
+    Path tiny = Fixtures.model("tiny-llama");
+    try (Stream<Path> files = Files.list(tiny)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, dir.resolve(f.getFileName()));
+      }
+    }
+    Files.writeString(
+        dir.resolve("tokenizer_config.json"),
+        new com.fasterxml.jackson.databind.ObjectMapper()
+            .writeValueAsString(Map.of("eos_token", "<eos>", "chat_template", TEMPLATE)));
+    try (InferenceEngine engine =
+        InferenceEngine.load(dir.toString(), "tiny", 2, new PathMap(Map.of()))) {
+      assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two"))))
+          .containsExactly(engine.encode("[user]one two[assistant]"));
+      assertThatThrownBy(
+              () ->
+                  engine.encodeChat(
+                      List.of(
+                          new ChatFormat.Message("system", "x"),
+                          new ChatFormat.Message("user", "y"))))
+          .isInstanceOf(ApiException.class)
+          .hasMessageContaining("System role not supported")
+          .satisfies(e -> assertThat(((ApiException) e).status()).isEqualTo(400));
+    }
+  }
+}
