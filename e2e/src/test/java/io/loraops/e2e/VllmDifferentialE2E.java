@@ -48,14 +48,9 @@ class VllmDifferentialE2E {
     adapter(model, "all-linear-r16", "16", "all-linear", "random");
     adapter(model, "rslora-r32", "32", "q_proj,k_proj,v_proj,o_proj", "random_rslora");
     // Both start at once: vLLM takes about half a minute, ours a few seconds.
-    // The project's tiny models have no chat template yet, and vLLM (as transformers) has no
-    // default one: give it the house layout the project's server renders (ChatFormat).
-    vllm =
-        InferenceProcess.vllm(
-            model,
-            work,
-            "--chat-template",
-            Path.of("src/test/resources/house_chat_template.jinja").toAbsolutePath().toString());
+    // The tiny model's tokenizer_config.json carries its chat template: vLLM renders chats
+    // with it as our server does.
+    vllm = InferenceProcess.vllm(model, work);
     ours = InferenceProcess.ours(model, work);
     vllm.awaitReady(Duration.ofMinutes(4));
     ours.awaitReady(Duration.ofMinutes(1));

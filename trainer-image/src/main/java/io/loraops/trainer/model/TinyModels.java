@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraops.trainer.data.ChatTemplate;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -218,6 +219,9 @@ public final class TinyModels {
     tc.put("eos_token", "<eos>");
     tc.put("bos_token", "<eos>");
     tc.put("model_max_length", 1 << 20);
+    // The house layout as the model's own template, so every server that reads
+    // tokenizer_config.json (vLLM, transformers) renders chats as the trainer does.
+    tc.put("chat_template", ChatTemplate.HOUSE);
     Files.writeString(dir.resolve("tokenizer_config.json"), json.writeValueAsString(tc) + "\n");
   }
 }
