@@ -22,8 +22,10 @@ public class Dataset {
   private String uri;
 
   @JsonPropertyDescription(
-      "Line format: text ({\"text\"}), instruction ({\"instruction\",\"input\",\"output\"}, loss"
-          + " on the response only) or chat ({\"messages\":[...]}). Default text.")
+      "Line format: text ({\"text\"}), instruction ({\"instruction\",\"input\",\"output\"},"
+          + " trained as a one-turn chat) or chat (OpenAI {\"messages\":[{\"role\",\"content\"}]})."
+          + " Chats are rendered with the model's own chat template (tokenizer_config.json or"
+          + " chat_template.jinja) and the loss is taken on assistant tokens only. Default text.")
   private DatasetFormat format = DatasetFormat.text;
 
   @Min(value = 0, inclusive = false)

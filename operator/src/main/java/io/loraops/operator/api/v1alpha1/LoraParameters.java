@@ -36,8 +36,10 @@ public class LoraParameters {
       value = "self.all(m, m.matches('^[A-Za-z0-9_.-]{1,64}$'))",
       message = "lora.targetModules entries are module names such as q_proj, or all-linear")
   @JsonPropertyDescription(
-      "Hugging Face module names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,"
-          + " down_proj; GPT-2: c_attn, c_proj, c_fc) or all-linear. Default q_proj, v_proj.")
+      "Module names to adapt, as PEFT names them per family: Llama, Mistral, Qwen2/2.5, Qwen3,"
+          + " Gemma 3: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; Phi-3:"
+          + " qkv_proj, o_proj, gate_up_proj, down_proj; GPT-2: c_attn, c_proj, c_fc; or"
+          + " all-linear. Default q_proj, v_proj.")
   private List<String> targetModules = new ArrayList<>(List.of("q_proj", "v_proj"));
 
   @JsonPropertyDescription(
