@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterSpec;
@@ -359,16 +360,30 @@ class ServingIT {
     edit(a -> a.getSpec().setVersion(new IntOrString(version)));
   }
 
+  /**
+   * Changes the spec as {@code kubectl edit} would: the edit carries the resourceVersion read, so
+   * it conflicts (409) when the operator wrote status in between; read again and retry then, as a
+   * person would (a busy machine makes that race likely).
+   */
   private void edit(java.util.function.Consumer<LoraAdapter> change) {
-    client
-        .resources(LoraAdapter.class)
-        .inNamespace(namespace)
-        .withName(ADAPTER)
-        .edit(
-            a -> {
-              change.accept(a);
-              return a;
-            });
+    for (int attempt = 1; ; attempt++) {
+      try {
+        client
+            .resources(LoraAdapter.class)
+            .inNamespace(namespace)
+            .withName(ADAPTER)
+            .edit(
+                a -> {
+                  change.accept(a);
+                  return a;
+                });
+        return;
+      } catch (KubernetesClientException e) {
+        if (e.getCode() != 409 || attempt == 10) {
+          throw e;
+        }
+      }
+    }
   }
 
   static String path(int version) {
