@@ -50,6 +50,7 @@ public class HotLoadRollout implements Loader {
     InferenceServer.Models served; // what /v1/models said; null while unreachable
     Map<String, String> loaded;
     String unreachable;
+    String probed; // the passed probe's numbers, this reconcile
 
     PodState(String target, Pod pod, int port) {
       this.target = target;
@@ -174,7 +175,13 @@ public class HotLoadRollout implements Loader {
         problems.addAll(retire(request, pods, version));
         rollout.setPhase(RolloutStatus.SUCCEEDED);
         rollout.setFinishedAt(request.now().toString());
-        rollout.setMessage("version " + version + " is served on " + selected.size() + " pods");
+        rollout.setMessage(
+            "version "
+                + version
+                + " is served on "
+                + selected.size()
+                + " pods"
+                + numbers(selected));
         return new Advance(version, null, problems);
       }
       Duration paused = Duration.between(Instant.parse(rollout.getStepPassedAt()), request.now());
@@ -182,7 +189,9 @@ public class HotLoadRollout implements Loader {
       if (paused.compareTo(pause) < 0) {
         rollout.setMessage(
             RolloutSteps.describe(step)
-                + " passed the gates; pausing "
+                + " passed the gates"
+                + numbers(selected)
+                + "; pausing "
                 + request.spec().getPauseSeconds()
                 + "s before the next step");
         return new Advance(request.serving(), pause.minus(paused), problems);
@@ -221,6 +230,16 @@ public class HotLoadRollout implements Loader {
       }
     }
     return Optional.empty();
+  }
+
+  /** The first passed probe's numbers among {@code pods}, as " (probe on ...)", or nothing. */
+  private static String numbers(List<PodState> pods) {
+    return pods.stream()
+        .map(p -> p.probed)
+        .filter(java.util.Objects::nonNull)
+        .findFirst()
+        .map(n -> " (" + n + ")")
+        .orElse("");
   }
 
   private static String describe(List<IntOrString> steps, int index) {
@@ -302,7 +321,9 @@ public class HotLoadRollout implements Loader {
         request.serving() != null && request.serving() != version
             ? ServedNames.versioned(request.adapter(), request.serving())
             : pod.served == null ? null : pod.served.baseId();
-    return ProbeGate.probe(server, pod.endpoint, name, reference, probe);
+    ProbeGate.Verdict verdict = ProbeGate.probe(server, pod.endpoint, name, reference, probe);
+    pod.probed = verdict.numbers();
+    return verdict.failure();
   }
 
   /** How many completions {@link #settle} may send before it gives up. */

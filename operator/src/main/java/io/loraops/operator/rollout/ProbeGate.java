@@ -28,10 +28,20 @@ final class ProbeGate {
   private ProbeGate() {}
 
   /**
+   * The probe's verdict: why it failed (empty when it passed) and, when it passed, its numbers for
+   * the rollout's message and Event.
+   */
+  record Verdict(Optional<String> failure, String numbers) {
+    static Verdict failed(String why) {
+      return new Verdict(Optional.of(why), null);
+    }
+  }
+
+  /**
    * The probe gate, for both loaders: a greedy completion on {@code name}, judged by {@link
    * ProbeGate}.
    */
-  static Optional<String> probe(
+  static Verdict probe(
       InferenceServer server,
       Endpoint endpoint,
       String name,
@@ -44,12 +54,14 @@ final class ProbeGate {
         Answer before = ask(server, endpoint, reference, probe);
         failure = judgeShift(endpoint.pod(), name, answer, reference, before, probe);
       }
-      if (failure.isEmpty()) {
-        LOG.debugf("probe of %s on pod %s: %s", name, endpoint.pod(), describe(answer));
+      if (failure.isPresent()) {
+        return Verdict.failed(failure.get());
       }
-      return failure;
+      String numbers = "probe on " + endpoint.pod() + ": " + describe(answer);
+      LOG.debugf("%s: %s", name, numbers);
+      return new Verdict(Optional.empty(), numbers);
     } catch (ServerException e) {
-      return Optional.of(failed(name, e.getMessage()));
+      return Verdict.failed(failed(name, e.getMessage()));
     }
   }
 

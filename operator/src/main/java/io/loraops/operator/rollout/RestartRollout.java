@@ -249,9 +249,9 @@ public class RestartRollout implements Loader {
       } catch (ServerException e) {
         return new Gate(false, Optional.of(e.getMessage()), null);
       }
+      // a restarted pod serves one version: the base model is the reference
       Optional<String> probed =
-          // a restarted pod serves one version: the base model is the reference
-          ProbeGate.probe(server, endpoint, served, base, request.spec().getProbe());
+          ProbeGate.probe(server, endpoint, served, base, request.spec().getProbe()).failure();
       if (probed.isPresent()) {
         return new Gate(false, probed, null);
       }

@@ -129,6 +129,8 @@ class HotLoadRolloutTest {
 
     assertThat(outcome.rollout().getPhase()).isEqualTo(RolloutStatus.PROGRESSING);
     assertThat(outcome.rollout().getStepPassedAt()).isNotNull();
+    assertThat(outcome.rollout().getMessage())
+        .startsWith("1 pod passed the gates (probe on pod-a: 4 tokens in 5 ms");
     // the canary is the first pod by name; it serves v2 under both names
     assertThat(served("pod-a"))
         .containsEntry("bot-v2", "/adapters/bot/v2")
@@ -158,6 +160,10 @@ class HotLoadRolloutTest {
           .containsEntry("bot", "/adapters/bot/v2");
     }
     assertThat(outcome.targets().get(0).getServingVersion()).isEqualTo(2);
+    assertThat(outcome.rollout().getMessage())
+        .isEqualTo(
+            "version 2 is served on 2 pods (probe on pod-a: 4 tokens in 5 ms, mean"
+                + " log-probability -1.000)");
   }
 
   @Test
