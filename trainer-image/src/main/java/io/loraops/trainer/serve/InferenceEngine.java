@@ -26,6 +26,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -66,9 +67,9 @@ public final class InferenceEngine implements AutoCloseable {
   /**
    * A finished completion.
    *
-   * @param text the generated text, without EOS and without a matched stop string
+   * @param text the generated text, without the stop token and without a matched stop string
    * @param promptTokens tokens in the prompt
-   * @param completionTokens tokens generated (an EOS that ended it included)
+   * @param completionTokens tokens generated (a stop token that ended it included)
    * @param finishReason {@code stop} (EOS or a stop string) or {@code length}
    * @param steps each generated token with its log-probability (EOS included)
    */
@@ -92,6 +93,7 @@ public final class InferenceEngine implements AutoCloseable {
   private final NDManager manager;
   private final CausalLM model;
   private final TextTokenizer tokenizer;
+  private final Set<Integer> stopTokens; // EOS and every eos_token_id the model lists
   private final String servedName;
   private final String modelPath;
   private final int maxLoras;
@@ -105,6 +107,7 @@ public final class InferenceEngine implements AutoCloseable {
       NDManager manager,
       CausalLM model,
       TextTokenizer tokenizer,
+      Set<Integer> stopTokens,
       String servedName,
       String modelPath,
       int maxLoras,
@@ -112,6 +115,7 @@ public final class InferenceEngine implements AutoCloseable {
     this.manager = manager;
     this.model = model;
     this.tokenizer = tokenizer;
+    this.stopTokens = stopTokens;
     this.servedName = servedName;
     this.modelPath = modelPath;
     this.maxLoras = maxLoras;
@@ -129,7 +133,9 @@ public final class InferenceEngine implements AutoCloseable {
     try {
       CausalLM model = ModelLoader.load(dir, manager);
       TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
-      return new InferenceEngine(manager, model, tokenizer, servedName, modelPath, maxLoras, paths);
+      Set<Integer> stops = StopTokens.read(dir, tokenizer.eosId());
+      return new InferenceEngine(
+          manager, model, tokenizer, stops, servedName, modelPath, maxLoras, paths);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -366,6 +372,11 @@ public final class InferenceEngine implements AutoCloseable {
   }
 
   /** Whether {@code name} is the base model or a held adapter. */
+  /** Whether {@code token} ends a completion (it is left out of the text). */
+  public boolean ends(int token) {
+    return stopTokens.contains(token);
+  }
+
   /** Text of {@code ids}, special tokens left out. */
   public String decode(int[] ids) {
     return tokenizer.decode(ids);
@@ -465,7 +476,7 @@ public final class InferenceEngine implements AutoCloseable {
           if (onStep != null) {
             onStep.accept(step);
           }
-          if (next == tokenizer.eosId()) {
+          if (stopTokens.contains(next)) {
             finish = "stop";
             break;
           }
@@ -483,7 +494,7 @@ public final class InferenceEngine implements AutoCloseable {
       int[] generated = Arrays.copyOfRange(ids, prompt.length, n);
       int[] visible =
           finish.equals("stop") && text == null
-              ? Arrays.copyOf(generated, generated.length - 1) // without EOS
+              ? Arrays.copyOf(generated, generated.length - 1) // without the stop token
               : generated;
       if (text == null) {
         text = tokenizer.decode(visible);

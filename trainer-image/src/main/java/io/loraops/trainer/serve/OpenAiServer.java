@@ -246,6 +246,9 @@ public final class OpenAiServer implements AutoCloseable {
               b,
               chat,
               step -> {
+                if (engine.ends(step.token())) {
+                  return; // left out of the text, streamed or not
+                }
                 String text = deltas.next(step.token());
                 if (!text.isEmpty()) {
                   events.send(chunk(head, chat, text, null, !events.started()));
