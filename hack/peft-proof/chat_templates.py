@@ -30,6 +30,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from common import java as run_java, java_cmd, print_table  # noqa: E402
+
 warnings.filterwarnings("ignore")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -121,12 +123,7 @@ def check_template(name, src, jar, work):
         shutil.copy(src / f, d / f)
     conv_file = work / "conversations.json"
     conv_file.write_text(json.dumps(CONVERSATIONS, ensure_ascii=False), encoding="utf-8")
-    cmd = ["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar),
-           "chat-render", str(d), str(conv_file)]
-    p = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8")
-    if p.returncode != 0:
-        raise RuntimeError(f"chat-render exit {p.returncode}: {p.stderr.strip()[-500:]}")
-    java = json.loads(p.stdout)
+    java = json.loads(run_java(["chat-render", d, conv_file], jar))
     tok = AutoTokenizer.from_pretrained(str(d))
     counts = {c: [0, 0] for c in CHECKS}
 
@@ -207,10 +204,7 @@ def train_check(name, tok_dir, jar, work, tok, counts):
     dump = work / f"{name}-dump"
     shutil.rmtree(dump, ignore_errors=True)
     shutil.rmtree(work / f"{name}-out", ignore_errors=True)
-    p = subprocess.run(["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar),
-                        "proof-train", str(work / f"{name}-trial.json"), str(dump)], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"proof-train exit {p.returncode}: {p.stderr.strip()[-500:]}")
+    run_java(["proof-train", work / f"{name}-trial.json", dump], jar)
     b = json.loads((dump / "batches.jsonl").read_text().splitlines()[0])
     rows, length = b["rows"], b["length"]
     unmatched = list(expected)
@@ -251,9 +245,9 @@ def serve_check(name, model_dir, model, tok, jar, counts):
     import urllib.error
     import urllib.request
     eot = tok.convert_tokens_to_ids(tok.eos_token)
-    p = subprocess.Popen(["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar),
-                          "serve", "--model", str(model_dir), "--served-model-name", name, "--host", "127.0.0.1",
-                          "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(java_cmd(jar, "serve", "--model", model_dir, "--served-model-name", name,
+                                  "--host", "127.0.0.1", "--port", "0"),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = None
         for line in p.stdout:
@@ -320,20 +314,7 @@ def main():
             results[name] = {"error": (False, str(e).splitlines()[0][:60])}
             print(f"{name}: {e}", file=sys.stderr)
     checks = [c for c in CHECKS + ["error"] if any(c in r for r in results.values())]
-    cells = {n: [(f"{'PASS' if r[c][0] else 'FAIL'} {r[c][1]}" if c in r else "-") for c in checks]
-             for n, r in results.items()}
-    widths = {n: max(len(n), *(len(x) for x in cells[n])) + 1 for n in results}
-    w = max(len(c) for c in checks) + 2
-    print(f"{'chat template check':<{w}}" + "".join(f"| {n:<{widths[n]}}" for n in results))
-    print("-" * (w + sum(widths[n] + 2 for n in results)))
-    passed = nfail = 0
-    for i, c in enumerate(checks):
-        print(f"{c:<{w}}" + "".join(f"| {cells[n][i]:<{widths[n]}}" for n in results))
-        for r in results.values():
-            if c in r:
-                passed += r[c][0]
-                nfail += not r[c][0]
-    print(f"chat-templates: {passed} passed, {nfail} failed")
+    nfail = print_table("chat template check", "chat-templates", checks, results)
     sys.exit(1 if nfail else 0)
 
 

@@ -22,9 +22,10 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from common import java, print_table  # noqa: E402
 
 warnings.filterwarnings("ignore")  # PEFT/transformers notices about tiny local models
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -81,14 +82,6 @@ CASES = [
 ] + [(name, name, c[3]) for name, c in HF_CASES.items()]
 HP = dict(rank=4, alpha=8, lr=1e-2, steps=10, warmup=2, batch=4, accum=2, seq=16, wd=0.01, clip=1.0,
           lora_plus=2.0, seed=42)
-
-
-def java(args, jar):
-    cmd = ["java", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch", "-jar", str(jar)] + [str(a) for a in args]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
-    return p.stdout
 
 
 def base_model(model_dir, config=None):
@@ -309,20 +302,7 @@ def main():
                 checks.append(k)
     # One column per case; a check a case does not have (e.g. "features off" for the Java-generated
     # models) is shown as "-" and counts neither way.
-    cells = {n: [(f"{'PASS' if r[c][0] else 'FAIL'} {r[c][1]}" if c in r else "-") for c in checks]
-             for n, r in results.items()}
-    widths = {n: max(len(n), *(len(x) for x in cells[n])) + 1 for n in results}
-    w = max(len(c) for c in checks) + 2
-    print(f"{'PEFT proof check':<{w}}" + "".join(f"| {n:<{widths[n]}}" for n in results))
-    print("-" * (w + sum(widths[n] + 2 for n in results)))
-    passed = nfail = 0
-    for i, c in enumerate(checks):
-        print(f"{c:<{w}}" + "".join(f"| {cells[n][i]:<{widths[n]}}" for n in results))
-        for r in results.values():
-            if c in r:
-                passed += r[c][0]
-                nfail += not r[c][0]
-    print(f"peft-proof: {passed} passed, {nfail} failed")
+    nfail = print_table("PEFT proof check", "peft-proof", checks, results)
     sys.exit(1 if nfail else 0)
 
 

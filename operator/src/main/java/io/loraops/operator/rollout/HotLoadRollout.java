@@ -16,6 +16,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import org.jboss.logging.Logger;
 
@@ -236,7 +237,7 @@ public class HotLoadRollout implements Loader {
   private static String numbers(List<PodState> pods) {
     return pods.stream()
         .map(p -> p.probed)
-        .filter(java.util.Objects::nonNull)
+        .filter(Objects::nonNull)
         .findFirst()
         .map(n -> " (" + n + ")")
         .orElse("");

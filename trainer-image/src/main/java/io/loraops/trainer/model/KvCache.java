@@ -46,6 +46,8 @@ public final class KvCache implements AutoCloseable {
   }
 
   private NDArray extend(NDArray cached, NDArray added) {
+    // The first one is copied: it is a view of the step's q/k/v projection, which it would
+    // otherwise keep alive whole.
     NDArray all = cached == null ? added.duplicate() : cached.concat(added, 2);
     NDScope.unregister(all); // survives the step's scope
     all.attach(manager);

@@ -545,18 +545,35 @@ public final class InferenceEngine implements AutoCloseable {
     }
     double logZ = max + Math.log(sum);
     List<Candidate> candidates = new ArrayList<>(top);
-    if (top > 0) {
-      Integer[] order = new Integer[logits.length];
-      for (int i = 0; i < order.length; i++) {
-        order[i] = i;
-      }
-      // stable: equal logits keep id order, as torch.topk does on CPU for these sizes
-      Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
-      for (int i = 0; i < Math.min(top, order.length); i++) {
-        candidates.add(new Candidate(order[i], logits[order[i]] - logZ));
-      }
+    for (int id : topIds(logits, Math.min(top, logits.length))) {
+      candidates.add(new Candidate(id, logits[id] - logZ));
     }
     return new Step(token, logits[token] - logZ, List.copyOf(candidates));
+  }
+
+  /**
+   * The {@code k} ids with the largest logits, largest first, equal logits in id order: one pass
+   * keeping the best k in order (k is at most {@link #MAX_TOP_LOGPROBS}), not a sort of the whole
+   * vocabulary on every token.
+   */
+  static int[] topIds(float[] logits, int k) {
+    int[] best = new int[k];
+    if (k == 0) {
+      return best;
+    }
+    int held = 0;
+    for (int id = 0; id < logits.length; id++) {
+      if (held == k && !(logits[id] > logits[best[k - 1]])) {
+        continue;
+      }
+      int at = held == k ? k - 1 : held++;
+      while (at > 0 && logits[id] > logits[best[at - 1]]) {
+        best[at] = best[at - 1];
+        at--;
+      }
+      best[at] = id;
+    }
+    return best;
   }
 
   static int argmax(float[] logits) {
