@@ -21,6 +21,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
+import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.api.v1alpha1.SecretKeyRef;
 import io.loraops.operator.api.v1alpha1.Serving;
 import io.loraops.operator.api.v1alpha1.ServingTarget;
@@ -28,6 +29,7 @@ import io.loraops.operator.api.v1alpha1.TargetStatus;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.publish.VersionRecords;
 import io.loraops.operator.rollout.ApiKeys;
+import io.loraops.operator.rollout.BoundedServers;
 import io.loraops.operator.rollout.HotLoadRollout;
 import io.loraops.operator.rollout.HttpInferenceServer;
 import io.loraops.operator.rollout.InferenceServer;
@@ -38,6 +40,7 @@ import io.loraops.operator.rollout.RolloutEvents;
 import io.loraops.operator.rollout.RolloutPlanner;
 import io.loraops.operator.rollout.RolloutSteps;
 import io.loraops.operator.rollout.Selectors;
+import io.loraops.operator.rollout.ServerWork;
 import io.loraops.operator.rollout.ServingTargets.Target;
 import io.loraops.operator.rollout.Withdrawal;
 import io.loraops.operator.status.Conditions;
@@ -50,6 +53,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -101,17 +105,23 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
   private final Clock clock;
   private final LoraMetrics metrics;
   private final InferenceServer server;
+  private final ServerWork<LoraAdapter, ServerResult> work;
   private InformerEventSource<Deployment, LoraAdapter> deployments;
 
   public LoraAdapterReconciler(Clock clock, LoraMetrics metrics) {
     this.clock = clock;
     this.metrics = metrics;
-    // A server that gave no answer is not waited for again by every reconcile for 30 s.
+    // At most two calls at a time to one server, waiting at most a load's timeout for a turn; and
+    // a server that gave no answer is not waited for again by every adapter's work for 30 s.
     this.server =
-        new QuietServers(
-            new HttpInferenceServer(Duration.ofSeconds(60)),
-            Duration.ofSeconds(30),
-            clock::instant);
+        new BoundedServers(
+            new QuietServers(
+                new HttpInferenceServer(Duration.ofSeconds(60)),
+                Duration.ofSeconds(30),
+                clock::instant),
+            2,
+            Duration.ofSeconds(60));
+    this.work = new ServerWork<>(clock::instant);
   }
 
   @Override
@@ -147,7 +157,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
                             .collect(Collectors.toSet()))
                 .build(),
             context);
-    return List.of(records, deployments);
+    return List.of(records, deployments, work.events());
   }
 
   private static boolean targets(LoraAdapter adapter, Deployment deployment) {
@@ -159,53 +169,351 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             deployment.getMetadata().getLabels());
   }
 
+  /**
+   * What one piece of server work did: the loader's outcome (null when it only unloaded), the
+   * dropped targets it unloaded the adapter from, and those it could not (deployment -> why).
+   */
+  record ServerResult(
+      Loader.Outcome outcome, Set<String> withdrawn, Map<String, String> withdrawProblems) {}
+
+  /** What a reconcile reads: version records, the API key, target and dropped Deployments. */
+  private record Observed(
+      List<AdapterVersion> versions,
+      Servers servers,
+      Set<String> targetNames,
+      List<Target> targets,
+      List<TargetStatus> dropped) {}
+
+  /**
+   * The serving state as last learned from the servers: the newest finished work's outcome, or
+   * (before any work has finished since the operator started) what status recorded.
+   */
+  private record Known(
+      boolean fromServers,
+      Integer serving,
+      RolloutStatus rollout,
+      List<TargetStatus> targets,
+      List<String> problems,
+      ServerResult result,
+      Duration lookAgain) {}
+
+  /**
+   * The server work that would take serving further, and the inputs it depends on: a change in them
+   * makes new work due at once.
+   */
+  private record Plan(Loader.Request request, Loader loader, Inputs inputs) {}
+
+  /** The inputs of a piece of server work, compared between reconciles (never the clock). */
+  private record Inputs(
+      List<Object> rollout,
+      Integer serving,
+      List<AdapterVersion> versions,
+      Serving spec,
+      List<String> targets,
+      List<String> dropped,
+      int apiKey) {}
+
   @Override
   public UpdateControl<LoraAdapter> reconcile(LoraAdapter adapter, Context<LoraAdapter> context) {
     Instant now = clock.instant();
+    ResourceID id = ResourceID.fromResource(adapter);
+    // Observe: records, targets and pods from the caches; what the last server work found.
+    Observed observed = observe(adapter, context);
+    Known known = known(adapter, observed, work.last(id));
+    // Decide: the rollout to run and the work that runs it.
+    Optional<String> notPromoted = notPromoted(adapter, observed.versions(), known, now);
+    Plan plan = plan(adapter, context.getClient(), observed, known, notPromoted, now);
+    // Act: start that work on a worker thread when due; a reconcile never waits for a server.
+    Duration lookAgain = act(id, adapter, context.getClient(), observed, known, plan, now);
+    // Status: from what is known, with Events for what changed.
+    if (!known.fromServers()
+        && adapter.getStatus() != null
+        && observed.servers().problem() == null
+        && (adapter.getSpec().getServing() != null || !observed.dropped().isEmpty())) {
+      // Nothing learned from the servers since the operator started: status stays as recorded
+      // until the work started here reports (its end reconciles again).
+      return rescheduled(UpdateControl.noUpdate(), lookAgain);
+    }
+    LoraAdapterStatus status = status(adapter, observed, known, notPromoted, now);
+    return record(adapter, context.getClient(), status, lookAgain, now);
+  }
+
+  private Observed observe(LoraAdapter adapter, Context<LoraAdapter> context) {
     List<AdapterVersion> versions =
         context.getSecondaryResources(ConfigMap.class).stream()
             .flatMap(record -> VersionRecords.parse(record).stream())
+            .sorted(Comparator.comparing(AdapterVersion::getVersion))
             .toList();
-    LoraAdapterStatus previous = adapter.getStatus();
-    LoraAdapterStatus status = LoraAdapterStatusCalculator.compute(adapter, versions, now);
-    Duration requeue = null;
-    Serving serving = adapter.getSpec().getServing();
-    Servers servers = servers(adapter, context.getClient());
     Set<String> targetNames = targetNames(adapter);
-    if (serving != null) {
-      Optional<String> notPromoted = notPromoted(adapter, versions, status);
-      Loader.Outcome outcome =
-          rollOut(adapter, context, versions, status, notPromoted, servers, targetNames, now);
-      status =
-          LoraAdapterStatusCalculator.compute(
-              adapter,
-              versions,
-              new ServingResult(
-                  outcome.serving(),
-                  outcome.rollout(),
-                  outcome.targets(),
-                  outcome.problems(),
-                  notPromoted),
-              now);
-      requeue = outcome.requeue() == null ? RESYNC : outcome.requeue();
-      recordRollout(adapter, context.getClient(), previous, status, now);
+    LoraAdapterStatus previous = adapter.getStatus();
+    return new Observed(
+        versions,
+        servers(adapter, context.getClient()),
+        targetNames,
+        adapter.getSpec().getServing() == null
+            ? List.of()
+            : observeTargets(adapter, context.getClient()),
+        Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames));
+  }
+
+  private static Known known(
+      LoraAdapter adapter, Observed observed, Optional<ServerWork.Finished<ServerResult>> last) {
+    LoraAdapterStatus previous = adapter.getStatus();
+    ServerResult result = last.map(ServerWork.Finished::result).orElse(null);
+    List<String> problems = new ArrayList<>();
+    last.map(ServerWork.Finished::failure)
+        .ifPresent(failure -> problems.add("server work failed: " + failure));
+    Duration lookAgain = last.isPresent() && last.get().failure() != null ? RETRY : RESYNC;
+    if (observed.servers().problem() != null) {
+      // Every call would be refused: the rollout holds where it is until the key can be read.
+      problems.add(observed.servers().problem());
+      lookAgain = RETRY;
     }
-    List<TargetStatus> withdrawing =
-        withdraw(
-            adapter,
-            context.getClient(),
-            Withdrawal.dropped(previous == null ? null : previous.getTargets(), targetNames),
-            servers);
+    Loader.Outcome outcome = result == null ? null : result.outcome();
+    if (outcome == null) {
+      return new Known(
+          result != null,
+          previous == null ? null : previous.getServingVersion(),
+          previous == null ? null : previous.getRollout(),
+          currentTargets(previous == null ? null : previous.getTargets(), observed),
+          problems,
+          result,
+          lookAgain);
+    }
+    if (observed.servers().problem() == null) {
+      problems.addAll(outcome.problems());
+      if (outcome.requeue() != null) {
+        lookAgain = outcome.requeue();
+      }
+    }
+    return new Known(
+        true,
+        outcome.serving(),
+        outcome.rollout(),
+        currentTargets(outcome.targets(), observed),
+        problems,
+        result,
+        lookAgain);
+  }
+
+  /** The entries of {@code targets} for Deployments that are still targets. */
+  private static List<TargetStatus> currentTargets(List<TargetStatus> targets, Observed observed) {
+    return targets == null
+        ? List.of()
+        : targets.stream().filter(t -> observed.targetNames().contains(t.getDeployment())).toList();
+  }
+
+  private static Plan plan(
+      LoraAdapter adapter,
+      KubernetesClient kube,
+      Observed observed,
+      Known known,
+      Optional<String> notPromoted,
+      Instant now) {
+    Serving serving = adapter.getSpec().getServing();
+    Loader.Request request = null;
+    Loader loader = null;
+    if (serving != null) {
+      Map<Integer, AdapterVersion> byNumber = new TreeMap<>(Comparator.reverseOrder());
+      observed.versions().forEach(v -> byNumber.put(v.getVersion(), v));
+      LoraAdapterStatus computed =
+          LoraAdapterStatusCalculator.compute(adapter, observed.versions(), now);
+      RolloutStatus rollout =
+          RolloutPlanner.next(
+              known.rollout(),
+              known.serving(),
+              computed.getDesiredVersion(),
+              adapter.getMetadata().getGeneration(),
+              notPromoted,
+              RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
+              now);
+      request =
+          new Loader.Request(
+              adapter.getMetadata().getName(),
+              known.serving(),
+              rollout,
+              serving.getRollout(),
+              byNumber,
+              serving.getPort(),
+              serving.getContainer(),
+              now);
+      InferenceServer client = observed.servers().client();
+      loader =
+          serving.getLoader() == Serving.Loader.restart
+              ? new RestartRollout(kube, client)
+              : new HotLoadRollout(client);
+    }
+    Inputs inputs =
+        new Inputs(
+            request == null ? List.of() : rolloutKey(request.rollout()),
+            known.serving(),
+            observed.versions(),
+            serving,
+            observed.targets().stream().map(LoraAdapterReconciler::describe).toList(),
+            observed.dropped().stream().map(TargetStatus::getDeployment).sorted().toList(),
+            Objects.hashCode(observed.servers().apiKey()));
+    return new Plan(request, loader, inputs);
+  }
+
+  /** The fields of a rollout that say where it is (not its message, which carries timings). */
+  private static List<Object> rolloutKey(RolloutStatus r) {
+    return r == null
+        ? List.of()
+        : Arrays.asList(
+            r.getVersion(),
+            r.getFromVersion(),
+            r.getPhase(),
+            r.getStep(),
+            r.getStartedAt(),
+            r.getStepPassedAt(),
+            r.getGeneration());
+  }
+
+  /** A target as the work sees it: a change in its Deployment or ready pods makes work due. */
+  private static String describe(Target target) {
+    return target.deployment()
+        + (target.object() == null ? "" : "@" + target.object().getMetadata().getResourceVersion())
+        + (target.problem() == null ? "" : " " + target.problem())
+        + target.readyPods().stream()
+            .map(p -> " " + p.getMetadata().getName() + "=" + p.getStatus().getPodIP())
+            .collect(Collectors.joining());
+  }
+
+  /**
+   * Starts the server work if it is due and none is running; returns when to reconcile again
+   * without an event (null: only on one).
+   */
+  private Duration act(
+      ResourceID id,
+      LoraAdapter adapter,
+      KubernetesClient kube,
+      Observed observed,
+      Known known,
+      Plan plan,
+      Instant now) {
+    if (work.busy(id)) {
+      return RESYNC; // its end reconciles again
+    }
+    if (plan.loader() == null && observed.dropped().isEmpty()) {
+      return null; // nothing served through the operator: nothing to look at again
+    }
+    if (observed.servers().problem() != null) {
+      return known.lookAgain();
+    }
+    Optional<ServerWork.Finished<ServerResult>> last = work.last(id);
+    if (!ServerWork.due(last, plan.inputs(), known.lookAgain(), now)) {
+      return Duration.between(now, last.get().at().plus(known.lookAgain()));
+    }
+    work.start(
+        id,
+        plan.inputs(),
+        () ->
+            serverWork(
+                adapter, kube, observed.servers(), plan, observed.targets(), observed.dropped()));
+    return RESYNC;
+  }
+
+  /**
+   * The server work of one adapter, on a worker thread: the loader's run, then unloading the
+   * adapter from dropped targets. What it did that deserves an Event or a metric is recorded here,
+   * once, as it happens.
+   */
+  private ServerResult serverWork(
+      LoraAdapter adapter,
+      KubernetesClient kube,
+      Servers servers,
+      Plan plan,
+      List<Target> targets,
+      List<TargetStatus> dropped) {
+    String namespace = adapter.getMetadata().getNamespace();
+    String name = adapter.getMetadata().getName();
+    Loader.Outcome outcome = null;
+    if (plan.loader() != null) {
+      outcome = plan.loader().run(plan.request(), targets);
+      for (RolloutEvents.Event e : outcome.events()) {
+        EventRecorder.record(kube, adapter, e.type(), e.reason(), e.message(), clock.instant());
+      }
+      for (TargetStatus target : outcome.targets()) {
+        metrics.servingVersion(namespace, name, target.getDeployment(), target.getServingVersion());
+      }
+    }
+    Set<String> withdrawn = new java.util.HashSet<>();
+    Map<String, String> problems = new TreeMap<>();
+    for (TargetStatus target : dropped) {
+      List<String> failed =
+          withdraw(adapter, kube, target.getDeployment(), portOf(adapter, target), servers);
+      if (failed.isEmpty()) {
+        withdrawn.add(target.getDeployment());
+        metrics.forgetServing(namespace, name, target.getDeployment());
+      } else {
+        problems.put(target.getDeployment(), failed.get(0));
+      }
+    }
+    return new ServerResult(outcome, withdrawn, problems);
+  }
+
+  /** The status to record: versions and conditions, and the serving state as known. */
+  private static LoraAdapterStatus status(
+      LoraAdapter adapter,
+      Observed observed,
+      Known known,
+      Optional<String> notPromoted,
+      Instant now) {
+    LoraAdapterStatus status =
+        adapter.getSpec().getServing() == null
+            ? LoraAdapterStatusCalculator.compute(adapter, observed.versions(), now)
+            : LoraAdapterStatusCalculator.compute(
+                adapter,
+                observed.versions(),
+                new ServingResult(
+                    known.serving(),
+                    known.rollout(),
+                    known.targets(),
+                    known.problems(),
+                    notPromoted),
+                now);
+    List<TargetStatus> withdrawing = withdrawing(observed.dropped(), known.result());
     if (!withdrawing.isEmpty()) {
-      List<TargetStatus> targets = new ArrayList<>(status.getTargets());
+      List<TargetStatus> targets =
+          new ArrayList<>(status.getTargets() == null ? List.of() : status.getTargets());
       targets.addAll(withdrawing);
       status.setTargets(targets);
-      requeue = requeue == null || requeue.compareTo(RETRY) > 0 ? RETRY : requeue;
     }
+    return status;
+  }
 
+  /**
+   * Dropped targets stay in status until work has unloaded the adapter from them: a restarted
+   * operator finds them there and unloads them then.
+   */
+  private static List<TargetStatus> withdrawing(List<TargetStatus> dropped, ServerResult result) {
+    List<TargetStatus> entries = new ArrayList<>();
+    for (TargetStatus target : dropped) {
+      if (result != null && result.withdrawn().contains(target.getDeployment())) {
+        continue;
+      }
+      String problem =
+          result == null ? null : result.withdrawProblems().get(target.getDeployment());
+      TargetStatus entry = new TargetStatus();
+      entry.setDeployment(target.getDeployment());
+      entry.setPort(target.getPort());
+      entry.setMessage(
+          "no longer a target; unloading the adapter" + (problem == null ? "" : ": " + problem));
+      entries.add(entry);
+    }
+    return entries;
+  }
+
+  /** Events for what changed since the recorded status, then the status patch. */
+  private UpdateControl<LoraAdapter> record(
+      LoraAdapter adapter,
+      KubernetesClient client,
+      LoraAdapterStatus status,
+      Duration lookAgain,
+      Instant now) {
+    LoraAdapterStatus previous = adapter.getStatus();
     if (Objects.equals(previous, status)) {
-      UpdateControl<LoraAdapter> none = UpdateControl.noUpdate();
-      return requeue == null ? none : none.rescheduleAfter(requeue);
+      return rescheduled(UpdateControl.noUpdate(), lookAgain);
     }
     for (Condition changed :
         Conditions.changed(
@@ -214,93 +522,30 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
           .ifPresent(
               type ->
                   EventRecorder.record(
-                      context.getClient(),
-                      adapter,
-                      type,
-                      changed.getReason(),
-                      changed.getMessage(),
-                      now));
+                      client, adapter, type, changed.getReason(), changed.getMessage(), now));
     }
     if (previous != null
         && status.getLatestVersion() != null
         && !status.getLatestVersion().equals(previous.getLatestVersion())) {
       EventRecorder.record(
-          context.getClient(),
+          client,
           adapter,
           EventRecorder.NORMAL,
           "VersionPublished",
           "version " + status.getLatestVersion() + " published",
           now);
     }
-    UpdateControl<LoraAdapter> patch = StatusPatch.of(adapter, status, LoraAdapter::new);
-    return requeue == null ? patch : patch.rescheduleAfter(requeue);
+    recordRollout(adapter, client, previous, status, now);
+    return rescheduled(StatusPatch.of(adapter, status, LoraAdapter::new), lookAgain);
   }
 
-  private Loader.Outcome rollOut(
-      LoraAdapter adapter,
-      Context<LoraAdapter> context,
-      List<AdapterVersion> versions,
-      LoraAdapterStatus computed,
-      Optional<String> notPromoted,
-      Servers servers,
-      Set<String> targetNames,
-      Instant now) {
-    Serving serving = adapter.getSpec().getServing();
-    LoraAdapterStatus previous = adapter.getStatus();
-    Integer servingVersion = previous == null ? null : previous.getServingVersion();
-    if (servers.problem() != null) {
-      // Every call would be refused: hold the rollout where it is until the key can be read.
-      return new Loader.Outcome(
-          servingVersion,
-          previous == null ? null : previous.getRollout(),
-          previous == null || previous.getTargets() == null
-              ? List.of()
-              : previous.getTargets().stream()
-                  .filter(t -> targetNames.contains(t.getDeployment()))
-                  .toList(),
-          List.of(servers.problem()),
-          RETRY);
-    }
-    Map<Integer, AdapterVersion> byNumber = new TreeMap<>(Comparator.reverseOrder());
-    versions.forEach(v -> byNumber.put(v.getVersion(), v));
-    var rollout =
-        RolloutPlanner.next(
-            previous == null ? null : previous.getRollout(),
-            servingVersion,
-            computed.getDesiredVersion(),
-            adapter.getMetadata().getGeneration(),
-            notPromoted,
-            RolloutSteps.normalize(serving.getRollout().getSteps()).size(),
-            now);
-    var request =
-        new Loader.Request(
-            adapter.getMetadata().getName(),
-            servingVersion,
-            rollout,
-            serving.getRollout(),
-            byNumber,
-            serving.getPort(),
-            serving.getContainer(),
-            now);
-    InferenceServer client = servers.client();
-    List<Target> targets = observeTargets(adapter, context.getClient());
-    Loader loader =
-        serving.getLoader() == Serving.Loader.restart
-            ? new RestartRollout(context.getClient(), client)
-            : new HotLoadRollout(client);
-    Loader.Outcome outcome = loader.run(request, targets);
-    for (TargetStatus target : outcome.targets()) {
-      metrics.servingVersion(
-          adapter.getMetadata().getNamespace(),
-          adapter.getMetadata().getName(),
-          target.getDeployment(),
-          target.getServingVersion());
-    }
-    return outcome;
+  private static UpdateControl<LoraAdapter> rescheduled(
+      UpdateControl<LoraAdapter> control, Duration lookAgain) {
+    return lookAgain == null ? control : control.rescheduleAfter(lookAgain);
   }
 
   /** The client for the adapter's servers (with its API key), or why there is none. */
-  private record Servers(InferenceServer client, String problem) {}
+  private record Servers(InferenceServer client, String apiKey, String problem) {}
 
   /**
    * The API key is read with a GET on each reconcile rather than through an informer: an informer
@@ -311,7 +556,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     Serving serving = adapter.getSpec().getServing();
     SecretKeyRef ref = serving == null ? null : serving.getApiKeySecretRef();
     if (ref == null) {
-      return new Servers(server, null);
+      return new Servers(server, null, null);
     }
     String namespace = adapter.getMetadata().getNamespace();
     Secret secret;
@@ -320,12 +565,12 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     } catch (KubernetesClientException e) {
       // e.g. forbidden: the operator's Role lacks "get secrets" in this namespace
       String why = e.getStatus() != null ? e.getStatus().getMessage() : e.getMessage();
-      return new Servers(null, "cannot read secret " + ref.getName() + ": " + why);
+      return new Servers(null, null, "cannot read secret " + ref.getName() + ": " + why);
     }
     ApiKeys.ApiKey key = ApiKeys.from(ref, secret, namespace);
     return key.problem() != null
-        ? new Servers(null, key.problem())
-        : new Servers(server.withApiKey(key.value()), null);
+        ? new Servers(null, null, key.problem())
+        : new Servers(server.withApiKey(key.value()), key.value(), null);
   }
 
   /**
@@ -351,33 +596,6 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     return names;
   }
 
-  /**
-   * Unloads the adapter from the Deployments of {@code entries} (targets dropped from spec.serving,
-   * or every target of a deleted adapter). Returns entries for those not finished yet, with the
-   * reason: kept in status, the next reconcile tries them again.
-   */
-  private List<TargetStatus> withdraw(
-      LoraAdapter adapter, KubernetesClient client, List<TargetStatus> entries, Servers servers) {
-    List<TargetStatus> remaining = new ArrayList<>();
-    for (TargetStatus dropped : entries) {
-      List<String> problems =
-          withdraw(adapter, client, dropped.getDeployment(), portOf(adapter, dropped), servers);
-      if (problems.isEmpty()) {
-        metrics.forgetServing(
-            adapter.getMetadata().getNamespace(),
-            adapter.getMetadata().getName(),
-            dropped.getDeployment());
-      } else {
-        TargetStatus entry = new TargetStatus();
-        entry.setDeployment(dropped.getDeployment());
-        entry.setPort(dropped.getPort());
-        entry.setMessage("no longer a target; unloading the adapter: " + problems.get(0));
-        remaining.add(entry);
-      }
-    }
-    return remaining;
-  }
-
   private static int portOf(LoraAdapter adapter, TargetStatus target) {
     if (target != null && target.getPort() != null) {
       return target.getPort();
@@ -386,7 +604,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     return serving == null ? 8000 : serving.getPort();
   }
 
-  /** Unloads the adapter from one Deployment's ready pods; what could not be done. */
+  /** Unloads the adapter from one Deployment's ready pods (on a worker); what could not be done. */
   private List<String> withdraw(
       LoraAdapter adapter,
       KubernetesClient client,
@@ -413,12 +631,15 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
   }
 
   /**
-   * A deleted LoraAdapter is unloaded from the servers it was hot-loaded into before it goes. A
-   * server that does not answer holds the deletion for at most {@link #WITHDRAW_GRACE}, then the
-   * adapter goes anyway with a Warning event: a finalizer must never wedge a namespace.
+   * A deleted LoraAdapter is unloaded from the servers it was hot-loaded into before it goes, by
+   * server work like any other. A server that does not answer holds the deletion for at most {@link
+   * #WITHDRAW_GRACE}, then the adapter goes anyway with a Warning event: a finalizer must never
+   * wedge a namespace.
    */
   @Override
   public DeleteControl cleanup(LoraAdapter adapter, Context<LoraAdapter> context) {
+    ResourceID id = ResourceID.fromResource(adapter);
+    Instant now = clock.instant();
     // Every target in status, and any spec.serving matches that status has not seen yet.
     List<TargetStatus> entries = new ArrayList<>();
     LoraAdapterStatus status = adapter.getStatus();
@@ -434,48 +655,67 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
         entries.add(entry);
       }
     }
-    List<String> problems =
-        withdraw(adapter, context.getClient(), entries, servers(adapter, context.getClient()))
-            .stream()
-            .map(TargetStatus::getMessage)
-            .toList();
+    Servers servers = servers(adapter, context.getClient());
+    List<String> inputs = entries.stream().map(TargetStatus::getDeployment).sorted().toList();
+    Optional<ServerWork.Finished<ServerResult>> last =
+        work.last(id).filter(f -> f.inputs().equals(inputs) && f.result() != null);
+    if (last.isPresent() && last.get().result().withdrawProblems().isEmpty()) {
+      return deleted(adapter, id);
+    }
+    boolean graceOver =
+        Duration.between(Instant.parse(adapter.getMetadata().getDeletionTimestamp()), now)
+                .compareTo(WITHDRAW_GRACE)
+            >= 0;
+    if (graceOver) {
+      List<String> problems =
+          last.map(f -> List.copyOf(f.result().withdrawProblems().values()))
+              .orElse(List.of("no answer from the servers yet"));
+      EventRecorder.record(
+          context.getClient(),
+          adapter,
+          EventRecorder.WARNING,
+          "WithdrawIncomplete",
+          "deleted without unloading it everywhere: " + String.join("; ", problems),
+          now);
+      return deleted(adapter, id);
+    }
+    if (!work.busy(id) && ServerWork.due(last, inputs, RETRY, now)) {
+      KubernetesClient kube = context.getClient();
+      work.start(
+          id,
+          inputs,
+          () -> serverWork(adapter, kube, servers, new Plan(null, null, null), List.of(), entries));
+    }
+    return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY);
+  }
+
+  private DeleteControl deleted(LoraAdapter adapter, ResourceID id) {
+    work.forget(id);
     metrics.forgetServing(adapter.getMetadata().getNamespace(), adapter.getMetadata().getName());
-    if (problems.isEmpty()) {
-      return DeleteControl.defaultDelete();
-    }
-    Instant deleted = Instant.parse(adapter.getMetadata().getDeletionTimestamp());
-    if (Duration.between(deleted, clock.instant()).compareTo(WITHDRAW_GRACE) < 0) {
-      return DeleteControl.noFinalizerRemoval().rescheduleAfter(RETRY);
-    }
-    EventRecorder.record(
-        context.getClient(),
-        adapter,
-        EventRecorder.WARNING,
-        "WithdrawIncomplete",
-        "deleted without unloading it everywhere: " + String.join("; ", problems),
-        clock.instant());
     return DeleteControl.defaultDelete();
   }
 
   /** With requireLowerEvalLoss and version latest: why the desired version is held back. */
   private static Optional<String> notPromoted(
-      LoraAdapter adapter, List<AdapterVersion> versions, LoraAdapterStatus computed) {
+      LoraAdapter adapter, List<AdapterVersion> versions, Known known, Instant now) {
     Serving serving = adapter.getSpec().getServing();
     boolean pinned = adapter.getSpec().getVersion().getIntVal() != null;
     if (serving == null
         || pinned
-        || !Boolean.TRUE.equals(serving.getRollout().getRequireLowerEvalLoss())
-        || computed.getDesiredVersion() == null) {
+        || !Boolean.TRUE.equals(serving.getRollout().getRequireLowerEvalLoss())) {
       return Optional.empty();
     }
-    Integer servingVersion =
-        adapter.getStatus() == null ? null : adapter.getStatus().getServingVersion();
-    AdapterVersion candidate = find(versions, computed.getDesiredVersion());
-    AdapterVersion current = servingVersion == null ? null : find(versions, servingVersion);
-    var rollout = adapter.getStatus() == null ? null : adapter.getStatus().getRollout();
+    Integer desired =
+        LoraAdapterStatusCalculator.compute(adapter, versions, now).getDesiredVersion();
+    if (desired == null) {
+      return Optional.empty();
+    }
+    AdapterVersion candidate = find(versions, desired);
+    AdapterVersion current = known.serving() == null ? null : find(versions, known.serving());
+    RolloutStatus rollout = known.rollout();
     if (rollout != null
-        && computed.getDesiredVersion().equals(rollout.getVersion())
-        && "Progressing".equals(rollout.getPhase())) {
+        && desired.equals(rollout.getVersion())
+        && RolloutStatus.PROGRESSING.equals(rollout.getPhase())) {
       return Optional.empty(); // already judged when it started
     }
     return candidate == null ? Optional.empty() : RolloutPlanner.notBetter(candidate, current);

@@ -68,9 +68,10 @@ public class HotLoadRollout implements Loader {
     RolloutStatus rollout = Loader.copy(request.rollout());
     Integer serving = request.serving();
     Duration requeue = null;
+    List<RolloutEvents.Event> events = new ArrayList<>();
 
     if (rollout != null && RolloutStatus.PROGRESSING.equals(rollout.getPhase())) {
-      Advance advanced = advance(request, targets, pods, rollout);
+      Advance advanced = advance(request, targets, pods, rollout, events);
       serving = advanced.serving;
       requeue = advanced.requeue;
       problems.addAll(advanced.problems);
@@ -86,7 +87,7 @@ public class HotLoadRollout implements Loader {
             ? rollout.getVersion()
             : serving;
     return new Outcome(
-        serving, rollout, targetStatuses(request, targets, pods, focus), problems, requeue);
+        serving, rollout, targetStatuses(request, targets, pods, focus), problems, requeue, events);
   }
 
   private List<PodState> observe(Request request, List<Target> targets) {
@@ -109,8 +110,15 @@ public class HotLoadRollout implements Loader {
 
   private record Advance(Integer serving, Duration requeue, List<String> problems) {}
 
+  /**
+   * Takes the rollout as far as its gates and pauses allow; a passed step adds to {@code events}.
+   */
   private Advance advance(
-      Request request, List<Target> targets, List<PodState> pods, RolloutStatus rollout) {
+      Request request,
+      List<Target> targets,
+      List<PodState> pods,
+      RolloutStatus rollout,
+      List<RolloutEvents.Event> events) {
     List<IntOrString> steps = RolloutSteps.normalize(request.spec().getSteps());
     rollout.setSteps(steps.size());
     int version = rollout.getVersion();
@@ -197,6 +205,7 @@ public class HotLoadRollout implements Loader {
                 + "s before the next step");
         return new Advance(request.serving(), pause.minus(paused), problems);
       }
+      events.add(RolloutEvents.stepPassed(version, stepIndex, steps, numbers(selected)));
       rollout.setStep(stepIndex + 1);
       rollout.setStepPassedAt(null);
       rollout.setMessage("loading " + describe(steps, stepIndex + 1));

@@ -33,13 +33,26 @@ public interface Loader {
       String container,
       Instant now) {}
 
-  /** The state to record, and when to look again (null: when something changes). */
+  /**
+   * The state to record, when to look again (null: when something changes), and what the run did
+   * that deserves an Event of its own (a passed canary step, with its gate's numbers).
+   */
   record Outcome(
       Integer serving,
       RolloutStatus rollout,
       List<TargetStatus> targets,
       List<String> problems,
-      Duration requeue) {}
+      Duration requeue,
+      List<RolloutEvents.Event> events) {
+    public Outcome(
+        Integer serving,
+        RolloutStatus rollout,
+        List<TargetStatus> targets,
+        List<String> problems,
+        Duration requeue) {
+      this(serving, rollout, targets, problems, requeue, List.of());
+    }
+  }
 
   Outcome run(Request request, List<Target> targets);
 

@@ -1,5 +1,6 @@
 package io.loraops.operator.rollout;
 
+import io.fabric8.kubernetes.api.model.IntOrString;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
 import io.loraops.operator.support.EventRecorder;
 import java.time.Duration;
@@ -38,19 +39,6 @@ public final class RolloutEvents {
                   + (after.getFromVersion() == null
                       ? ""
                       : " (serving version " + after.getFromVersion() + " until it passes)")));
-    } else if (!Objects.equals(before.getStep(), after.getStep())) {
-      events.add(
-          new Event(
-              EventRecorder.NORMAL,
-              "RolloutStep",
-              "version "
-                  + after.getVersion()
-                  + ": step "
-                  + after.getStep()
-                  + "/"
-                  + after.getSteps()
-                  + " passed its gates; on to step "
-                  + (after.getStep() + 1)));
     }
     boolean justSucceeded =
         RolloutStatus.SUCCEEDED.equals(after.getPhase())
@@ -59,6 +47,29 @@ public final class RolloutEvents {
       events.add(new Event(EventRecorder.NORMAL, "RolloutSucceeded", after.getMessage()));
     }
     return events;
+  }
+
+  /**
+   * A canary step that passed its gates and whose pause is over: made by the loader that ran the
+   * gates, since only it has the probe's numbers ({@code numbers}: " (probe ...)" or empty).
+   */
+  public static Event stepPassed(
+      int version, int stepIndex, List<IntOrString> steps, String numbers) {
+    return new Event(
+        EventRecorder.NORMAL,
+        "RolloutStep",
+        "version "
+            + version
+            + ": step "
+            + (stepIndex + 1)
+            + "/"
+            + steps.size()
+            + " ("
+            + RolloutSteps.describe(steps.get(stepIndex))
+            + ") passed its gates"
+            + numbers
+            + "; on to step "
+            + (stepIndex + 2));
   }
 
   public static Optional<Finished> finished(RolloutStatus before, RolloutStatus after) {

@@ -18,13 +18,17 @@ public final class OperatorHarness implements AutoCloseable {
   private final Operator operator;
   public final SimpleMeterRegistry registry = new SimpleMeterRegistry();
 
-  private OperatorHarness(KubernetesClient client, String namespace) {
+  private OperatorHarness(KubernetesClient client, String namespace, Integer reconcileThreads) {
     operator =
         new Operator(
-            o ->
-                o.withKubernetesClient(client)
-                    .withCloseClientOnStop(false)
-                    .withUseSSAToPatchPrimaryResource(true));
+            o -> {
+              o.withKubernetesClient(client)
+                  .withCloseClientOnStop(false)
+                  .withUseSSAToPatchPrimaryResource(true);
+              if (reconcileThreads != null) {
+                o.withConcurrentReconciliationThreads(reconcileThreads);
+              }
+            });
     Clock clock = Clock.systemUTC();
     operator.register(
         new LoraJobReconciler(OperatorSettings.defaults(), new LoraMetrics(registry), clock),
@@ -36,7 +40,13 @@ public final class OperatorHarness implements AutoCloseable {
   }
 
   public static OperatorHarness start(KubernetesClient client, String namespace) {
-    return new OperatorHarness(client, namespace);
+    return new OperatorHarness(client, namespace, null);
+  }
+
+  /** With only {@code reconcileThreads} threads, to show what must not hold one. */
+  public static OperatorHarness start(
+      KubernetesClient client, String namespace, int reconcileThreads) {
+    return new OperatorHarness(client, namespace, reconcileThreads);
   }
 
   @Override

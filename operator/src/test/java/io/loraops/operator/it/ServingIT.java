@@ -22,6 +22,7 @@ import io.loraops.operator.publish.VersionRecords;
 import io.loraops.operator.rollout.RestartTemplate;
 import io.loraops.operator.status.Conditions;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -314,6 +315,50 @@ class ServingIT {
    * step completes over the pods ready at that moment; a pod that became ready just after is given
    * the version a moment later.
    */
+  /**
+   * A server that never answers holds up only its own adapter. The operator runs with a single
+   * reconcile thread, so a reconcile that waited on a server would hold up every other adapter:
+   * here six adapters roll out while the call to the wedged server is still waiting for its
+   * 60-second timeout.
+   */
+  @Test
+  void aServerThatNeverAnswersHoldsUpNoOtherAdapter() {
+    operator.close();
+    operator = OperatorHarness.start(client, namespace, 1);
+    deployment("wedged", 1, Map.of(ServingPods.WEDGED, "true"));
+    deployment("vllm", 2);
+    publish("wedged-bot", 1, 2.0);
+    client
+        .resource(adapter("wedged-bot", "wedged", 1, Serving.Loader.hotLoad, List.of(), 0))
+        .create();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> pods.live().values().stream().anyMatch(s -> s.hungSince != null));
+    Instant hungSince =
+        pods.live().values().stream()
+            .map(s -> s.hungSince)
+            .filter(java.util.Objects::nonNull)
+            .findFirst()
+            .orElseThrow();
+
+    List<String> others = List.of("bot-a", "bot-b", "bot-c", "bot-d", "bot-e", "bot-f");
+    for (String name : others) {
+      publish(name, 1, 2.0);
+      client.resource(adapter(name, "vllm", 1, Serving.Loader.hotLoad, List.of(), 0)).create();
+    }
+    await()
+        .ignoreExceptions()
+        .atMost(Duration.ofSeconds(45))
+        .untilAsserted(() -> others.forEach(name -> RolloutAssertions.assertServing(get(name), 1)));
+    assertThat(Duration.between(hungSince, Instant.now()))
+        .as("the others served while the wedged server's load call was still unanswered")
+        .isLessThan(HUNG_CALL_TIMEOUT);
+    assertThat(get("wedged-bot").getStatus().getServingVersion()).isNull();
+  }
+
+  /** How long the operator waits for a load call's answer. */
+  static final Duration HUNG_CALL_TIMEOUT = Duration.ofSeconds(60);
+
   private void awaitEveryPod(int count, ThrowingConsumer<VllmStandIn> check) {
     await()
         .atMost(Duration.ofSeconds(30))
@@ -353,7 +398,11 @@ class ServingIT {
   }
 
   private LoraAdapter get() {
-    return client.resources(LoraAdapter.class).inNamespace(namespace).withName(ADAPTER).get();
+    return get(ADAPTER);
+  }
+
+  private LoraAdapter get(String name) {
+    return client.resources(LoraAdapter.class).inNamespace(namespace).withName(name).get();
   }
 
   private void pin(int version) {
@@ -387,14 +436,22 @@ class ServingIT {
   }
 
   static String path(int version) {
-    return "/adapters/support-bot/trials/job-v" + version + "/t000";
+    return path(ADAPTER, version);
+  }
+
+  static String path(String adapter, int version) {
+    return "/adapters/" + adapter + "/trials/job-v" + version + "/t000";
   }
 
   private void publish(int version, double evalLoss) {
+    publish(ADAPTER, version, evalLoss);
+  }
+
+  private void publish(String adapter, int version, double evalLoss) {
     AdapterVersion v = new AdapterVersion();
     v.setVersion(version);
     v.setDigest("sha256:" + String.valueOf(version).repeat(64).substring(0, 64));
-    v.setArtifactUri("pvc://adapters/support-bot/trials/job-v" + version + "/t000");
+    v.setArtifactUri("pvc:/" + path(adapter, version));
     v.setBaseModel(new ModelIdentity("tiny", null));
     v.setRank(8);
     v.setAlpha(16.0);
@@ -408,10 +465,17 @@ class ServingIT {
     source.setTrial("t000");
     v.setSource(source);
     v.setCreatedAt("2026-11-22T00:00:0" + version + "Z");
-    client.resource(VersionRecords.record(namespace, ADAPTER, v)).create();
+    client.resource(VersionRecords.record(namespace, adapter, v)).create();
   }
 
   private void deployment(String name, int replicas) {
+    deployment(name, replicas, Map.of());
+  }
+
+  /** A Deployment of {@code replicas} stand-in vLLM pods, the pods carrying {@code podLabels}. */
+  private void deployment(String name, int replicas, Map<String, String> podLabels) {
+    Map<String, String> labels = new java.util.HashMap<>(podLabels);
+    labels.put("app", name);
     Deployment d =
         new DeploymentBuilder()
             .withNewMetadata()
@@ -426,7 +490,7 @@ class ServingIT {
             .endSelector()
             .withNewTemplate()
             .withNewMetadata()
-            .withLabels(Map.of("app", name))
+            .withLabels(labels)
             .endMetadata()
             .withNewSpec()
             .addNewContainer()
@@ -453,15 +517,25 @@ class ServingIT {
 
   private LoraAdapter adapter(
       int version, Serving.Loader loader, List<String> steps, int pauseSeconds) {
+    return adapter(ADAPTER, "vllm", version, loader, steps, pauseSeconds);
+  }
+
+  private LoraAdapter adapter(
+      String name,
+      String deployment,
+      int version,
+      Serving.Loader loader,
+      List<String> steps,
+      int pauseSeconds) {
     LoraAdapter a = new LoraAdapter();
-    a.getMetadata().setName(ADAPTER);
+    a.getMetadata().setName(name);
     a.getMetadata().setNamespace(namespace);
     LoraAdapterSpec spec = new LoraAdapterSpec();
     spec.setBaseModel(new ModelIdentity("tiny", null));
     spec.setVersion(new IntOrString(version));
     Serving serving = new Serving();
     ServingTarget target = new ServingTarget();
-    target.setDeployment("vllm");
+    target.setDeployment(deployment);
     serving.setTargets(List.of(target));
     serving.setLoader(loader);
     serving.setPort(port);

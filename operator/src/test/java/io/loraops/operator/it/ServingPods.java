@@ -30,6 +30,9 @@ final class ServingPods implements AutoCloseable {
   final Map<String, VllmStandIn> servers = new ConcurrentHashMap<>(); // pod name -> server
   final Set<String> brokenPaths = ConcurrentHashMap.newKeySet();
 
+  /** A pod label: the pod's server never answers a load request, as a wedged server does. */
+  static final String WEDGED = "serving-it/wedged";
+
   /** Set to false to play a vLLM from before load_inplace. */
   volatile boolean loadInplace = true;
 
@@ -77,6 +80,7 @@ final class ServingPods implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    server.hangLoads = pod.getMetadata().getLabels().containsKey(WEDGED);
     for (EnvVar env : pod.getSpec().getContainers().get(0).getEnv()) {
       if (env.getName().startsWith("LORA_ADAPTER_") && env.getName().endsWith("_NAME")) {
         String prefix = env.getName().substring(0, env.getName().length() - "_NAME".length());

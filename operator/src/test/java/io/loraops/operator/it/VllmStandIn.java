@@ -8,6 +8,7 @@ import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -53,6 +55,13 @@ final class VllmStandIn implements AutoCloseable {
   /** Requests refused for a missing or wrong API key. */
   final AtomicInteger unauthorized = new AtomicInteger();
 
+  /** Set to play a wedged server: load requests are never answered (until it is closed). */
+  volatile boolean hangLoads;
+
+  /** When the first unanswered load request came; null while none has. */
+  volatile Instant hungSince;
+
+  private final CountDownLatch closed = new CountDownLatch(1);
   private final HttpServer http;
 
   VllmStandIn(
@@ -108,6 +117,17 @@ final class VllmStandIn implements AutoCloseable {
   }
 
   private void load(HttpExchange ex) throws IOException {
+    if (hangLoads) {
+      if (hungSince == null) {
+        hungSince = Instant.now();
+      }
+      try {
+        closed.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return;
+    }
     JsonNode body = JSON.readTree(ex.getRequestBody());
     String name = body.path("lora_name").asText("");
     String path = body.path("lora_path").asText("");
@@ -196,6 +216,7 @@ final class VllmStandIn implements AutoCloseable {
 
   @Override
   public void close() {
+    closed.countDown();
     http.stop(0);
   }
 }

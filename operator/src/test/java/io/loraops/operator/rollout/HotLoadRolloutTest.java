@@ -143,6 +143,22 @@ class HotLoadRolloutTest {
         .doesNotContainKey("bot-v2");
     assertThat(outcome.targets().get(0).getPodsUpdated()).isEqualTo(1);
     assertThat(outcome.serving()).isEqualTo(1);
+    assertThat(outcome.events()).isEmpty(); // the step passes once its pause is over
+
+    // the pause is over: the step passes, with an Event carrying its probe's numbers
+    RolloutStatus paused = outcome.rollout();
+    paused.setStepPassedAt(NOW.minusSeconds(300).toString());
+    Loader.Outcome next = run(1, paused, spec(1, "100%"), target);
+    assertThat(next.events())
+        .singleElement()
+        .satisfies(
+            e -> {
+              assertThat(e.reason()).isEqualTo("RolloutStep");
+              assertThat(e.message())
+                  .startsWith(
+                      "version 2: step 1/2 (1 pod) passed its gates (probe on pod-a: 4 tokens in")
+                  .endsWith("; on to step 2");
+            });
   }
 
   @Test

@@ -40,6 +40,12 @@ import java.util.function.Consumer;
  * they read and check the files into fresh tensors without the lock and take it only to swap, so a
  * request in flight finishes on the weights it started with, the next one sees the new ones, and a
  * failed load changes nothing.
+ *
+ * <p>Capacity, as vLLM: any number of adapters may be loaded (registered by name and path), but
+ * only {@code maxCpuLoras} keep their weights in memory. Loading or using one more evicts the least
+ * recently used adapter's weights; a request for an evicted adapter reads them again from its path
+ * first. A request uses one adapter, so vLLM's {@code --max-loras} (adapters per batch) never binds
+ * here.
  */
 public final class InferenceEngine implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -53,7 +59,8 @@ public final class InferenceEngine implements AutoCloseable {
    * @param spec its rank, alpha and targets
    * @param layers how many linear layers it adapts
    * @param created load time, epoch seconds
-   * @param tensors owns its A and B; closed when it is unloaded or replaced
+   * @param tensors owns its A and B; closed when it is unloaded, replaced or evicted (null while
+   *     evicted: the next request that uses it reads it again from {@code resolvedPath})
    */
   public record Adapter(
       String name,
@@ -62,7 +69,12 @@ public final class InferenceEngine implements AutoCloseable {
       LoraSpec spec,
       int layers,
       long created,
-      NDManager tensors) {}
+      NDManager tensors) {
+
+    boolean resident() {
+      return tensors != null;
+    }
+  }
 
   /**
    * A finished completion.
@@ -96,12 +108,15 @@ public final class InferenceEngine implements AutoCloseable {
   private final Set<Integer> stopTokens; // EOS and every eos_token_id the model lists
   private final String servedName;
   private final String modelPath;
-  private final int maxLoras;
+  private final int maxCpuLoras;
   private final PathMap paths;
   private final long created = System.currentTimeMillis() / 1000;
   private final ReentrantLock generation = new ReentrantLock(true);
   private final Object registry = new Object();
   private volatile Map<String, Adapter> adapters = Map.of(); // copy-on-write, in load order
+
+  /** Names of adapters whose weights are in memory, least recently used first (generation lock). */
+  private final LinkedHashMap<String, Boolean> residentByUse = new LinkedHashMap<>(16, 0.75f, true);
 
   private InferenceEngine(
       NDManager manager,
@@ -110,7 +125,7 @@ public final class InferenceEngine implements AutoCloseable {
       Set<Integer> stopTokens,
       String servedName,
       String modelPath,
-      int maxLoras,
+      int maxCpuLoras,
       PathMap paths) {
     this.manager = manager;
     this.model = model;
@@ -118,16 +133,18 @@ public final class InferenceEngine implements AutoCloseable {
     this.stopTokens = stopTokens;
     this.servedName = servedName;
     this.modelPath = modelPath;
-    this.maxLoras = maxLoras;
+    this.maxCpuLoras = maxCpuLoras;
     this.paths = paths;
   }
 
   /**
    * Loads the base model at {@code modelPath} (resolved through {@code paths}); a missing or
    * malformed model is a bad config (exit code 2).
+   *
+   * @param maxCpuLoras how many adapters keep their weights in memory at once
    */
   public static InferenceEngine load(
-      String modelPath, String servedName, int maxLoras, PathMap paths) {
+      String modelPath, String servedName, int maxCpuLoras, PathMap paths) {
     Path dir = Path.of(paths.resolve(modelPath));
     NDManager manager = NDManager.newBaseManager();
     try {
@@ -135,7 +152,7 @@ public final class InferenceEngine implements AutoCloseable {
       TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
       Set<Integer> stops = StopTokens.read(dir, tokenizer.eosId());
       return new InferenceEngine(
-          manager, model, tokenizer, stops, servedName, modelPath, maxLoras, paths);
+          manager, model, tokenizer, stops, servedName, modelPath, maxCpuLoras, paths);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -193,16 +210,6 @@ public final class InferenceEngine implements AutoCloseable {
       if (old != null && !inplace) {
         throw ApiException.badRequest("The lora adapter '" + name + "' has already been loaded.");
       }
-      if (old == null && adapters.size() >= maxLoras) {
-        throw ApiException.badRequest(
-            "cannot load adapter '"
-                + name
-                + "': "
-                + adapters.size()
-                + " adapters are loaded, the most this server holds (--max-loras "
-                + maxLoras
-                + "); unload one first");
-      }
       String resolved = paths.resolve(path);
       Path dir = Path.of(resolved);
       checkFiles(name, path, dir);
@@ -225,11 +232,8 @@ public final class InferenceEngine implements AutoCloseable {
                 loaded.factors().size(),
                 System.currentTimeMillis() / 1000,
                 tensors);
-        swap(name, old, adapter, loaded);
+        swap(name, adapter, loaded);
         held = true;
-        if (old != null) {
-          old.tensors().close(); // no forward pass can read it any more
-        }
         return new LoadResult(adapter, old != null);
       } finally {
         if (!held) {
@@ -254,32 +258,98 @@ public final class InferenceEngine implements AutoCloseable {
       if (old == null) {
         throw ApiException.notFound("The lora adapter '" + name + "' cannot be found.");
       }
-      swap(name, old, null, null);
-      old.tensors().close();
+      swap(name, null, null);
     }
   }
 
-  private void swap(String name, Adapter old, Adapter adapter, PeftAdapter.Loaded loaded) {
+  /**
+   * Puts {@code adapter} (null: nothing) in the place of whatever {@code name} holds, closing the
+   * weights it replaces (no forward pass can read them any more), then evicts the least recently
+   * used weights beyond {@code maxCpuLoras}.
+   */
+  private void swap(String name, Adapter adapter, PeftAdapter.Loaded loaded) {
     generation.lock();
     try {
-      if (old != null) {
+      Adapter current = adapters.get(name);
+      if (current != null && current.resident()) {
         model.linears().values().forEach(l -> l.removeNamed(name));
+        residentByUse.remove(name);
+        current.tensors().close();
       }
       if (adapter != null) {
         float scale = loaded.spec().scale();
         loaded
             .factors()
             .forEach((l, ab) -> l.putNamed(name, new LoraLinear.Factors(ab[0], ab[1], scale)));
+        residentByUse.put(name, Boolean.TRUE);
       }
-      Map<String, Adapter> next = new LinkedHashMap<>(adapters);
-      if (adapter == null) {
-        next.remove(name);
-      } else {
-        next.put(name, adapter);
+      register(name, adapter);
+      while (residentByUse.size() > maxCpuLoras) {
+        evict(residentByUse.keySet().iterator().next());
       }
-      adapters = Collections.unmodifiableMap(next);
     } finally {
       generation.unlock();
+    }
+  }
+
+  /** Registers {@code adapter} under {@code name} (null: removes it), keeping its place. */
+  private void register(String name, Adapter adapter) {
+    Map<String, Adapter> next = new LinkedHashMap<>(adapters);
+    if (adapter == null) {
+      next.remove(name);
+    } else {
+      next.put(name, adapter);
+    }
+    adapters = Collections.unmodifiableMap(next);
+  }
+
+  /** Drops {@code name}'s weights from memory; it stays loaded and is read again when used. */
+  private void evict(String name) {
+    Adapter a = adapters.get(name);
+    model.linears().values().forEach(l -> l.removeNamed(name));
+    residentByUse.remove(name);
+    a.tensors().close();
+    register(
+        name,
+        new Adapter(a.name(), a.path(), a.resolvedPath(), a.spec(), a.layers(), a.created(), null));
+  }
+
+  /**
+   * The adapter's weights in memory for a request (under the generation lock): read again from its
+   * path if they were evicted, marked most recently used.
+   *
+   * @throws ApiException 500 when an evicted adapter's files cannot be read any more
+   */
+  private Adapter resident(Adapter adapter) {
+    if (adapter.resident()) {
+      residentByUse.get(adapter.name()); // marks it used
+      return adapter;
+    }
+    NDManager tensors = manager.newSubManager();
+    try {
+      PeftAdapter.Loaded loaded = PeftAdapter.load(Path.of(adapter.resolvedPath()), model, tensors);
+      Adapter back =
+          new Adapter(
+              adapter.name(),
+              adapter.path(),
+              adapter.resolvedPath(),
+              loaded.spec(),
+              loaded.factors().size(),
+              adapter.created(),
+              tensors);
+      swap(adapter.name(), back, loaded);
+      return back;
+    } catch (RuntimeException e) { // a TrainerException: files gone or changed
+      tensors.close();
+      throw ApiException.internal(
+          "adapter '"
+              + adapter.name()
+              + "' was evicted from memory (--max-cpu-loras "
+              + maxCpuLoras
+              + ") and cannot be read again from "
+              + adapter.path()
+              + ": "
+              + e.getMessage());
     }
   }
 
@@ -444,6 +514,7 @@ public final class InferenceEngine implements AutoCloseable {
         if (adapter == null) {
           throw ApiException.notFound("The model `" + modelName + "` does not exist.");
         }
+        adapter = resident(adapter);
       }
       LoraInjector.activate(model, adapter == null ? null : adapter.name());
       int[] ids = Arrays.copyOf(prompt, prompt.length + maxTokens);

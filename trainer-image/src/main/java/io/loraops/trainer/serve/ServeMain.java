@@ -18,7 +18,7 @@ public final class ServeMain {
     ServeOptions o = ServeOptions.parse(args);
     PathMap paths = PathMap.fromEnvironment();
     InferenceEngine engine =
-        InferenceEngine.load(o.model(), o.servedModelName(), o.maxLoras(), paths);
+        InferenceEngine.load(o.model(), o.servedModelName(), o.maxCpuLoras(), paths);
     OpenAiServer server = new OpenAiServer(engine, out, o.apiKey());
     for (Map.Entry<String, String> m : o.loraModules().entrySet()) {
       try {

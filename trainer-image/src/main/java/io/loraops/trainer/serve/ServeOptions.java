@@ -16,7 +16,7 @@ import java.util.Map;
  *
  * <pre>
  * serve --model DIR [--served-model-name NAME] [--host 0.0.0.0] [--port 8000]
- *       [--lora-modules NAME=PATH ...] [--max-loras 16] [--api-key KEY]
+ *       [--lora-modules NAME=PATH ...] [--max-loras 16] [--max-cpu-loras N] [--api-key KEY]
  * </pre>
  *
  * Flags take {@code --flag value} or {@code --flag=value}; {@code --lora-modules} takes one or more
@@ -27,7 +27,10 @@ import java.util.Map;
  * @param host address to bind
  * @param port port to bind; 0 picks a free one
  * @param loraModules adapters to load before listening, name -> path
- * @param maxLoras most adapters held at once
+ * @param maxLoras vLLM's adapters per batch; this server runs one request at a time, so it only
+ *     sets the default of {@code maxCpuLoras}
+ * @param maxCpuLoras adapters whose weights stay in memory (default {@code maxLoras}, as vLLM);
+ *     more may be loaded, the least recently used are read again from disk when next used
  * @param apiKey the bearer token the {@code /v1} routes want ({@code --api-key}, else the {@code
  *     VLLM_API_KEY} environment variable as vLLM reads it); null: no token wanted
  */
@@ -38,11 +41,13 @@ public record ServeOptions(
     int port,
     Map<String, String> loraModules,
     int maxLoras,
+    int maxCpuLoras,
     String apiKey) {
 
   public static final String USAGE =
       "serve --model <dir> [--served-model-name NAME] [--host 0.0.0.0] [--port 8000]"
-          + " [--lora-modules name=path ...] [--max-loras 16] [--api-key KEY]";
+          + " [--lora-modules name=path ...] [--max-loras 16] [--max-cpu-loras N]"
+          + " [--api-key KEY]";
 
   /** The variable vLLM reads its API key from when {@code --api-key} is not given. */
   public static final String API_KEY_ENV = "VLLM_API_KEY";
@@ -60,6 +65,7 @@ public record ServeOptions(
     String host = "0.0.0.0";
     int port = 8000;
     int maxLoras = 16;
+    Integer maxCpuLoras = null;
     Map<String, String> modules = new LinkedHashMap<>();
     List<String> a = new ArrayList<>(List.of(args));
     for (int i = 0; i < a.size(); i++) {
@@ -106,6 +112,7 @@ public record ServeOptions(
         case "--host" -> host = value;
         case "--port" -> port = number(flag, value, 0, 65535);
         case "--max-loras" -> maxLoras = number(flag, value, 1, 100_000);
+        case "--max-cpu-loras" -> maxCpuLoras = number(flag, value, 1, 100_000);
         case "--api-key" -> apiKey = value;
         default -> throw bad("unknown flag " + flag);
       }
@@ -120,13 +127,16 @@ public record ServeOptions(
     if (modules.containsKey(served)) {
       throw bad("--lora-modules name '" + served + "' is the served model name");
     }
-    if (modules.size() > maxLoras) {
-      throw bad(modules.size() + " --lora-modules exceed --max-loras " + maxLoras);
+    if (maxCpuLoras == null) {
+      maxCpuLoras = maxLoras;
+    } else if (maxCpuLoras < maxLoras) {
+      // vLLM refuses the same: a batch's adapters must all fit in the CPU cache
+      throw bad("--max-cpu-loras (" + maxCpuLoras + ") must be >= --max-loras (" + maxLoras + ")");
     }
     if (apiKey != null && apiKey.isEmpty()) {
       apiKey = null; // an empty VLLM_API_KEY means none, as in vLLM
     }
-    return new ServeOptions(model, served, host, port, modules, maxLoras, apiKey);
+    return new ServeOptions(model, served, host, port, modules, maxLoras, maxCpuLoras, apiKey);
   }
 
   private static String[] loraModule(String v) {

@@ -552,12 +552,23 @@ class OpenAiServerTest {
   }
 
   @Test
-  void maxLorasCapsFreshNamesButNotInplaceReloads() throws Exception {
+  void beyondMaxCpuLorasTheLeastRecentlyUsedWeightsLeaveMemoryAndComeBackWhenUsed()
+      throws Exception {
+    String a1 = greedyMerged(adapters.resolve("a1"), 12);
+    String a2 = greedyMerged(adapters.resolve("a2"), 12);
+    assertThat(a1).isNotEqualTo(a2);
     start(1);
     assertThat(load("a", pod("a1"), false).statusCode()).isEqualTo(200);
-    JsonNode e = error(load("b", pod("a2"), false), 400, "BadRequestError");
-    assertThat(e.get("message").asText()).contains("--max-loras 1");
+    // as vLLM: a second adapter loads; the first one's weights leave memory, its name stays
+    assertThat(load("b", pod("a2"), false).statusCode()).isEqualTo(200);
+    JsonNode listed = JSON.readTree(get("/v1/models").body()).get("data");
+    assertThat(listed.findValuesAsText("id")).contains("a", "b");
+    assertThat(complete("a")).isEqualTo(a1); // read again from its path
+    assertThat(complete("b")).isEqualTo(a2);
+    assertThat(complete("a")).isEqualTo(a1);
     assertThat(load("a", pod("a2"), true).statusCode()).isEqualTo(200);
+    assertThat(complete("a")).isEqualTo(a2);
+    assertThat(complete("tiny-llama")).isEqualTo(greedyMerged(null, 12));
   }
 
   @Test

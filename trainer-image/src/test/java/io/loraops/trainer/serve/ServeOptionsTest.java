@@ -18,6 +18,7 @@ class ServeOptionsTest {
     assertThat(o.host()).isEqualTo("0.0.0.0");
     assertThat(o.port()).isEqualTo(8000);
     assertThat(o.maxLoras()).isEqualTo(16);
+    assertThat(o.maxCpuLoras()).isEqualTo(16);
     assertThat(o.loraModules()).isEmpty();
   }
 
@@ -46,6 +47,9 @@ class ServeOptionsTest {
     assertThat(o.port()).isZero();
     assertThat(o.host()).isEqualTo("127.0.0.1");
     assertThat(o.maxLoras()).isEqualTo(3);
+    assertThat(o.maxCpuLoras()).isEqualTo(3); // vLLM's default: --max-loras
+    // more --lora-modules than --max-loras is fine, as in vLLM: they take turns in memory
+    assertThat(o.loraModules()).hasSize(3);
   }
 
   @Test
@@ -57,7 +61,7 @@ class ServeOptionsTest {
       {"--model", "m", "--bogus", "1"},
       {"--model", "m", "--lora-modules", "noequals"},
       {"--model", "m", "--max-loras", "0"},
-      {"--model", "m", "--max-loras", "1", "--lora-modules", "a=/a", "b=/b"}
+      {"--model", "m", "--max-loras", "4", "--max-cpu-loras", "2"}
     };
     for (String[] args : bad) {
       assertThatThrownBy(() -> ServeOptions.parse(args))
