@@ -172,6 +172,8 @@ public record TrialConfig(
    * @param precision {@code fp32} or {@code bf16}
    * @param checkpointEverySteps write a resumable checkpoint every N optimizer steps; 0 disables
    * @param evalEverySteps evaluate every N optimizer steps; 0 evaluates only at the end
+   * @param packing whether a training row holds several whole examples up to sequenceLength (each
+   *     attending only to itself, positions restarting), instead of one padded example
    */
   public record Training(
       double learningRate,
@@ -187,5 +189,6 @@ public record TrialConfig(
       long seed,
       String precision,
       int checkpointEverySteps,
-      int evalEverySteps) {}
+      int evalEverySteps,
+      boolean packing) {}
 }

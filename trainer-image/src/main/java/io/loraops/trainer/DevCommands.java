@@ -198,7 +198,7 @@ final class DevCommands {
         for (long t : targets2) {
           withLoss += t >= 0 ? 1 : 0;
         }
-        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, withLoss);
+        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, withLoss, null);
         if (s == warmup) {
           cpuStart = os.getProcessCpuTime();
         }

@@ -53,7 +53,8 @@ class ConfigValidatorTest {
         t.seed(),
         precision,
         t.checkpointEverySteps(),
-        t.evalEverySteps());
+        t.evalEverySteps(),
+        t.packing());
   }
 
   static Stream<Arguments> badConfigs() throws Exception {

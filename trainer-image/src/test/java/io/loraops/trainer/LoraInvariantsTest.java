@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
 import io.loraops.trainer.data.Batches;
 import io.loraops.trainer.data.Batches.Batch;
 import io.loraops.trainer.data.Example;
@@ -267,5 +268,88 @@ class LoraInvariantsTest {
       float selected = model.lossSum(ids, b.targets(), false).getFloat();
       assertThat(selected).isCloseTo(full, within(1e-4f * Math.abs(full)));
     }
+  }
+
+  /**
+   * The chunked loss (no [N, V] logits kept for backward) gives the same loss and the same LoRA
+   * gradients as cross-entropy over the full logits, with chunks that split the rows unevenly.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama-tied", "tiny-llama"})
+  void chunkedLossHasTheFullLossesValueAndGradients(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      List<LoraLinear> layers =
+          LoraInjector.inject(model, new LoraSpec(4, 8, 0.0, List.of("all-linear"), false), 5);
+      for (LoraLinear l : layers) { // B = 0 would leave A without a gradient to compare
+        l.loraB()
+            .set(
+                l.loraB()
+                    .getManager()
+                    .randomNormal(l.loraB().getShape())
+                    .mul(0.05f)
+                    .toFloatArray());
+      }
+      Batch b = batch(200);
+      b.targets()[3] = -100; // a prompt position
+      Engine engine = Engine.getEngine("PyTorch");
+      float[] full = new float[1];
+      List<float[]> fullGradients =
+          gradients(
+              engine,
+              layers,
+              () -> {
+                NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
+                NDArray targets = m.create(b.targets(), new Shape(b.rows(), b.length()));
+                NDArray loss =
+                    io.loraops.trainer.train.Losses.nllSum(model.forward(ids, true), targets);
+                full[0] = loss.getFloat();
+                return loss;
+              });
+      float[] chunked = new float[1];
+      List<float[]> chunkedGradients =
+          gradients(
+              engine,
+              layers,
+              () -> {
+                NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
+                NDArray loss = model.lossSum(ids, null, b.targets(), true, 7);
+                chunked[0] = loss.getFloat();
+                return loss;
+              });
+      assertThat(chunked[0]).isCloseTo(full[0], within(1e-5f * Math.abs(full[0])));
+      assertThat(chunkedGradients).hasSameSizeAs(fullGradients);
+      for (int i = 0; i < fullGradients.size(); i++) {
+        float[] f = fullGradients.get(i);
+        float[] c = chunkedGradients.get(i);
+        float scale = 0;
+        for (float x : f) {
+          scale = Math.max(scale, Math.abs(x));
+        }
+        assertThat(scale).as("gradient %d is not zero", i).isGreaterThan(0f);
+        for (int j = 0; j < f.length; j++) {
+          assertThat(c[j]).as("gradient %d[%d]", i, j).isCloseTo(f[j], within(1e-4f * scale));
+        }
+      }
+    }
+  }
+
+  /** The LoRA gradients of the loss {@code forward} builds, then zeroed for the next caller. */
+  private static List<float[]> gradients(
+      Engine engine, List<LoraLinear> layers, java.util.function.Supplier<NDArray> forward) {
+    List<float[]> out = new ArrayList<>();
+    try (NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      try (GradientCollector gc = engine.newGradientCollector()) {
+        gc.backward(forward.get());
+      }
+      for (LoraLinear l : layers) {
+        out.add(l.loraA().getGradient().toFloatArray());
+        out.add(l.loraB().getGradient().toFloatArray());
+        l.loraA().getGradient().muli(0f);
+        l.loraB().getGradient().muli(0f);
+      }
+    }
+    return out;
   }
 }

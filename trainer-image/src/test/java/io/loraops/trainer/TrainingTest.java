@@ -26,6 +26,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The training loop: it learns, it does not leak, and a resumed run ends where one run ends. */
 class TrainingTest {
@@ -38,14 +40,34 @@ class TrainingTest {
         .withOutput(out.toString(), out.resolve("termination-log").toString());
   }
 
-  @Test
-  void lossFallsOnALearnableTask() throws Exception {
+  /**
+   * Packed (rows of 64 tokens holding several examples each) or not, the adapter learns the task;
+   * packed, each step sees more examples for the same rows.
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void lossFallsOnALearnableTask(boolean packing) throws Exception {
     Path data = Fixtures.countingData(tmp, 64, 1);
     TrialConfig base =
         Fixtures.config(
             Fixtures.model("tiny-llama"), data, tmp.resolve("out"), List.of("all-linear"), 60);
     TrialConfig.Training t =
-        new TrialConfig.Training(3e-2, null, 60, 8, 1, 16, 5, "cosine", 0.0, 1.0, 42, "fp32", 0, 0);
+        new TrialConfig.Training(
+            3e-2,
+            null,
+            60,
+            8,
+            1,
+            packing ? 64 : 16,
+            5,
+            "cosine",
+            0.0,
+            1.0,
+            42,
+            "fp32",
+            0,
+            0,
+            packing);
     TrialConfig c =
         withTraining(
             base,
@@ -126,7 +148,8 @@ class TrainingTest {
         Fixtures.config(Fixtures.model("tiny-gpt2"), data, tmp.resolve("x"), List.of("c_attn"), 9);
     // Dropout on, accumulation 2, checkpoints every 3 steps: everything resume must reproduce.
     TrialConfig.Training t =
-        new TrialConfig.Training(1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, "fp32", 3, 0);
+        new TrialConfig.Training(
+            1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, "fp32", 3, 0, false);
     TrialConfig.Lora l = new TrialConfig.Lora(4, 8, 0.1, List.of("c_attn", "c_fc"), false, 4.0);
     PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
 
@@ -164,7 +187,7 @@ class TrainingTest {
         base.withDataset(new TrialConfig.Dataset(data.toString(), "text", null, val.toString()))
             .withTraining(
                 new TrialConfig.Training(
-                    1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2))
+                    1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2, false))
             .withOutput(tmp.resolve("e").toString(), null);
     TrialSummary s = new Trainer(new PrintStream(new ByteArrayOutputStream())).train(c);
     // 18 examples / batch 4 = 5 micro-batches per epoch, 2 per step: 3 steps per epoch, 2 epochs.

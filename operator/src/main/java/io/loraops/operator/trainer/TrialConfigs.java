@@ -78,7 +78,8 @@ public final class TrialConfigs {
             training.getSeed(),
             training.getPrecision().name(),
             training.getCheckpointEverySteps(),
-            training.getEvalEverySteps()),
+            training.getEvalEverySteps(),
+            Boolean.TRUE.equals(training.getPacking())),
         outputRoot + "/" + outputPath(job, trial),
         TrialConfig.DEFAULT_TERMINATION_MESSAGE_PATH);
   }

@@ -49,7 +49,12 @@ public abstract class CausalLM {
 
   /** ids [B, T] int64 -> logits [B, T, vocab]. */
   public NDArray forward(NDArray ids, boolean training) {
-    NDArray h = hidden(ids, training); // [B, T, D]
+    return forward(ids, null, training);
+  }
+
+  /** As {@link #forward(NDArray, boolean)} for a batch laid out by {@code packed} (null: none). */
+  public NDArray forward(NDArray ids, Packed packed, boolean training) {
+    NDArray h = hidden(ids, packed, training, null); // [B, T, D]
     return h.getNDArrayInternal().linear(h, lmHead(), null).singletonOrThrow(); // [B, T, V]
   }
 
@@ -78,16 +83,28 @@ public abstract class CausalLM {
   }
 
   /**
-   * Sum of next-token losses, computing the LM head only where a target exists: prompt and padding
-   * positions (often most of an instruction dataset) cost no [V]-wide logits. Same value as {@code
-   * Losses.nllSum(forward(ids), targets)}.
+   * Sum of next-token losses, computing the LM head only where a target exists (prompt and padding
+   * positions, often most of an instruction dataset, cost no [V]-wide logits) and a chunk of rows
+   * at a time ({@link ChunkedCrossEntropy}: no [N, V] logits are kept for backward). Same value and
+   * gradients as {@code Losses.nllSum(forward(ids), targets)}.
    *
    * @param ids [B, T] int64
    * @param targets B·T next-token targets, {@code -100} where no loss is taken
    * @return scalar
    */
   public NDArray lossSum(NDArray ids, long[] targets, boolean training) {
-    NDArray h = hidden(ids, training); // [B, T, D]
+    return lossSum(ids, null, targets, training);
+  }
+
+  /** As {@link #lossSum(NDArray, long[], boolean)} for a batch laid out by {@code packed}. */
+  public NDArray lossSum(NDArray ids, Packed packed, long[] targets, boolean training) {
+    return lossSum(
+        ids, packed, targets, training, ChunkedCrossEntropy.rowsPerChunk(config.vocabSize()));
+  }
+
+  /** As {@link #lossSum(NDArray, Packed, long[], boolean)}, {@code chunk} rows at a time. */
+  public NDArray lossSum(NDArray ids, Packed packed, long[] targets, boolean training, int chunk) {
+    NDArray h = hidden(ids, packed, training, null); // [B, T, D]
     int n = 0;
     for (long t : targets) {
       n += t >= 0 ? 1 : 0;
@@ -105,16 +122,12 @@ public abstract class CausalLM {
     }
     NDArray picked =
         h.reshape(-1, config.hidden()).get(Tensors.longs(manager, rows, new Shape(n))); // [N, D]
-    NDArray logits =
-        picked.getNDArrayInternal().linear(picked, lmHead(), null).singletonOrThrow(); // [N, V]
-    NDArray logp = logits.logSoftmax(-1); // [N, V]
-    NDArray target = Tensors.longs(manager, wanted, new Shape(n, 1)); // [N, 1]
-    return logp.gather(target, -1).sum().neg();
+    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training);
   }
 
   /** ids [B, T] -> final normalised hidden states [B, T, D]. */
   public NDArray hidden(NDArray ids, boolean training) {
-    return hidden(ids, training, null);
+    return hidden(ids, null, training, null);
   }
 
   /**
@@ -122,7 +135,16 @@ public abstract class CausalLM {
    * D], attending to the cached positions too, whose keys and values are extended by these (cache
    * null: positions 0 and on, nothing kept).
    */
-  public abstract NDArray hidden(NDArray ids, boolean training, KvCache cache);
+  public NDArray hidden(NDArray ids, boolean training, KvCache cache) {
+    return hidden(ids, null, training, cache);
+  }
+
+  /**
+   * The hidden states of a batch whose rows may hold several documents ({@code packed}; null: one
+   * sequence per row, positions from the cache's length). Packed rows are for training only: they
+   * take no cache.
+   */
+  protected abstract NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache);
 
   /** The output projection [V, D] (the token embedding when tied). */
   protected abstract NDArray lmHead();

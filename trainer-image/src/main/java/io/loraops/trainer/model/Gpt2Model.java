@@ -77,15 +77,21 @@ final class Gpt2Model extends CausalLM {
   }
 
   @Override
-  public NDArray hidden(NDArray ids, boolean training, KvCache cache) {
+  protected NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache) {
     int t = (int) ids.getShape().get(1);
     int offset = cache == null ? 0 : cache.length();
     long d = config.hidden();
-    NDArray pos =
-        w("transformer.wpe.weight").get(new NDIndex(offset + ":" + (offset + t))); // [T, D]
-    NDArray h = embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
-    NDArray mask = causalMask(offset, t, 0); // [T, offset + T]
     long b = ids.getShape().get(0);
+    NDArray wpe = w("transformer.wpe.weight");
+    NDArray pos =
+        packed == null
+            ? wpe.get(new NDIndex(offset + ":" + (offset + t))) // [T, D]
+            : packed.byPosition(manager, wpe, (int) b, t); // [B, T, D]
+    NDArray h = embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
+    NDArray mask =
+        packed == null
+            ? causalMask(offset, t, 0) // [T, offset + T]
+            : packed.mask(manager, (int) b, t, 0); // [B, 1, T, T]
     int heads = config.heads();
     long hd = config.headDim();
     for (int i = 0; i < config.layers(); i++) {

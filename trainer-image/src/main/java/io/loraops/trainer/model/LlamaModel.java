@@ -129,17 +129,19 @@ final class LlamaModel extends CausalLM {
   }
 
   @Override
-  public NDArray hidden(NDArray ids, boolean training, KvCache cache) {
+  protected NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache) {
     long b = ids.getShape().get(0);
     int t = (int) ids.getShape().get(1);
     int offset = cache == null ? 0 : cache.length();
     int hd = config.headDim();
     int nH = config.heads();
     int nKv = config.kvHeads();
-    NDArray[] rope = rope(config.rope(), offset, t, hd); // cos, sin: [T, hd]
+    NDArray[] rope = rope(config.rope(), offset, t, hd, packed, b); // cos, sin: [T, hd]
     NDArray[] localRope =
-        config.localRope() == config.rope() ? rope : rope(config.localRope(), offset, t, hd);
-    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T]
+        config.localRope() == config.rope()
+            ? rope
+            : rope(config.localRope(), offset, t, hd, packed, b);
+    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T] or [B, 1, T, T]
     NDArray h = embed(ids, w("model.embed_tokens.weight")); // [B, T, D]
     if (config.gemmaNorms()) { // Gemma: embeddings x sqrt(D), a float32 constant as the reference
       h = h.mul(Tensors.scalar(manager, (float) Math.sqrt(config.hidden())));
@@ -167,7 +169,12 @@ final class LlamaModel extends CausalLM {
       kh = repeatKv(kh, nH / nKv); // [B, H, S, hd]
       vh = repeatKv(vh, nH / nKv);
       NDArray mask =
-          masks.computeIfAbsent(window, wnd -> causalMask(offset, t, wnd)); // [T, offset + T]
+          masks.computeIfAbsent(
+              window,
+              wnd ->
+                  packed == null
+                      ? causalMask(offset, t, wnd)
+                      : packed.mask(manager, (int) b, t, wnd));
       NDArray y = attention(qh, kh, vh, mask, (float) config.attentionScale()); // [B, T, H*hd]
       NDArray attnOut = o[i].forward(y, training); // [B, T, D]
       if (config.gemmaNorms()) {
@@ -240,6 +247,23 @@ final class LlamaModel extends CausalLM {
    * {@link Rope}'s inverse frequencies, duplicated over both halves and multiplied by its attention
    * scaling (1 except YaRN).
    */
+  /**
+   * cos and sin for positions {@code offset..offset + t - 1}: [T, hd]; for a packed batch, for each
+   * token's position in its document: [B, 1, T, hd] (the length RoPE scales with is then the
+   * longest document's, as transformers takes it from the largest {@code position_ids}).
+   */
+  private NDArray[] rope(Rope settings, int offset, int t, int hd, Packed packed, long b) {
+    if (packed == null) {
+      return rope(settings, offset, t, hd);
+    }
+    NDArray[] table = rope(settings, 0, packed.span(), hd); // [P, hd]
+    NDArray[] out = new NDArray[2];
+    for (int i = 0; i < 2; i++) {
+      out[i] = packed.byPosition(manager, table[i], (int) b, t).expandDims(1); // [B, 1, T, hd]
+    }
+    return out;
+  }
+
   private NDArray[] rope(Rope settings, int offset, int t, int hd) {
     int half = hd / 2;
     float[] invFreq = settings.invFreq(hd, config.maxPositions(), offset + t);

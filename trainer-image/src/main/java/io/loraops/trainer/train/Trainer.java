@@ -172,7 +172,11 @@ public final class Trainer {
         trainable += layer.loraA().size() + layer.loraB().size();
       }
       AdamW opt = new AdamW(params, manager, t.weightDecay());
-      Batches batches = new Batches(trainSet, t.batchSize(), t.seed(), padId, true);
+      // Evaluation stays one example per row either way, so eval losses compare across settings.
+      Batches batches =
+          t.packing()
+              ? Batches.packed(trainSet, t.sequenceLength(), t.batchSize(), t.seed(), padId)
+              : new Batches(trainSet, t.batchSize(), t.seed(), padId, true);
       List<Batch> evalBatches = Batches.sequential(evalSet, t.batchSize(), padId);
       int accum = t.gradientAccumulationSteps();
       long totalSteps =
@@ -402,7 +406,7 @@ public final class Trainer {
       Engine engine, CausalLM model, NDManager manager, Batch b, int accum) {
     try (GradientCollector gc = engine.newGradientCollector()) {
       NDArray ids = Tensors.longs(manager, b.ids(), new Shape(b.rows(), b.length())); // [B, T]
-      NDArray nll = model.lossSum(ids, b.targets(), true); // scalar
+      NDArray nll = model.lossSum(ids, b.packed(), b.targets(), true); // scalar
       int n = Math.max(1, b.lossTokens());
       gc.backward(nll.div(Tensors.scalar(manager, (float) n * accum)));
       return nll.getFloat() / n;
@@ -417,7 +421,7 @@ public final class Trainer {
       try (NDScope scope = new NDScope()) {
         scope.suppressNotUsedWarning();
         NDArray ids = Tensors.longs(manager, b.ids(), new Shape(b.rows(), b.length()));
-        sum += model.lossSum(ids, b.targets(), false).getFloat();
+        sum += model.lossSum(ids, b.packed(), b.targets(), false).getFloat();
         count += b.lossTokens();
       }
     }

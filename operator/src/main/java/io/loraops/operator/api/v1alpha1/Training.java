@@ -79,6 +79,14 @@ public class Training {
   @JsonPropertyDescription("Evaluate every N optimizer steps; 0 evaluates only at the end.")
   private Integer evalEverySteps = 0;
 
+  @JsonPropertyDescription(
+      "Sequence packing: each training row holds as many whole examples as fit in sequenceLength,"
+          + " one after another, instead of one example and padding. Each example attends only"
+          + " to itself and its positions restart at 0, so the loss is the unpacked loss; fewer"
+          + " padding tokens make steps faster on data of mixed lengths. Evaluation is never"
+          + " packed. Default false.")
+  private Boolean packing = false;
+
   /** Learning-rate schedules. */
   public enum Scheduler {
     cosine,

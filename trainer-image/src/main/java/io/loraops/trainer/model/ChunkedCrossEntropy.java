@@ -1,0 +1,81 @@
+package io.loraops.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The LM head and the next-token cross-entropy, summed, without ever holding [N, V] logits for the
+ * backward pass (the fused linear cross-entropy of Liger-Kernel). Rows go through the head and the
+ * log-softmax a chunk at a time, outside the autograd graph; each chunk gives its share of the loss
+ * and of the loss's gradient with respect to the hidden states, G = (softmax(h W^T) -
+ * onehot(target)) W, and its logits are freed before the next chunk. The graph holds only sum(h ⊙
+ * G), whose gradient with respect to h is G, re-valued to the loss.
+ *
+ * <p>Correct because the head W is frozen: LoRA never adapts the LM head in this trainer, so no
+ * gradient with respect to W is needed. Peak memory for the loss is one chunk's logits instead of
+ * all of them twice (logits and log-probabilities kept for backward).
+ */
+final class ChunkedCrossEntropy {
+  private ChunkedCrossEntropy() {}
+
+  /** Logit values computed at once: 8 Mi floats (32 MiB in fp32). */
+  static final int CHUNK_LOGITS = 8 << 20;
+
+  /** Rows per chunk for a vocabulary of {@code vocab}. */
+  static int rowsPerChunk(long vocab) {
+    return (int) Math.max(1, CHUNK_LOGITS / vocab);
+  }
+
+  /**
+   * @param hidden [N, D] final hidden states of the positions that have a target (in the graph)
+   * @param head [V, D] the frozen output projection
+   * @param targets N next-token ids
+   * @param chunk rows per chunk
+   * @param training whether a backward pass follows (else G is not computed)
+   * @return scalar: the sum of -log p(target); its gradient reaches {@code hidden}
+   */
+  static NDArray lossSum(
+      NDArray hidden, NDArray head, long[] targets, int chunk, boolean training) {
+    NDManager manager = hidden.getManager();
+    NDArray h = hidden.stopGradient(); // [N, D], outside the graph
+    int vocab = (int) head.getShape().get(0);
+    double loss = 0;
+    List<NDArray> gradients = new ArrayList<>();
+    for (int from = 0; from < targets.length; from += chunk) {
+      int to = Math.min(targets.length, from + chunk);
+      NDArray rows = h.get(new NDIndex(from + ":" + to)); // [C, D]
+      NDArray logits = rows.getNDArrayInternal().linear(rows, head, null).singletonOrThrow();
+      NDArray logp = logits.logSoftmax(-1); // [C, V]
+      NDArray target =
+          Tensors.longs(manager, Arrays.copyOfRange(targets, from, to), new Shape(to - from));
+      NDArray onehot = target.oneHot(vocab, DataType.FLOAT32); // [C, V]
+      NDArray picked = logp.mul(onehot);
+      loss -= picked.sum().getFloat();
+      if (training) {
+        try (NDArray probs = logp.exp();
+            NDArray delta = probs.sub(onehot)) {
+          gradients.add(delta.matMul(head)); // [C, D]
+        }
+      }
+      // Freed now rather than with the step's scope: never more than one chunk of [C, V] alive.
+      for (NDArray a : List.of(rows, logits, logp, target, onehot, picked)) {
+        a.close();
+      }
+    }
+    if (!training) {
+      return Tensors.scalar(manager, (float) loss);
+    }
+    NDArray g =
+        gradients.size() == 1 ? gradients.get(0) : NDArrays.concat(new NDList(gradients), 0);
+    NDArray surrogate = hidden.mul(g).sum(); // gradient with respect to hidden: g
+    return surrogate.sub(surrogate.stopGradient()).add(Tensors.scalar(manager, (float) loss));
+  }
+}
