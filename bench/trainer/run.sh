@@ -34,36 +34,62 @@ ROUNDS=${ROUNDS:-2}
 declare -a ROWS
 # The third row is SFT-shaped: the first half of every sequence is prompt (no loss), as in
 # instruction data; PEFT computes the LM head there anyway, the Java trainer does not.
-for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_proj,v_proj 0.5"; do
+# The fourth has examples of mixed lengths, drawn as in instruction sets (log-normal, median a
+# quarter of the sequence length): PEFT pads each batch of examples to its longest (the standard
+# dynamic-padding collator), the Java trainer packs them into full rows (training.packing);
+# tokens/s counts real tokens only on both sides.
+LENGTHS=$WORK/lengths-$SEQ.txt
+python3 - "$SEQ" > "$LENGTHS" <<'PY'
+import random, sys
+seq = int(sys.argv[1])
+rng = random.Random(7)
+print(",".join(str(min(seq, max(8, round(rng.lognormvariate(0, 0.7) * seq / 4)))) for _ in range(4096)))
+PY
+for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_proj,v_proj 0.5" \
+            "llama-100m q_proj,v_proj varlen"; do
   set -- $spec
   preset=$1 targets=$2 prompt=$3
   label=$preset
-  [ "$prompt" = 0 ] || label="$preset/sft$(python3 -c "print(int($prompt*100))")"
+  java_extra=() peft_extra=()
+  if [ "$prompt" = varlen ]; then
+    label="$preset/varlen" prompt=0
+    java_extra=("$LENGTHS") peft_extra=(--lengths "$LENGTHS")
+  elif [ "$prompt" != 0 ]; then
+    label="$preset/sft$(python3 -c "print(int($prompt*100))")"
+  fi
   [ -f "$WORK/$preset/model.safetensors" ] || "${JAVA[@]}" gen-model "$preset" "$WORK/$preset" 1 >/dev/null
   for round in $(seq "$ROUNDS"); do
     echo "bench: $label round $round ($targets, r=$RANK, batch $BATCH x $SEQ, $THREADS threads, $STEPS timed steps)..." >&2
-    j=$(OMP_NUM_THREADS=$THREADS "${JAVA[@]}" bench "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" "$prompt" | tail -1)
-    p=$(OMP_NUM_THREADS=$THREADS "$VENV/bin/python" "$ROOT/bench/trainer/peft_bench.py" "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" --threads "$THREADS" --prompt-fraction "$prompt" | tail -1)
+    j=$(OMP_NUM_THREADS=$THREADS "${JAVA[@]}" bench "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" "$prompt" "${java_extra[@]}" | tail -1)
+    p=$(OMP_NUM_THREADS=$THREADS "$VENV/bin/python" "$ROOT/bench/trainer/peft_bench.py" "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" --threads "$THREADS" --prompt-fraction "$prompt" "${peft_extra[@]}" | tail -1)
     ROWS+=("$label|$j|$p")
   done
 done
 python3 - "$BATCH" "$SEQ" "${ROWS[@]}" <<'PY'
 import json, sys
 tokens = int(sys.argv[1]) * int(sys.argv[2])
+
+def rate(r):
+    # Mixed-length rows count real tokens (packed vs padded differ in how many a step holds).
+    return r["real_tokens_per_s"] if "real_tokens_per_s" in r else tokens / r["step_s_median"]
+
 best = {}
 for row in sys.argv[3:]:
     name, j, p = row.split("|")
     for impl, r in (("java", json.loads(j)), ("peft", json.loads(p))):
         b = best.setdefault((name, impl), r)
-        if r["step_s_median"] < b["step_s_median"]:
+        if rate(r) > rate(b):
             best[(name, impl)] = r
-        print(f"  {name:<16} {impl}: median step {r['step_s_median']:.3f} s, {tokens / r['step_s_median']:.1f} tok/s, {r['cpu_s_per_step']:.2f} CPU s/step", file=sys.stderr)
+        print(f"  {name:<16} {impl}: median step {r['step_s_median']:.3f} s, {rate(r):.1f} tok/s, {r['cpu_s_per_step']:.2f} CPU s/step", file=sys.stderr)
 print(f"{'model':<16} {'java tok/s':>11} {'peft tok/s':>11} {'java/peft':>10} {'cpu-s ratio':>12} {'java RSS MB':>12} {'peft RSS MB':>12}")
 for name in dict.fromkeys(k[0] for k in best):
     j, p = best[(name, "java")], best[(name, "peft")]
-    jt, pt = tokens / j["step_s_median"], tokens / p["step_s_median"]
+    jt, pt = rate(j), rate(p)
     jc = min(json.loads(r.split("|")[1])["cpu_s_per_step"] for r in sys.argv[3:] if r.split("|")[0] == name)
     pc = min(json.loads(r.split("|")[2])["cpu_s_per_step"] for r in sys.argv[3:] if r.split("|")[0] == name)
-    print(f"{name:<16} {jt:>11.1f} {pt:>11.1f} {jt / pt:>10.2f} {pc / jc:>12.2f} {j['peak_rss_mb']:>12.0f} {p['peak_rss_mb']:>12.0f}")
-print("java/peft: tokens/s ratio of the best rounds; cpu-s ratio: PEFT CPU seconds per step / Java's (>1: Java does less work)")
+    # steps of a mixed-length row hold different token counts: CPU per step does not compare there
+    cpu = "-" if "real_tokens_per_s" in j else f"{pc / jc:.2f}"
+    print(f"{name:<16} {jt:>11.1f} {pt:>11.1f} {jt / pt:>10.2f} {cpu:>12} {j['peak_rss_mb']:>12.0f} {p['peak_rss_mb']:>12.0f}")
+print("java/peft: tokens/s ratio of the best rounds (real tokens on /varlen rows: Java packed, PEFT padded per batch);"
+      " cpu-s ratio: PEFT CPU seconds per step / Java's (>1: Java does less work)")
 PY

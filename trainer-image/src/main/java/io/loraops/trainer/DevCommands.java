@@ -10,8 +10,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.ExitCodes;
+import io.loraops.trainer.data.Batches;
 import io.loraops.trainer.data.Batches.Batch;
 import io.loraops.trainer.data.ChatFormat;
+import io.loraops.trainer.data.Example;
 import io.loraops.trainer.data.TextTokenizer;
 import io.loraops.trainer.lora.LoraInjector;
 import io.loraops.trainer.lora.LoraLinear;
@@ -81,7 +83,8 @@ final class DevCommands {
             Integer.parseInt(a[3]),
             List.of(a[4].split(",")),
             Integer.parseInt(a[5]),
-            a.length > 6 ? Double.parseDouble(a[6]) : 0.0);
+            a.length > 6 ? Double.parseDouble(a[6]) : 0.0,
+            a.length > 7 ? Path.of(a[7]) : null);
         return 0;
       }
       default -> throw new IllegalArgumentException(command);
@@ -156,7 +159,11 @@ final class DevCommands {
     }
   }
 
-  /** Timed LoRA training steps on random tokens; prints one JSON line. */
+  /**
+   * Timed LoRA training steps on random tokens; prints one JSON line. With {@code lengths} (a file
+   * of example lengths, comma-separated), the examples have those lengths and are packed, {@code
+   * batch} rows of {@code seq} tokens a step, and tokens/s counts real tokens only.
+   */
   static void bench(
       Path modelDir,
       int batch,
@@ -164,7 +171,8 @@ final class DevCommands {
       int steps,
       List<String> targets,
       int rank,
-      double promptFraction)
+      double promptFraction,
+      Path lengths)
       throws IOException {
     int prompt = (int) (promptFraction * seq); // leading positions without loss, as in SFT data
     Engine engine = Engine.getEngine("PyTorch");
@@ -185,7 +193,28 @@ final class DevCommands {
           (com.sun.management.OperatingSystemMXBean)
               java.lang.management.ManagementFactory.getOperatingSystemMXBean();
       long cpuStart = 0;
+      List<List<Example>> packedRows =
+          lengths == null ? null : Batches.pack(examples(lengths, model.config().vocabSize()), seq);
+      long realTokens = 0;
       for (int s = 0; s < warmup + steps; s++) {
+        if (packedRows != null) {
+          List<List<Example>> rows = new ArrayList<>();
+          for (int i = 0; i < batch; i++) {
+            rows.add(packedRows.get((s * batch + i) % packedRows.size()));
+          }
+          Batch b = Batches.packRows(rows, 0);
+          if (s == warmup) {
+            cpuStart = os.getProcessCpuTime();
+          }
+          long t0 = System.nanoTime();
+          Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {});
+          opt.step(1e-4, 1.0);
+          if (s >= warmup) {
+            times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+            realTokens += b.tokens();
+          }
+          continue;
+        }
         long[] ids = new long[batch * seq];
         long[] targets2 = new long[batch * seq];
         for (int i = 0; i < ids.length; i++) {
@@ -215,6 +244,9 @@ final class DevCommands {
       res.put("prompt_fraction", promptFraction);
       res.put("params", model.config().parameterCount());
       res.put("tokens_per_s", batch * seq * steps / total);
+      if (packedRows != null) {
+        res.put("real_tokens_per_s", realTokens / total);
+      }
       res.put("step_s_median", Arrays.stream(times).sorted().toArray()[steps / 2]);
       // CPU seconds per step: robust to other processes on a shared machine, unlike wall time.
       res.put("cpu_s_per_step", (os.getProcessCpuTime() - cpuStart) / 1e9 / steps);
@@ -222,6 +254,20 @@ final class DevCommands {
       res.put("threads", System.getProperty("ai.djl.pytorch.num_threads"));
       System.out.println(ContractJson.toJson(res));
     }
+  }
+
+  /** Examples of the lengths in {@code file} (comma-separated), random ids, loss everywhere. */
+  private static List<Example> examples(Path file, int vocab) throws IOException {
+    SplittableRandom r = new SplittableRandom(5);
+    List<Example> out = new ArrayList<>();
+    for (String n : Files.readString(file).trim().split(",")) {
+      int[] ids = new int[Integer.parseInt(n.trim())];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = r.nextInt(vocab);
+      }
+      out.add(new Example(ids, ids));
+    }
+    return out;
   }
 
   static double peakRssMb() throws IOException {
