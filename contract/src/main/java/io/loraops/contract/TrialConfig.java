@@ -174,6 +174,8 @@ public record TrialConfig(
    * @param evalEverySteps evaluate every N optimizer steps; 0 evaluates only at the end
    * @param packing whether a training row holds several whole examples up to sequenceLength (each
    *     attending only to itself, positions restarting), instead of one padded example
+   * @param gradientCheckpointing whether the backward pass recomputes each transformer block
+   *     instead of keeping every block's activations (less memory, about a third more compute)
    */
   public record Training(
       double learningRate,
@@ -190,5 +192,6 @@ public record TrialConfig(
       String precision,
       int checkpointEverySteps,
       int evalEverySteps,
-      boolean packing) {}
+      boolean packing,
+      boolean gradientCheckpointing) {}
 }

@@ -54,7 +54,8 @@ class ConfigValidatorTest {
         precision,
         t.checkpointEverySteps(),
         t.evalEverySteps(),
-        t.packing());
+        t.packing(),
+        t.gradientCheckpointing());
   }
 
   static Stream<Arguments> badConfigs() throws Exception {

@@ -63,7 +63,7 @@ public final class Fixtures {
         new TrialConfig.Dataset(data.toString(), "text", 0.1, null),
         new TrialConfig.Lora(4, 8, 0.0, targets, false, 1.0),
         new TrialConfig.Training(
-            1e-2, null, steps, 4, 1, 16, 2, "cosine", 0.0, 1.0, 42, "fp32", 0, 0, false),
+            1e-2, null, steps, 4, 1, 16, 2, "cosine", 0.0, 1.0, 42, "fp32", 0, 0, false, false),
         out.toString(),
         out.resolve("termination-log").toString());
   }

@@ -298,50 +298,99 @@ class LoraInvariantsTest {
           gradients(
               engine,
               layers,
-              () -> {
+              gc -> {
                 NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
                 NDArray targets = m.create(b.targets(), new Shape(b.rows(), b.length()));
                 NDArray loss =
                     io.loraops.trainer.train.Losses.nllSum(model.forward(ids, true), targets);
                 full[0] = loss.getFloat();
-                return loss;
+                gc.backward(loss);
               });
       float[] chunked = new float[1];
       List<float[]> chunkedGradients =
           gradients(
               engine,
               layers,
-              () -> {
+              gc -> {
                 NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
                 NDArray loss = model.lossSum(ids, null, b.targets(), true, 7);
                 chunked[0] = loss.getFloat();
-                return loss;
+                gc.backward(loss);
               });
       assertThat(chunked[0]).isCloseTo(full[0], within(1e-5f * Math.abs(full[0])));
-      assertThat(chunkedGradients).hasSameSizeAs(fullGradients);
-      for (int i = 0; i < fullGradients.size(); i++) {
-        float[] f = fullGradients.get(i);
-        float[] c = chunkedGradients.get(i);
-        float scale = 0;
-        for (float x : f) {
-          scale = Math.max(scale, Math.abs(x));
-        }
-        assertThat(scale).as("gradient %d is not zero", i).isGreaterThan(0f);
-        for (int j = 0; j < f.length; j++) {
-          assertThat(c[j]).as("gradient %d[%d]", i, j).isCloseTo(f[j], within(1e-4f * scale));
-        }
+      assertSameGradients(chunkedGradients, fullGradients);
+    }
+  }
+
+  /**
+   * Activation checkpointing (blocks recomputed one at a time in the backward pass) gives the loss
+   * and LoRA gradients of the ordinary backward pass, on a packed batch too.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama", "tiny-llama-h32"})
+  void checkpointedBackwardHasTheOrdinaryGradients(String preset) throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
+      List<LoraLinear> layers =
+          LoraInjector.inject(model, new LoraSpec(4, 8, 0.0, List.of("all-linear"), false), 5);
+      for (LoraLinear l : layers) {
+        l.loraB().set(m.randomNormal(l.loraB().getShape()).mul(0.05f).toFloatArray());
+      }
+      Batch b =
+          Batches.packRows(
+              Batches.pack(PackingTest.examples(10, model.config().vocabSize(), 3), 40), 0);
+      Engine engine = Engine.getEngine("PyTorch");
+      float[] ordinary = new float[1];
+      List<float[]> expected =
+          gradients(
+              engine,
+              layers,
+              gc -> {
+                NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
+                NDArray loss = model.lossSum(ids, b.packed(), b.targets(), true);
+                ordinary[0] = loss.getFloat();
+                gc.backward(loss.mul(m.create(0.5f)));
+              });
+      float[] checkpointed = new float[1];
+      List<float[]> actual =
+          gradients(
+              engine,
+              layers,
+              gc -> {
+                NDArray ids = m.create(b.ids(), new Shape(b.rows(), b.length()));
+                checkpointed[0] = model.lossSumCheckpointed(gc, ids, b.packed(), b.targets(), 0.5f);
+              });
+      assertThat(checkpointed[0]).isCloseTo(ordinary[0], within(1e-5f * ordinary[0]));
+      assertSameGradients(actual, expected);
+    }
+  }
+
+  private static void assertSameGradients(List<float[]> actual, List<float[]> expected) {
+    assertThat(actual).hasSameSizeAs(expected);
+    for (int i = 0; i < expected.size(); i++) {
+      float[] f = expected.get(i);
+      float[] c = actual.get(i);
+      float scale = 0;
+      for (float x : f) {
+        scale = Math.max(scale, Math.abs(x));
+      }
+      assertThat(scale).as("gradient %d is not zero", i).isGreaterThan(0f);
+      for (int j = 0; j < f.length; j++) {
+        assertThat(c[j]).as("gradient %d[%d]", i, j).isCloseTo(f[j], within(1e-4f * scale));
       }
     }
   }
 
   /** The LoRA gradients of the loss {@code forward} builds, then zeroed for the next caller. */
   private static List<float[]> gradients(
-      Engine engine, List<LoraLinear> layers, java.util.function.Supplier<NDArray> forward) {
+      Engine engine,
+      List<LoraLinear> layers,
+      java.util.function.Consumer<GradientCollector> forwardBackward) {
     List<float[]> out = new ArrayList<>();
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       try (GradientCollector gc = engine.newGradientCollector()) {
-        gc.backward(forward.get());
+        forwardBackward.accept(gc);
       }
       for (LoraLinear l : layers) {
         out.add(l.loraA().getGradient().toFloatArray());

@@ -41,8 +41,8 @@ class TrainingTest {
   }
 
   /**
-   * Packed (rows of 64 tokens holding several examples each) or not, the adapter learns the task;
-   * packed, each step sees more examples for the same rows.
+   * Packed (rows of 64 tokens holding several examples each) and with activation checkpointing, or
+   * neither, the adapter learns the task.
    */
   @ParameterizedTest
   @ValueSource(booleans = {false, true})
@@ -67,7 +67,8 @@ class TrainingTest {
             "fp32",
             0,
             0,
-            packing);
+            packing,
+            packing); // the second run also recomputes blocks in the backward pass
     TrialConfig c =
         withTraining(
             base,
@@ -149,7 +150,7 @@ class TrainingTest {
     // Dropout on, accumulation 2, checkpoints every 3 steps: everything resume must reproduce.
     TrialConfig.Training t =
         new TrialConfig.Training(
-            1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, "fp32", 3, 0, false);
+            1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, "fp32", 3, 0, false, false);
     TrialConfig.Lora l = new TrialConfig.Lora(4, 8, 0.1, List.of("c_attn", "c_fc"), false, 4.0);
     PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
 
@@ -187,7 +188,7 @@ class TrainingTest {
         base.withDataset(new TrialConfig.Dataset(data.toString(), "text", null, val.toString()))
             .withTraining(
                 new TrialConfig.Training(
-                    1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2, false))
+                    1e-2, 2, null, 4, 2, 16, 0, "linear", 0.0, 0.0, 1, "fp32", 0, 2, false, false))
             .withOutput(tmp.resolve("e").toString(), null);
     TrialSummary s = new Trainer(new PrintStream(new ByteArrayOutputStream())).train(c);
     // 18 examples / batch 4 = 5 micro-batches per epoch, 2 per step: 3 steps per epoch, 2 epochs.

@@ -79,7 +79,8 @@ public final class TrialConfigs {
             training.getPrecision().name(),
             training.getCheckpointEverySteps(),
             training.getEvalEverySteps(),
-            Boolean.TRUE.equals(training.getPacking())),
+            Boolean.TRUE.equals(training.getPacking()),
+            Boolean.TRUE.equals(training.getGradientCheckpointing())),
         outputRoot + "/" + outputPath(job, trial),
         TrialConfig.DEFAULT_TERMINATION_MESSAGE_PATH);
   }

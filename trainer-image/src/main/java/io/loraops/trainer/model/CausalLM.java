@@ -1,13 +1,19 @@
 package io.loraops.trainer.model;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
 import io.loraops.trainer.lora.LoraLinear;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -104,7 +110,70 @@ public abstract class CausalLM {
 
   /** As {@link #lossSum(NDArray, Packed, long[], boolean)}, {@code chunk} rows at a time. */
   public NDArray lossSum(NDArray ids, Packed packed, long[] targets, boolean training, int chunk) {
-    NDArray h = hidden(ids, packed, training, null); // [B, T, D]
+    return lossOfHidden(hidden(ids, packed, training, null), targets, training, chunk);
+  }
+
+  /**
+   * One forward and backward pass with activation checkpointing ({@code
+   * training.gradientCheckpointing}). The forward pass runs outside the autograd graph and keeps
+   * only each block's input; the backward pass then recomputes one block at a time, last to first,
+   * with its graph, and sends the gradient with respect to its output G through it (as sum(output ⊙
+   * G)): that leaves the block's LoRA gradients and the gradient with respect to its input, the G
+   * of the block before. Only one block's activations exist at a time, for about one more forward
+   * pass of compute; the gradients are those of {@link #lossSum} (a test compares them). LoRA
+   * dropout draws the same masks when a block is recomputed as in the forward pass: each block's
+   * random seed is set before both, drawn from the engine's generator, so a seeded step stays
+   * reproducible.
+   *
+   * @param scale the factor of the loss whose gradient is taken (1 / (loss tokens x accumulation))
+   * @return the loss sum (not scaled)
+   */
+  public float lossSumCheckpointed(
+      GradientCollector gc, NDArray ids, Packed packed, long[] targets, float scale) {
+    Engine engine = manager.getEngine();
+    int base =
+        manager
+            .randomInteger(0, Integer.MAX_VALUE / 2, new Shape(1), DataType.INT32)
+            .getInt(); // from the step's seed
+    Pass pass = begin(ids, packed, null);
+    List<NDArray> inputs = new ArrayList<>();
+    NDArray h;
+    boolean recording = JniUtils.isGradMode();
+    JniUtils.setGradMode(false);
+    try {
+      h = embed(ids, pass);
+      for (int i = 0; i < config.layers(); i++) {
+        inputs.add(h);
+        engine.setRandomSeed(base + i);
+        h = block(i, h, pass, true);
+      }
+    } finally {
+      JniUtils.setGradMode(recording);
+    }
+    NDArray last = h.stopGradient();
+    last.setRequiresGradient(true);
+    NDArray loss =
+        lossOfHidden(
+            finish(last, pass),
+            targets,
+            true,
+            ChunkedCrossEntropy.rowsPerChunk(config.vocabSize()));
+    gc.backward(loss.mul(Tensors.scalar(manager, scale)));
+    NDArray g = last.getGradient(); // [B, T, D]
+    for (int i = config.layers() - 1; i >= 0; i--) {
+      NDArray input = inputs.get(i).stopGradient();
+      if (i > 0) { // block 0's input is the frozen embedding: no gradient wanted there
+        input.setRequiresGradient(true);
+      }
+      engine.setRandomSeed(base + i);
+      gc.backward(block(i, input, pass, true).mul(g).sum());
+      g = i > 0 ? input.getGradient() : null;
+    }
+    return loss.getFloat();
+  }
+
+  /** The loss sum over the final hidden states {@code h} [B, T, D]; see {@link #lossSum}. */
+  private NDArray lossOfHidden(NDArray h, long[] targets, boolean training, int chunk) {
     int n = 0;
     for (long t : targets) {
       n += t >= 0 ? 1 : 0;
@@ -144,7 +213,29 @@ public abstract class CausalLM {
    * sequence per row, positions from the cache's length). Packed rows are for training only: they
    * take no cache.
    */
-  protected abstract NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache);
+  protected final NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache) {
+    Pass pass = begin(ids, packed, cache);
+    NDArray h = embed(ids, pass);
+    for (int i = 0; i < config.layers(); i++) {
+      h = block(i, h, pass, training);
+    }
+    return finish(h, pass);
+  }
+
+  /** What the blocks of one forward pass share (RoPE tables, masks, the cache), per family. */
+  protected interface Pass {}
+
+  /** Prepares a forward pass over {@code ids} [B, T]. */
+  protected abstract Pass begin(NDArray ids, Packed packed, KvCache cache);
+
+  /** Token (and position) embeddings: [B, T, D]; frozen, so nothing here needs a gradient. */
+  protected abstract NDArray embed(NDArray ids, Pass pass);
+
+  /** Transformer block {@code layer}: [B, T, D] -> [B, T, D]. */
+  protected abstract NDArray block(int layer, NDArray h, Pass pass, boolean training);
+
+  /** The final norm (and the cache moved on): [B, T, D]. */
+  protected abstract NDArray finish(NDArray h, Pass pass);
 
   /** The output projection [V, D] (the token embedding when tied). */
   protected abstract NDArray lmHead();

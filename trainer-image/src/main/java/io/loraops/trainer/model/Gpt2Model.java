@@ -76,44 +76,70 @@ final class Gpt2Model extends CausalLM {
     return config.tiedEmbeddings() ? w("transformer.wte.weight") : w("lm_head.weight");
   }
 
+  /** What the blocks of one forward pass share: the mask and the cache. */
+  private final class Gpt2Pass implements Pass {
+    final long b;
+    final int t;
+    final int offset;
+    final Packed packed;
+    final KvCache cache;
+    final NDArray mask; // [T, offset + T], or [B, 1, T, T] packed
+
+    Gpt2Pass(NDArray ids, Packed packed, KvCache cache) {
+      b = ids.getShape().get(0);
+      t = (int) ids.getShape().get(1);
+      offset = cache == null ? 0 : cache.length();
+      this.packed = packed;
+      this.cache = cache;
+      mask = packed == null ? causalMask(offset, t, 0) : packed.mask(manager, (int) b, t, 0);
+    }
+  }
+
   @Override
-  protected NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache) {
-    int t = (int) ids.getShape().get(1);
-    int offset = cache == null ? 0 : cache.length();
-    long d = config.hidden();
-    long b = ids.getShape().get(0);
+  protected Pass begin(NDArray ids, Packed packed, KvCache cache) {
+    return new Gpt2Pass(ids, packed, cache);
+  }
+
+  @Override
+  protected NDArray embed(NDArray ids, Pass pass) {
+    Gpt2Pass c = (Gpt2Pass) pass;
     NDArray wpe = w("transformer.wpe.weight");
     NDArray pos =
-        packed == null
-            ? wpe.get(new NDIndex(offset + ":" + (offset + t))) // [T, D]
-            : packed.byPosition(manager, wpe, (int) b, t); // [B, T, D]
-    NDArray h = embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
-    NDArray mask =
-        packed == null
-            ? causalMask(offset, t, 0) // [T, offset + T]
-            : packed.mask(manager, (int) b, t, 0); // [B, 1, T, T]
+        c.packed == null
+            ? wpe.get(new NDIndex(c.offset + ":" + (c.offset + c.t))) // [T, D]
+            : c.packed.byPosition(manager, wpe, (int) c.b, c.t); // [B, T, D]
+    return embed(ids, w("transformer.wte.weight")).add(pos); // [B, T, D]
+  }
+
+  @Override
+  protected NDArray block(int i, NDArray h, Pass pass, boolean training) {
+    Gpt2Pass c = (Gpt2Pass) pass;
+    long d = config.hidden();
     int heads = config.heads();
     long hd = config.headDim();
-    for (int i = 0; i < config.layers(); i++) {
-      String p = "transformer.h." + i + ".";
-      NDArray a = layerNorm(h, p + "ln_1"); // [B, T, D]
-      NDArray qkv = cAttn[i].forward(a, training); // [B, T, 3D]
-      NDArray q = heads(qkv.get(new NDIndex("..., 0:" + d)), b, t, heads, hd); // [B, H, T, hd]
-      NDArray k = heads(qkv.get(new NDIndex("..., " + d + ":" + 2 * d)), b, t, heads, hd);
-      NDArray v = heads(qkv.get(new NDIndex("..., " + 2 * d + ":")), b, t, heads, hd);
-      if (cache != null) {
-        NDArray[] all = cache.append(i, k, v); // [B, H, offset + T, hd]
-        k = all[0];
-        v = all[1];
-      }
-      NDArray y = attention(q, k, v, mask); // [B, T, D]
-      h = h.add(attnProj[i].forward(y, training));
-      NDArray m = layerNorm(h, p + "ln_2"); // [B, T, D]
-      m = geluTanh(cFc[i].forward(m, training)); // [B, T, 4D]
-      h = h.add(mlpProj[i].forward(m, training)); // [B, T, D]
+    String p = "transformer.h." + i + ".";
+    NDArray a = layerNorm(h, p + "ln_1"); // [B, T, D]
+    NDArray qkv = cAttn[i].forward(a, training); // [B, T, 3D]
+    NDArray q = heads(qkv.get(new NDIndex("..., 0:" + d)), c.b, c.t, heads, hd); // [B, H, T, hd]
+    NDArray k = heads(qkv.get(new NDIndex("..., " + d + ":" + 2 * d)), c.b, c.t, heads, hd);
+    NDArray v = heads(qkv.get(new NDIndex("..., " + 2 * d + ":")), c.b, c.t, heads, hd);
+    if (c.cache != null) {
+      NDArray[] all = c.cache.append(i, k, v); // [B, H, offset + T, hd]
+      k = all[0];
+      v = all[1];
     }
-    if (cache != null) {
-      cache.advance(t);
+    NDArray y = attention(q, k, v, c.mask); // [B, T, D]
+    h = h.add(attnProj[i].forward(y, training));
+    NDArray m = layerNorm(h, p + "ln_2"); // [B, T, D]
+    m = geluTanh(cFc[i].forward(m, training)); // [B, T, 4D]
+    return h.add(mlpProj[i].forward(m, training)); // [B, T, D]
+  }
+
+  @Override
+  protected NDArray finish(NDArray h, Pass pass) {
+    Gpt2Pass c = (Gpt2Pass) pass;
+    if (c.cache != null) {
+      c.cache.advance(c.t);
     }
     return layerNorm(h, "transformer.ln_f");
   }

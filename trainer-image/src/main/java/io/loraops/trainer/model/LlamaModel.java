@@ -128,73 +128,105 @@ final class LlamaModel extends CausalLM {
     return config.tiedEmbeddings() ? w("model.embed_tokens.weight") : w("lm_head.weight");
   }
 
+  /** What the blocks of one forward pass share: RoPE tables, masks per window, the cache. */
+  private final class LlamaPass implements Pass {
+    final long b;
+    final int t;
+    final int offset;
+    final Packed packed;
+    final KvCache cache;
+    final NDArray[] rope; // cos, sin: [T, hd], or [B, 1, T, hd] packed
+    final NDArray[] localRope; // the sliding-window layers' own RoPE (Gemma 3)
+    final Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T] or packed
+
+    LlamaPass(NDArray ids, Packed packed, KvCache cache) {
+      b = ids.getShape().get(0);
+      t = (int) ids.getShape().get(1);
+      offset = cache == null ? 0 : cache.length();
+      this.packed = packed;
+      this.cache = cache;
+      int hd = config.headDim();
+      rope = rope(config.rope(), offset, t, hd, packed, b);
+      localRope =
+          config.localRope() == config.rope()
+              ? rope
+              : rope(config.localRope(), offset, t, hd, packed, b);
+    }
+
+    NDArray mask(int window) {
+      return masks.computeIfAbsent(
+          window,
+          wnd ->
+              packed == null ? causalMask(offset, t, wnd) : packed.mask(manager, (int) b, t, wnd));
+    }
+  }
+
   @Override
-  protected NDArray hidden(NDArray ids, Packed packed, boolean training, KvCache cache) {
-    long b = ids.getShape().get(0);
-    int t = (int) ids.getShape().get(1);
-    int offset = cache == null ? 0 : cache.length();
-    int hd = config.headDim();
-    int nH = config.heads();
-    int nKv = config.kvHeads();
-    NDArray[] rope = rope(config.rope(), offset, t, hd, packed, b); // cos, sin: [T, hd]
-    NDArray[] localRope =
-        config.localRope() == config.rope()
-            ? rope
-            : rope(config.localRope(), offset, t, hd, packed, b);
-    Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T] or [B, 1, T, T]
+  protected Pass begin(NDArray ids, Packed packed, KvCache cache) {
+    return new LlamaPass(ids, packed, cache);
+  }
+
+  @Override
+  protected NDArray embed(NDArray ids, Pass pass) {
     NDArray h = embed(ids, w("model.embed_tokens.weight")); // [B, T, D]
     if (config.gemmaNorms()) { // Gemma: embeddings x sqrt(D), a float32 constant as the reference
       h = h.mul(Tensors.scalar(manager, (float) Math.sqrt(config.hidden())));
     }
-    for (int i = 0; i < config.layers(); i++) {
-      String p = "model.layers." + i + ".";
-      NDArray a = rmsNorm(h, p + "input_layernorm.weight"); // [B, T, D]
-      NDArray[] qkvOut = projectQkv(i, a, training); // [B, T, H*hd], [B, T, KV*hd] x 2
-      NDArray qh = split(qkvOut[0], b, t, nH, hd); // [B, H, T, hd]
-      NDArray kh = split(qkvOut[1], b, t, nKv, hd); // [B, KV, T, hd]
-      NDArray vh = split(qkvOut[2], b, t, nKv, hd); // [B, KV, T, hd]
-      if (config.qkNorm()) { // Qwen3, Gemma 3: RMSNorm over each head's hd, before RoPE
-        qh = rmsNorm(qh, p + "self_attn.q_norm.weight");
-        kh = rmsNorm(kh, p + "self_attn.k_norm.weight");
-      }
-      int window = config.layerWindows().get(i);
-      NDArray[] cosSin = window > 0 ? localRope : rope;
-      qh = applyRope(qh, cosSin[0], cosSin[1]);
-      kh = applyRope(kh, cosSin[0], cosSin[1]);
-      if (cache != null) {
-        NDArray[] all = cache.append(i, kh, vh); // [B, KV, offset + T, hd]
-        kh = all[0];
-        vh = all[1];
-      }
-      kh = repeatKv(kh, nH / nKv); // [B, H, S, hd]
-      vh = repeatKv(vh, nH / nKv);
-      NDArray mask =
-          masks.computeIfAbsent(
-              window,
-              wnd ->
-                  packed == null
-                      ? causalMask(offset, t, wnd)
-                      : packed.mask(manager, (int) b, t, wnd));
-      NDArray y = attention(qh, kh, vh, mask, (float) config.attentionScale()); // [B, T, H*hd]
-      NDArray attnOut = o[i].forward(y, training); // [B, T, D]
-      if (config.gemmaNorms()) {
-        attnOut = rmsNorm(attnOut, p + "post_attention_layernorm.weight");
-      }
-      h = h.add(attnOut);
-      String mlpNorm =
-          config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
-      NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
-      NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
-      NDArray gated =
-          config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
-      NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
-      if (config.gemmaNorms()) {
-        mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
-      }
-      h = h.add(mlpOut);
+    return h;
+  }
+
+  @Override
+  protected NDArray block(int i, NDArray h, Pass pass, boolean training) {
+    LlamaPass c = (LlamaPass) pass;
+    long b = c.b;
+    int t = c.t;
+    int hd = config.headDim();
+    int nH = config.heads();
+    int nKv = config.kvHeads();
+    String p = "model.layers." + i + ".";
+    NDArray a = rmsNorm(h, p + "input_layernorm.weight"); // [B, T, D]
+    NDArray[] qkvOut = projectQkv(i, a, training); // [B, T, H*hd], [B, T, KV*hd] x 2
+    NDArray qh = split(qkvOut[0], b, t, nH, hd); // [B, H, T, hd]
+    NDArray kh = split(qkvOut[1], b, t, nKv, hd); // [B, KV, T, hd]
+    NDArray vh = split(qkvOut[2], b, t, nKv, hd); // [B, KV, T, hd]
+    if (config.qkNorm()) { // Qwen3, Gemma 3: RMSNorm over each head's hd, before RoPE
+      qh = rmsNorm(qh, p + "self_attn.q_norm.weight");
+      kh = rmsNorm(kh, p + "self_attn.k_norm.weight");
     }
-    if (cache != null) {
-      cache.advance(t);
+    int window = config.layerWindows().get(i);
+    NDArray[] cosSin = window > 0 ? c.localRope : c.rope;
+    qh = applyRope(qh, cosSin[0], cosSin[1]);
+    kh = applyRope(kh, cosSin[0], cosSin[1]);
+    if (c.cache != null) {
+      NDArray[] all = c.cache.append(i, kh, vh); // [B, KV, offset + T, hd]
+      kh = all[0];
+      vh = all[1];
+    }
+    kh = repeatKv(kh, nH / nKv); // [B, H, S, hd]
+    vh = repeatKv(vh, nH / nKv);
+    NDArray y = attention(qh, kh, vh, c.mask(window), (float) config.attentionScale());
+    NDArray attnOut = o[i].forward(y, training); // [B, T, D]
+    if (config.gemmaNorms()) {
+      attnOut = rmsNorm(attnOut, p + "post_attention_layernorm.weight");
+    }
+    h = h.add(attnOut);
+    String mlpNorm = config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
+    NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
+    NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
+    NDArray gated =
+        config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
+    NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
+    if (config.gemmaNorms()) {
+      mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
+    }
+    return h.add(mlpOut);
+  }
+
+  @Override
+  protected NDArray finish(NDArray h, Pass pass) {
+    LlamaPass c = (LlamaPass) pass;
+    if (c.cache != null) {
+      c.cache.advance(c.t);
     }
     return rmsNorm(h, "model.norm.weight");
   }

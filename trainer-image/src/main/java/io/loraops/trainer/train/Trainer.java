@@ -240,7 +240,8 @@ public final class Trainer {
                 opt,
                 micro,
                 step + 1,
-                () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)));
+                () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)),
+                t.gradientCheckpointing());
         if (!Double.isFinite(loss)) {
           throw new TrainerException(
               ExitCodes.OTHER,
@@ -365,13 +366,26 @@ public final class Trainer {
       List<Batch> micro,
       long stepNumber,
       Runnable reseed) {
+    return accumulate(engine, model, manager, opt, micro, stepNumber, reseed, false);
+  }
+
+  /** As above; with {@code checkpointing}, blocks are recomputed in the backward pass. */
+  public static double accumulate(
+      Engine engine,
+      CausalLM model,
+      NDManager manager,
+      AdamW opt,
+      List<Batch> micro,
+      long stepNumber,
+      Runnable reseed,
+      boolean checkpointing) {
     for (int attempt = 1; ; attempt++) {
       reseed.run();
       double lossSum = 0;
       try (NDScope scope = new NDScope()) {
         scope.suppressNotUsedWarning();
         for (Batch b : micro) {
-          lossSum += forwardBackward(engine, model, manager, b, micro.size());
+          lossSum += forwardBackward(engine, model, manager, b, micro.size(), checkpointing);
         }
       }
       double norm = opt.gradNorm();
@@ -403,11 +417,14 @@ public final class Trainer {
    * One micro-batch: forward, loss / accum, backward (gradients accumulate). Returns its mean loss.
    */
   public static double forwardBackward(
-      Engine engine, CausalLM model, NDManager manager, Batch b, int accum) {
+      Engine engine, CausalLM model, NDManager manager, Batch b, int accum, boolean checkpointing) {
     try (GradientCollector gc = engine.newGradientCollector()) {
       NDArray ids = Tensors.longs(manager, b.ids(), new Shape(b.rows(), b.length())); // [B, T]
-      NDArray nll = model.lossSum(ids, b.packed(), b.targets(), true); // scalar
       int n = Math.max(1, b.lossTokens());
+      if (checkpointing) {
+        return model.lossSumCheckpointed(gc, ids, b.packed(), b.targets(), 1f / (n * accum)) / n;
+      }
+      NDArray nll = model.lossSum(ids, b.packed(), b.targets(), true); // scalar
       gc.backward(nll.div(Tensors.scalar(manager, (float) n * accum)));
       return nll.getFloat() / n;
     }

@@ -87,6 +87,12 @@ public class Training {
           + " packed. Default false.")
   private Boolean packing = false;
 
+  @JsonPropertyDescription(
+      "Activation checkpointing: the backward pass recomputes each transformer block from its"
+          + " input instead of keeping every block's activations, for about a third more compute;"
+          + " gradients are the same. Default false.")
+  private Boolean gradientCheckpointing = false;
+
   /** Learning-rate schedules. */
   public enum Scheduler {
     cosine,
