@@ -38,7 +38,10 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(ready(status).getReason()).isEqualTo("NoVersions");
     assertThat(status.getConditions())
         .extracting(Condition::getType)
-        .containsExactly("Ready", "Progressing", "Degraded");
+        .containsExactly("Ready", "Progressing", "Degraded", "Reconciling", "Stalled");
+    assertThat(condition(status, "Reconciling").getStatus())
+        .as("waits for its first version")
+        .isEqualTo("True");
   }
 
   @Test
@@ -156,6 +159,35 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(progressing.getStatus()).isEqualTo("False");
     assertThat(progressing.getReason()).isEqualTo("NotPromoted");
     assertThat(status.getPhase()).isEqualTo("Serving");
+  }
+
+  @Test
+  void kstatusConditions() {
+    LoraAdapterStatus rolling = servingOneWhileRollingOutTwo("Progressing", "waiting");
+    assertThat(condition(rolling, "Reconciling").getStatus()).isEqualTo("True");
+    assertThat(condition(rolling, "Reconciling").getReason()).isEqualTo("RollingOut");
+    assertThat(condition(rolling, "Stalled").getStatus()).isEqualTo("False");
+
+    LoraAdapterStatus rolledBack = servingOneWhileRollingOutTwo("RolledBack", "probe failed");
+    assertThat(condition(rolledBack, "Stalled").getStatus()).isEqualTo("True");
+    assertThat(condition(rolledBack, "Stalled").getReason()).isEqualTo("RolledBack");
+    assertThat(condition(rolledBack, "Reconciling").getStatus()).isEqualTo("False");
+
+    adapter.getSpec().setVersion(new IntOrString(7));
+    LoraAdapterStatus missing =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    assertThat(condition(missing, "Stalled").getReason()).isEqualTo("VersionNotFound");
+
+    adapter.getSpec().setVersion(new IntOrString(1));
+    LoraAdapterStatus served =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    assertThat(condition(served, "Reconciling").getStatus()).isEqualTo("False");
+    assertThat(condition(served, "Stalled").getStatus()).isEqualTo("False");
+    assertThat(LoraAdapterStatusCalculator.eventType(condition(rolledBack, "Stalled"))).isEmpty();
+  }
+
+  private static Condition condition(LoraAdapterStatus status, String type) {
+    return Conditions.find(status.getConditions(), type).orElseThrow();
   }
 
   /** Version 1 serves; a rollout of version 2 is in {@code phase} with {@code message}. */
