@@ -211,7 +211,7 @@ class LoraAdapterStatusCalculatorTest {
     return Conditions.find(status.getConditions(), "Ready").orElseThrow();
   }
 
-  private static AdapterVersion version(int n, String base) {
+  static AdapterVersion version(int n, String base) {
     AdapterVersion v = new AdapterVersion();
     v.setVersion(n);
     v.setBaseModel(new ModelIdentity(base, null));

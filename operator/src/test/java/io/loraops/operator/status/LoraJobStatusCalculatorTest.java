@@ -227,8 +227,12 @@ class LoraJobStatusCalculatorTest {
     return LoraJobStatusCalculator.compute(job, statuses, publish, now);
   }
 
-  /** Trial statuses in the given phases; eval losses 2.0, 1.8, 1.2, 1.5; failures are OOM. */
   private List<TrialStatus> statuses(String... phases) {
+    return statuses(trials, phases);
+  }
+
+  /** Trial statuses in the given phases; eval losses 2.0, 1.8, 1.2, 1.5; failures are OOM. */
+  static List<TrialStatus> statuses(List<Trial> trials, String... phases) {
     double[] losses = {2.0, 1.8, 1.2, 1.5};
     List<TrialStatus> list = new ArrayList<>();
     for (int i = 0; i < phases.length; i++) {
