@@ -155,18 +155,7 @@ class HealthStatesTest {
 
   /** A LoraAdapter wanting {@code version} with these versions published, no serving targets. */
   private static LoraAdapter adapter(String version, List<Integer> versions) {
-    LoraAdapter adapter =
-        Fixtures.yaml(
-            """
-            apiVersion: loraops.io/v1alpha1
-            kind: LoraAdapter
-            metadata: {name: support-bot, namespace: ml, generation: 1}
-            spec:
-              baseModel: {name: tiny-gpt2}
-              version: %s
-            """
-                .formatted(version),
-            LoraAdapter.class);
+    LoraAdapter adapter = LoraAdapterStatusCalculatorTest.adapter(version);
     List<AdapterVersion> records =
         versions.stream()
             .map(v -> LoraAdapterStatusCalculatorTest.version(v, "tiny-gpt2"))

@@ -19,17 +19,22 @@ class LoraAdapterStatusCalculatorTest {
 
   static final Instant NOW = Instant.parse("2026-11-22T06:00:00Z");
 
-  LoraAdapter adapter =
-      Fixtures.yaml(
-          """
-      apiVersion: loraops.io/v1alpha1
-      kind: LoraAdapter
-      metadata: {name: support-bot, namespace: ml, generation: 2}
-      spec:
-        baseModel: {name: tiny-gpt2}
-        version: latest
-      """,
-          LoraAdapter.class);
+  LoraAdapter adapter = adapter("latest");
+
+  /** A LoraAdapter for tiny-gpt2 wanting {@code version} (a number or latest), no status. */
+  static LoraAdapter adapter(String version) {
+    return Fixtures.yaml(
+        """
+        apiVersion: loraops.io/v1alpha1
+        kind: LoraAdapter
+        metadata: {name: support-bot, namespace: ml, generation: 2}
+        spec:
+          baseModel: {name: tiny-gpt2}
+          version: %s
+        """
+            .formatted(version),
+        LoraAdapter.class);
+  }
 
   @Test
   void noVersionsYet() {
