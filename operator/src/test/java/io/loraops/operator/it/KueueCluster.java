@@ -10,13 +10,13 @@ import java.util.List;
 /**
  * Kueue's real controller manager (v0.17.0, built from its Go module by {@code make tools}) next to
  * the test control plane, started once per JVM by {@code hack/kueue.sh}, which also installs
- * Kueue's CRDs and webhooks pointed at it. One ClusterQueue, {@value #CLUSTER_QUEUE}, admits
- * {@value #GPUS} GPUs at a time; each test namespace gets a LocalQueue, {@value #QUEUE}, in it.
+ * Kueue's CRDs and webhooks pointed at it. Each test namespace gets its own ClusterQueue, which
+ * admits {@value #GPUS} GPUs at a time (so a test never waits for another's quota), and a
+ * LocalQueue, {@value #QUEUE}, for it.
  */
 final class KueueCluster {
 
   static final String QUEUE = "gpu-queue";
-  static final String CLUSTER_QUEUE = "gpus";
   static final int GPUS = 2;
   static final String API = "kueue.x-k8s.io/v1beta2";
 
@@ -24,12 +24,31 @@ final class KueueCluster {
 
   private KueueCluster() {}
 
-  /** Starts Kueue (once) and makes the LocalQueue in {@code namespace}. */
+  /** Starts Kueue (once) and makes the queues of {@code namespace}. */
   static synchronized void queueIn(KubernetesClient client, String namespace) {
     if (!started) {
       start(client);
       started = true;
     }
+    // Trial pods request cpu and memory too: a ClusterQueue must cover every requested resource.
+    apply(
+        client,
+        """
+        apiVersion: %s
+        kind: ClusterQueue
+        metadata: {name: %s}
+        spec:
+          namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: %s}}
+          resourceGroups:
+          - coveredResources: [cpu, memory, nvidia.com/gpu]
+            flavors:
+            - name: default-flavor
+              resources:
+              - {name: cpu, nominalQuota: "100"}
+              - {name: memory, nominalQuota: 1000Gi}
+              - {name: nvidia.com/gpu, nominalQuota: %d}
+        """
+            .formatted(API, namespace, namespace, GPUS));
     apply(
         client,
         """
@@ -38,7 +57,7 @@ final class KueueCluster {
         metadata: {name: %s, namespace: %s}
         spec: {clusterQueue: %s}
         """
-            .formatted(API, QUEUE, namespace, CLUSTER_QUEUE));
+            .formatted(API, QUEUE, namespace, namespace));
   }
 
   /** Kueue's Workloads in {@code namespace}. */
@@ -68,7 +87,6 @@ final class KueueCluster {
                     System.err.println("could not stop Kueue: " + e.getMessage());
                   }
                 }));
-    // Trial pods request cpu and memory too: a ClusterQueue must cover every requested resource.
     apply(
         client,
         """
@@ -77,24 +95,6 @@ final class KueueCluster {
         metadata: {name: default-flavor}
         """
             .formatted(API));
-    apply(
-        client,
-        """
-        apiVersion: %s
-        kind: ClusterQueue
-        metadata: {name: %s}
-        spec:
-          namespaceSelector: {}
-          resourceGroups:
-          - coveredResources: [cpu, memory, nvidia.com/gpu]
-            flavors:
-            - name: default-flavor
-              resources:
-              - {name: cpu, nominalQuota: "100"}
-              - {name: memory, nominalQuota: 1000Gi}
-              - {name: nvidia.com/gpu, nominalQuota: %d}
-        """
-            .formatted(API, CLUSTER_QUEUE, GPUS));
   }
 
   private static void apply(KubernetesClient client, String yaml) {
