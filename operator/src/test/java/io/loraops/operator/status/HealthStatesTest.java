@@ -90,6 +90,10 @@ class HealthStatesTest {
     state("loraadapter-rolled-back", "Degraded", "Failed", serving(1, "RolledBack"));
     state(
         "loraadapter-first-rollout-rolled-back", "Degraded", "Failed", serving(null, "RolledBack"));
+    RolloutStatus refused = rollout(2, RolloutStatus.ROLLED_BACK);
+    refused.setReason(RolloutStatus.INCOMPATIBLE_ADAPTER);
+    refused.setMessage("rank 64 is above the server's --max-lora-rank 16");
+    state("loraadapter-incompatible-adapter", "Degraded", "Failed", serving(1, refused));
     LoraAdapter problem = adapter("2", List.of(1, 2));
     state(
         "loraadapter-serving-problem",
@@ -165,12 +169,16 @@ class HealthStatesTest {
 
   /** Version 2 wanted; {@code served} serves; the last rollout of version 2 is in {@code phase}. */
   private static LoraAdapter serving(Integer served, String phase) {
+    return serving(served, rollout(2, phase));
+  }
+
+  private static LoraAdapter serving(Integer served, RolloutStatus rollout) {
     LoraAdapter adapter = adapter("2", List.of(1, 2));
     return recompute(
         adapter,
         adapter.getStatus().getVersions(),
         new LoraAdapterStatusCalculator.ServingResult(
-            served, rollout(2, phase), List.of(), List.of(), Optional.empty()));
+            served, rollout, List.of(), List.of(), Optional.empty()));
   }
 
   private static RolloutStatus rollout(int version, String phase) {
