@@ -8,7 +8,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm into .tools/bin
+tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kueue into .tools/bin
 	hack/install-tools.sh
 
 .PHONY: vllm
@@ -28,9 +28,10 @@ fmt: ## format every Java file (google-java-format)
 	$(MVN) spotless:apply
 
 .PHONY: test
-test: tools vllm ## every test tier: format, unit (*Test), integration (*IT), end-to-end (*E2E, real vLLM included), PEFT and chat-template proofs
+test: tools vllm ## every test tier: format, unit (*Test), integration (*IT, real Kueue included), end-to-end (*E2E, real vLLM included), Argo CD and Flux health, PEFT and chat-template proofs
 	$(MVN) spotless:check
 	$(MVN) verify
+	cd hack/health && GOTOOLCHAIN=local go test ./...
 	hack/peft-proof/run.sh
 	hack/peft-proof/chat-templates.sh
 

@@ -101,6 +101,10 @@ Every resource is namespaced, so the same rules serve a ClusterRole and a per-na
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# Kueue: spec.suspend on a queued LoraJob deactivates its trial Jobs' Workloads (spec.active).
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["list", "patch"]
 # Pods are only observed: trial pods (termination messages carry the trial's metrics) and the
 # serving targets' pods (their IPs, to reach the inference servers).
 - apiGroups: [""]

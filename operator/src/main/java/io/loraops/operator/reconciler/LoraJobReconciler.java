@@ -3,6 +3,7 @@ package io.loraops.operator.reconciler;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
@@ -80,6 +81,11 @@ import org.jboss.logging.Logger;
     apiGroups = "",
     resources = "events",
     verbs = {"create"})
+// spec.suspend under Kueue deactivates the trial Jobs' Workloads.
+@RBACRule(
+    apiGroups = "kueue.x-k8s.io",
+    resources = "workloads",
+    verbs = {"list", "patch"})
 @RBACRule(
     apiGroups = LoraJob.GROUP,
     resources = "loraadapters",
@@ -92,6 +98,10 @@ import org.jboss.logging.Logger;
 public class LoraJobReconciler implements Reconciler<LoraJob> {
 
   public static final String NAME = "lorajob";
+
+  /** Kueue's Workload API; served since Kueue 0.15 (tested with 0.17.0). */
+  static final String KUEUE_WORKLOAD_API = "kueue.x-k8s.io/v1beta2";
+
   private static final Logger LOG = Logger.getLogger(LoraJobReconciler.class);
 
   private final TrialJobBuilder builder;
@@ -246,11 +256,9 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       List<Trial> trials,
       List<TrialStatus> observed,
       Map<String, Job> trialJobs) {
-    boolean queued =
-        loraJob.getMetadata().getLabels() != null
-            && loraJob.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
     TrialScheduler.Plan plan =
-        TrialScheduler.plan(loraJob.getSpec(), trials, observed, trialJobs, queued);
+        TrialScheduler.plan(
+            loraJob.getSpec(), trials, observed, trialJobs, Labels.isQueued(loraJob));
     for (Trial trial : plan.toCreate()) {
       observed.set(trial.index(), createTrial(client, loraJob, trial, observed.get(trial.index())));
     }
@@ -261,6 +269,52 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     for (String name : plan.toResume()) {
       setSuspended(client, namespace, name, false);
     }
+    for (Job job : plan.toDeactivate()) {
+      setWorkloadActive(client, loraJob, job, false);
+    }
+    for (Job job : plan.toActivate()) {
+      setWorkloadActive(client, loraJob, job, true);
+    }
+  }
+
+  /**
+   * Sets {@code spec.active} on the Kueue Workload of a queued trial Job, then records it on the
+   * Job ({@link Labels#WORKLOAD_DEACTIVATED_ANNOTATION}), which is what the next reconcile compares
+   * with spec.suspend, so each trial costs one Workload and one Job write per suspend or resume.
+   * Kueue creates a Job's Workload shortly after the Job: while there is none, nothing is recorded,
+   * and Kueue's next write to the Job (admitting it) brings the reconcile that tries again.
+   */
+  private void setWorkloadActive(
+      KubernetesClient client, LoraJob loraJob, Job job, boolean active) {
+    String namespace = job.getMetadata().getNamespace();
+    var workloads =
+        client.genericKubernetesResources(KUEUE_WORKLOAD_API, "Workload").inNamespace(namespace);
+    List<GenericKubernetesResource> found =
+        workloads.withLabel(Labels.KUEUE_JOB_UID, job.getMetadata().getUid()).list().getItems();
+    if (found.isEmpty()) {
+      return;
+    }
+    for (GenericKubernetesResource workload : found) {
+      workloads
+          .withName(workload.getMetadata().getName())
+          .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"active\":" + active + "}}");
+    }
+    ObjectNode patch = JsonNodeFactory.instance.objectNode();
+    ObjectNode annotations = patch.putObject("metadata").putObject("annotations");
+    if (active) {
+      annotations.putNull(Labels.WORKLOAD_DEACTIVATED_ANNOTATION); // merge patch: removes it
+    } else {
+      annotations.put(Labels.WORKLOAD_DEACTIVATED_ANNOTATION, "true");
+    }
+    Job updated =
+        client
+            .batch()
+            .v1()
+            .jobs()
+            .inNamespace(namespace)
+            .withName(job.getMetadata().getName())
+            .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
+    jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
   }
 
   private TrialStatus createTrial(

@@ -11,6 +11,7 @@ import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * A LoraAdapter's status as a pure function of its spec and its version records.
@@ -22,6 +23,8 @@ import java.util.Optional;
  *       RolloutComplete}, {@code RolledBack}, {@code NotPromoted}.
  *   <li>{@code Degraded}: True {@code RolledBack}, {@code ServingProblem}; False {@code
  *       AsExpected}.
+ *   <li>{@code Reconciling}, {@code Stalled}: for kstatus (Flux), derived from the three above by
+ *       {@link #RECONCILING} and {@link #STALLED}.
  * </ul>
  *
  * <p>These follow the conventions Argo CD and Flux read for health: Progressing True while a
@@ -35,11 +38,30 @@ public final class LoraAdapterStatusCalculator {
   public static final String DEGRADED = "Degraded";
 
   /**
+   * For kstatus (Flux): a rollout runs, or the adapter waits for its first version or its first
+   * rollout, so a Flux Kustomization that waits on it holds until something serves.
+   */
+  static final Predicate<Conditions.Desired> RECONCILING =
+      Conditions.is(PROGRESSING, true).or(Conditions.isFalseFor(READY, "NoVersions", "NotServed"));
+
+  /**
+   * For kstatus (Flux): nothing changes until a person does something: a rollout failed or cannot
+   * reach a target, or the spec asks for a version that does not exist or fits another base.
+   */
+  static final Predicate<Conditions.Desired> STALLED =
+      Conditions.is(DEGRADED, true)
+          .or(Conditions.isFalseFor(READY, "VersionNotFound", "BaseModelMismatch"));
+
+  /**
    * The Event a changed condition deserves: Ready both ways (a Warning when it turns False for a
    * reason other than there being no version yet, or none served yet), Degraded turning True (a
-   * Warning), any other condition turning True.
+   * Warning), any other condition turning True; none for Reconciling and Stalled, which repeat
+   * another condition's news.
    */
   public static Optional<String> eventType(Condition changed) {
+    if (Conditions.isKstatus(changed.getType())) {
+      return Optional.empty();
+    }
     boolean isTrue = Conditions.TRUE.equals(changed.getStatus());
     if (READY.equals(changed.getType())) {
       return Optional.of(
@@ -238,7 +260,7 @@ public final class LoraAdapterStatusCalculator {
     status.setConditions(
         Conditions.apply(
             previous == null ? null : previous.getConditions(),
-            List.of(ready, progressing, degraded),
+            Conditions.withKstatus(List.of(ready, progressing, degraded), RECONCILING, STALLED),
             adapter.getMetadata().getGeneration(),
             now));
     status.setPhase(phase);

@@ -6,6 +6,7 @@ import io.loraops.operator.api.v1alpha1.LoraJobStatus;
 import io.loraops.operator.api.v1alpha1.Objective;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.support.EventRecorder;
+import io.loraops.operator.support.Labels;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -19,11 +20,12 @@ import java.util.stream.Collectors;
  * <ul>
  *   <li>{@code Progressing}: True {@code TrialsRunning}; False {@code Suspended}, {@code Finished},
  *       {@code Failed}.
- *   <li>{@code Suspended}: True {@code Suspended}; False {@code NotSuspended}.
+ *   <li>{@code Suspended}: True {@code Suspended}; False {@code NotSuspended}, {@code Finished}.
  *   <li>{@code Complete}: True {@code VersionPublished}; False {@code TrialsRunning}, {@code
  *       Publishing}, {@code Suspended}, or the Failed reason.
  *   <li>{@code Failed}: True {@code AllTrialsFailed}, {@code NoComparableTrial}, {@code
  *       BaseModelMismatch}; False {@code NoFailure}.
+ *   <li>{@code Reconciling} (Progressing True) and {@code Stalled} (Failed True), for kstatus.
  * </ul>
  */
 public final class LoraJobStatusCalculator {
@@ -38,7 +40,7 @@ public final class LoraJobStatusCalculator {
    * False is implied by another condition becoming True, so it gets none.
    */
   public static Optional<String> eventType(Condition changed) {
-    if (!Conditions.TRUE.equals(changed.getStatus())) {
+    if (!Conditions.TRUE.equals(changed.getStatus()) || Conditions.isKstatus(changed.getType())) {
       return Optional.empty();
     }
     return Optional.of(
@@ -70,45 +72,43 @@ public final class LoraJobStatusCalculator {
 
     String running = (succeeded + failed) + "/" + total + " trials finished, " + active + " active";
     List<Conditions.Desired> desired =
-        List.of(
-            finished
-                ? new Conditions.Desired(
-                    PROGRESSING,
-                    false,
-                    failure.isPresent() ? "Failed" : "Finished",
-                    "no trial left to run")
-                : paused
-                    ? new Conditions.Desired(PROGRESSING, false, "Suspended", running)
-                    : new Conditions.Desired(PROGRESSING, true, "TrialsRunning", running),
-            new Conditions.Desired(
-                SUSPENDED,
-                paused,
-                paused ? "Suspended" : "NotSuspended",
-                paused
-                    ? "spec.suspend is true: no trial starts and running trials are suspended"
-                    : "spec.suspend is false"),
-            complete
-                ? new Conditions.Desired(
-                    COMPLETE,
-                    true,
-                    "VersionPublished",
-                    "published version "
-                        + publish.version()
-                        + " of LoraAdapter "
-                        + job.getSpec().getAdapter()
-                        + best.map(b -> " from trial " + b.getName()).orElse(""))
-                : new Conditions.Desired(
-                    COMPLETE,
-                    false,
-                    failure
-                        .map(Failure::reason)
-                        .orElse(allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
-                    failure
-                        .map(Failure::message)
-                        .orElse(allDone ? "publishing the best trial" : running)),
-            failure
-                .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
-                .orElse(new Conditions.Desired(FAILED, false, "NoFailure", "no failure")));
+        Conditions.withKstatus(
+            List.of(
+                finished
+                    ? new Conditions.Desired(
+                        PROGRESSING,
+                        false,
+                        failure.isPresent() ? "Failed" : "Finished",
+                        "no trial left to run")
+                    : paused
+                        ? new Conditions.Desired(PROGRESSING, false, "Suspended", running)
+                        : new Conditions.Desired(PROGRESSING, true, "TrialsRunning", running),
+                suspendedCondition(suspended, finished, Labels.isQueued(job)),
+                complete
+                    ? new Conditions.Desired(
+                        COMPLETE,
+                        true,
+                        "VersionPublished",
+                        "published version "
+                            + publish.version()
+                            + " of LoraAdapter "
+                            + job.getSpec().getAdapter()
+                            + best.map(b -> " from trial " + b.getName()).orElse(""))
+                    : new Conditions.Desired(
+                        COMPLETE,
+                        false,
+                        failure
+                            .map(Failure::reason)
+                            .orElse(
+                                allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
+                        failure
+                            .map(Failure::message)
+                            .orElse(allDone ? "publishing the best trial" : running)),
+                failure
+                    .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
+                    .orElse(new Conditions.Desired(FAILED, false, "NoFailure", "no failure"))),
+            Conditions.is(PROGRESSING, true),
+            Conditions.is(FAILED, true));
 
     LoraJobStatus status = new LoraJobStatus();
     LoraJobStatus previous = job.getStatus();
@@ -136,6 +136,33 @@ public final class LoraJobStatusCalculator {
     status.setBestTrial(best.map(b -> BestTrialSelector.describe(b, objective)).orElse(null));
     status.setPublishedVersion(publish.version());
     return status;
+  }
+
+  /**
+   * What spec.suspend does, said the way it is done: without Kueue the operator suspends the trial
+   * Jobs itself; under Kueue, which owns an admitted Job's spec.suspend, it deactivates their
+   * Workloads and Kueue evicts them. A finished job has nothing left to pause.
+   */
+  static Conditions.Desired suspendedCondition(boolean suspend, boolean finished, boolean queued) {
+    if (!suspend) {
+      return new Conditions.Desired(SUSPENDED, false, "NotSuspended", "spec.suspend is false");
+    }
+    if (finished) {
+      return new Conditions.Desired(
+          SUSPENDED,
+          false,
+          "Finished",
+          "spec.suspend is true, but every trial has ended: nothing is left to suspend");
+    }
+    return new Conditions.Desired(
+        SUSPENDED,
+        true,
+        "Suspended",
+        queued
+            ? "spec.suspend is true: no trial Job is created, and the Kueue Workloads of existing"
+                + " ones are deactivated (Kueue evicts running trials and admits no queued one)"
+            : "spec.suspend is true: no trial Job is created, and running trial Jobs are"
+                + " suspended (their pods are deleted; a resumed trial starts again)");
   }
 
   private record Failure(String reason, String message) {}

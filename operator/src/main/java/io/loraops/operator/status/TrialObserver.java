@@ -106,10 +106,14 @@ public final class TrialObserver {
     }
 
     if (Boolean.TRUE.equals(job.getSpec().getSuspend())) {
-      boolean queued =
-          job.getMetadata().getLabels() != null
-              && job.getMetadata().getLabels().containsKey(Labels.KUEUE_QUEUE_NAME);
-      return queued
+      if (Labels.isWorkloadDeactivated(job)) {
+        return phase(
+            status,
+            TrialPhase.SUSPENDED,
+            "Suspended",
+            "the trial's Kueue Workload is deactivated (spec.suspend)");
+      }
+      return Labels.isQueued(job)
           ? phase(
               status,
               TrialPhase.QUEUED,
@@ -126,6 +130,15 @@ public final class TrialObserver {
                 + lastExit.map(t -> "; last attempt: " + exitDescription(summary, t)).orElse("")
                 + ")"
             : "";
+    if (pod == null && latestPod.filter(TrialObserver::succeeded).isPresent()) {
+      // The trainer exited 0 and the Job controller has not marked the Job Complete yet: the
+      // trial is finishing, not starting again (it would flip Running -> Pending -> Succeeded).
+      return phase(
+          status,
+          TrialPhase.RUNNING,
+          "Finishing",
+          "the trainer exited; waiting for the Job to complete");
+    }
     if (pod == null) {
       return phase(
           status, TrialPhase.PENDING, "Starting", "waiting for the trial's pod" + retryNote);
@@ -304,6 +317,10 @@ public final class TrialObserver {
                                 c.getLastState() == null
                                     ? null
                                     : c.getLastState().getTerminated())));
+  }
+
+  private static boolean succeeded(Pod pod) {
+    return pod.getStatus() != null && "Succeeded".equals(pod.getStatus().getPhase());
   }
 
   private static boolean isFinished(Pod pod) {

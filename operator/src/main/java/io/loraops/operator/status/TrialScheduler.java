@@ -3,12 +3,20 @@ package io.loraops.operator.status;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.loraops.operator.api.v1alpha1.LoraJobSpec;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.support.Labels;
 import io.loraops.operator.sweep.Trial;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-/** Decides which trial Jobs to create, suspend or resume. Pure. */
+/**
+ * Decides which trial Jobs to create, suspend or resume. Pure.
+ *
+ * <p>Under Kueue (the queue label), Kueue owns an admitted Job's {@code spec.suspend} and sets it
+ * back at once: writing it would start a loop of evictions and re-admissions. There the documented
+ * way to pause a Job is to deactivate its Workload ({@code spec.active: false}; Kueue evicts it and
+ * admits it no more), so queued trials are deactivated and activated instead.
+ */
 public final class TrialScheduler {
 
   private TrialScheduler() {}
@@ -17,8 +25,15 @@ public final class TrialScheduler {
    * @param toCreate trials whose Job should be created now, in sweep order
    * @param toSuspend names of Jobs to suspend
    * @param toResume names of Jobs to resume
+   * @param toDeactivate queued Jobs whose Kueue Workload to deactivate
+   * @param toActivate queued Jobs whose Kueue Workload to activate again
    */
-  public record Plan(List<Trial> toCreate, List<String> toSuspend, List<String> toResume) {}
+  public record Plan(
+      List<Trial> toCreate,
+      List<String> toSuspend,
+      List<String> toResume,
+      List<Job> toDeactivate,
+      List<Job> toActivate) {}
 
   /**
    * @param statuses observed status per trial, same order as {@code trials}
@@ -46,18 +61,29 @@ public final class TrialScheduler {
 
     List<String> toSuspend = new ArrayList<>();
     List<String> toResume = new ArrayList<>();
+    List<Job> toDeactivate = new ArrayList<>();
+    List<Job> toActivate = new ArrayList<>();
     for (TrialStatus status : statuses) {
       Job job = jobs.get(status.getName());
       if (job == null || TrialPhase.isTerminal(status.getPhase())) {
         continue;
       }
+      if (queued) {
+        boolean deactivated = Labels.isWorkloadDeactivated(job);
+        if (suspend && !deactivated) {
+          toDeactivate.add(job);
+        } else if (!suspend && deactivated) {
+          toActivate.add(job);
+        }
+        continue;
+      }
       boolean jobSuspended = Boolean.TRUE.equals(job.getSpec().getSuspend());
       if (suspend && !jobSuspended) {
         toSuspend.add(job.getMetadata().getName());
-      } else if (!suspend && jobSuspended && !queued) {
+      } else if (!suspend && jobSuspended) {
         toResume.add(job.getMetadata().getName());
       }
     }
-    return new Plan(toCreate, toSuspend, toResume);
+    return new Plan(toCreate, toSuspend, toResume, toDeactivate, toActivate);
   }
 }

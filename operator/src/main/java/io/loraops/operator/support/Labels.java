@@ -1,5 +1,6 @@
 package io.loraops.operator.support;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,6 +22,16 @@ public final class Labels {
   /** Kueue's queue label; copied from a LoraJob to its trial Jobs. */
   public static final String KUEUE_QUEUE_NAME = "kueue.x-k8s.io/queue-name";
 
+  /**
+   * Annotation on a queued trial Job whose Kueue Workload the operator deactivated for spec.suspend
+   * (value "true"). It is the record of what the operator did, read from the informer cache: a
+   * suspended Job alone cannot tell "deactivated" from "waiting for admission".
+   */
+  public static final String WORKLOAD_DEACTIVATED_ANNOTATION = "loraops.io/workload-deactivated";
+
+  /** Kueue's label on a Workload naming the uid of the Job it admits. */
+  public static final String KUEUE_JOB_UID = "kueue.x-k8s.io/job-uid";
+
   /** Annotation on a finished trial Job holding its recorded result (a TrialStatus as JSON). */
   public static final String RESULT_ANNOTATION = "loraops.io/result";
 
@@ -35,6 +46,18 @@ public final class Labels {
   public static final String VERSION_RECORD_SELECTOR = MANAGED_BY + "=" + OPERATOR + "," + VERSION;
 
   private Labels() {}
+
+  /** Whether Kueue admits this LoraJob's trials, or this trial Job: it carries the queue label. */
+  public static boolean isQueued(HasMetadata resource) {
+    return resource.getMetadata().getLabels() != null
+        && resource.getMetadata().getLabels().containsKey(KUEUE_QUEUE_NAME);
+  }
+
+  /** Whether the operator deactivated this trial Job's Kueue Workload. */
+  public static boolean isWorkloadDeactivated(HasMetadata job) {
+    return job.getMetadata().getAnnotations() != null
+        && "true".equals(job.getMetadata().getAnnotations().get(WORKLOAD_DEACTIVATED_ANNOTATION));
+  }
 
   /** Labels of a trial's Job, Pod and ConfigMap. */
   public static Map<String, String> forTrial(LoraJob job, String trial) {

@@ -125,15 +125,19 @@ public final class ControlPlane {
   }
 
   private static void script(String verb, Path dir) throws IOException, InterruptedException {
-    Process p =
-        new ProcessBuilder(
-                "bash", REPO.resolve("hack/control-plane.sh").toString(), verb, dir.toString())
-            .redirectErrorStream(true)
-            .start();
+    hack("control-plane.sh", verb, dir.toString());
+  }
+
+  /** Runs {@code hack/<script> args...}; fails with its output on a non-zero exit. */
+  static void hack(String script, String... args) throws IOException, InterruptedException {
+    List<String> command =
+        new ArrayList<>(List.of("bash", REPO.resolve("hack/" + script).toString()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     if (p.waitFor() != 0) {
       throw new IllegalStateException(
-          "hack/control-plane.sh " + verb + " failed (run `make tools`?):\n" + out);
+          "hack/" + script + " " + String.join(" ", args) + " failed (run `make tools`?):\n" + out);
     }
   }
 

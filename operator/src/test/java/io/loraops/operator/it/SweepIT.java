@@ -11,8 +11,6 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
@@ -238,17 +236,12 @@ class SweepIT {
     assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(3);
   }
 
-  /** As `kubectl patch lj NAME --type=merge -p '{"spec":{"suspend":...}}'` does. */
   private void suspend(String name, boolean suspend) {
-    client
-        .resources(LoraJob.class)
-        .inNamespace(namespace)
-        .withName(name)
-        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
+    LoraJobs.suspend(client, namespace, name, suspend);
   }
 
   private LoraJob loraJob(String name) {
-    return client.resources(LoraJob.class).inNamespace(namespace).withName(name).get();
+    return LoraJobs.get(client, namespace, name);
   }
 
   private LoraAdapter adapter() {
@@ -277,14 +270,29 @@ class SweepIT {
         && Conditions.isTrue(job.getStatus().getConditions(), "Complete");
   }
 
-  /** Records the most trial Jobs that were unfinished at the same moment. */
+  /**
+   * Records the most trial Jobs that were unfinished (and, if asked, unsuspended) at the same
+   * moment, and counts every update to them.
+   */
   static final class ActiveJobsWatch implements Watcher<Job>, AutoCloseable {
     private final Set<String> active = ConcurrentHashMap.newKeySet();
     private final AtomicInteger max = new AtomicInteger();
+    private final AtomicInteger updates = new AtomicInteger();
+    private final boolean onlyUnsuspended;
     private Watch watch;
 
+    private ActiveJobsWatch(boolean onlyUnsuspended) {
+      this.onlyUnsuspended = onlyUnsuspended;
+    }
+
     static ActiveJobsWatch start(KubernetesClient client, String namespace) {
-      ActiveJobsWatch w = new ActiveJobsWatch();
+      return start(client, namespace, false);
+    }
+
+    /** With {@code onlyUnsuspended}, a suspended Job does not count as active (Kueue admits). */
+    static ActiveJobsWatch start(
+        KubernetesClient client, String namespace, boolean onlyUnsuspended) {
+      ActiveJobsWatch w = new ActiveJobsWatch(onlyUnsuspended);
       w.watch = client.batch().v1().jobs().inNamespace(namespace).watch(w);
       return w;
     }
@@ -299,7 +307,11 @@ class SweepIT {
                       c ->
                           ("Complete".equals(c.getType()) || "Failed".equals(c.getType()))
                               && "True".equals(c.getStatus()));
-      if (action == Action.DELETED || finished) {
+      if (action == Action.MODIFIED) {
+        updates.incrementAndGet();
+      }
+      boolean waiting = onlyUnsuspended && Boolean.TRUE.equals(job.getSpec().getSuspend());
+      if (action == Action.DELETED || finished || waiting) {
         active.remove(job.getMetadata().getName());
       } else {
         active.add(job.getMetadata().getName());
@@ -312,6 +324,10 @@ class SweepIT {
 
     int max() {
       return max.get();
+    }
+
+    int updates() {
+      return updates.get();
     }
 
     @Override

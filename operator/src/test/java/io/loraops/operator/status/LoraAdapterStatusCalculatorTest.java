@@ -19,17 +19,22 @@ class LoraAdapterStatusCalculatorTest {
 
   static final Instant NOW = Instant.parse("2026-11-22T06:00:00Z");
 
-  LoraAdapter adapter =
-      Fixtures.yaml(
-          """
-      apiVersion: loraops.io/v1alpha1
-      kind: LoraAdapter
-      metadata: {name: support-bot, namespace: ml, generation: 2}
-      spec:
-        baseModel: {name: tiny-gpt2}
-        version: latest
-      """,
-          LoraAdapter.class);
+  LoraAdapter adapter = adapter("latest");
+
+  /** A LoraAdapter for tiny-gpt2 wanting {@code version} (a number or latest), no status. */
+  static LoraAdapter adapter(String version) {
+    return Fixtures.yaml(
+        """
+        apiVersion: loraops.io/v1alpha1
+        kind: LoraAdapter
+        metadata: {name: support-bot, namespace: ml, generation: 2}
+        spec:
+          baseModel: {name: tiny-gpt2}
+          version: %s
+        """
+            .formatted(version),
+        LoraAdapter.class);
+  }
 
   @Test
   void noVersionsYet() {
@@ -38,7 +43,10 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(ready(status).getReason()).isEqualTo("NoVersions");
     assertThat(status.getConditions())
         .extracting(Condition::getType)
-        .containsExactly("Ready", "Progressing", "Degraded");
+        .containsExactly("Ready", "Progressing", "Degraded", "Reconciling", "Stalled");
+    assertThat(condition(status, "Reconciling").getStatus())
+        .as("waits for its first version")
+        .isEqualTo("True");
   }
 
   @Test
@@ -158,6 +166,35 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(status.getPhase()).isEqualTo("Serving");
   }
 
+  @Test
+  void kstatusConditions() {
+    LoraAdapterStatus rolling = servingOneWhileRollingOutTwo("Progressing", "waiting");
+    assertThat(condition(rolling, "Reconciling").getStatus()).isEqualTo("True");
+    assertThat(condition(rolling, "Reconciling").getReason()).isEqualTo("RollingOut");
+    assertThat(condition(rolling, "Stalled").getStatus()).isEqualTo("False");
+
+    LoraAdapterStatus rolledBack = servingOneWhileRollingOutTwo("RolledBack", "probe failed");
+    assertThat(condition(rolledBack, "Stalled").getStatus()).isEqualTo("True");
+    assertThat(condition(rolledBack, "Stalled").getReason()).isEqualTo("RolledBack");
+    assertThat(condition(rolledBack, "Reconciling").getStatus()).isEqualTo("False");
+
+    adapter.getSpec().setVersion(new IntOrString(7));
+    LoraAdapterStatus missing =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    assertThat(condition(missing, "Stalled").getReason()).isEqualTo("VersionNotFound");
+
+    adapter.getSpec().setVersion(new IntOrString(1));
+    LoraAdapterStatus served =
+        LoraAdapterStatusCalculator.compute(adapter, List.of(version(1, "tiny-gpt2")), NOW);
+    assertThat(condition(served, "Reconciling").getStatus()).isEqualTo("False");
+    assertThat(condition(served, "Stalled").getStatus()).isEqualTo("False");
+    assertThat(LoraAdapterStatusCalculator.eventType(condition(rolledBack, "Stalled"))).isEmpty();
+  }
+
+  private static Condition condition(LoraAdapterStatus status, String type) {
+    return Conditions.find(status.getConditions(), type).orElseThrow();
+  }
+
   /** Version 1 serves; a rollout of version 2 is in {@code phase} with {@code message}. */
   private LoraAdapterStatus servingOneWhileRollingOutTwo(String phase, String message) {
     RolloutStatus rollout = new RolloutStatus();
@@ -179,7 +216,7 @@ class LoraAdapterStatusCalculatorTest {
     return Conditions.find(status.getConditions(), "Ready").orElseThrow();
   }
 
-  private static AdapterVersion version(int n, String base) {
+  static AdapterVersion version(int n, String base) {
     AdapterVersion v = new AdapterVersion();
     v.setVersion(n);
     v.setBaseModel(new ModelIdentity(base, null));

@@ -14,6 +14,7 @@ import io.loraops.operator.sweep.Trial;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class LoraJobStatusCalculatorTest {
@@ -34,7 +35,8 @@ class LoraJobStatusCalculatorTest {
 
     assertThat(status.getConditions())
         .extracting(Condition::getType)
-        .containsExactly("Progressing", "Suspended", "Complete", "Failed");
+        .containsExactly(
+            "Progressing", "Suspended", "Complete", "Failed", "Reconciling", "Stalled");
     assertThat(status.getConditions())
         .allSatisfy(
             c -> {
@@ -81,7 +83,7 @@ class LoraJobStatusCalculatorTest {
             });
     assertThat(Conditions.changed(later.getConditions(), done.getConditions()))
         .extracting(Condition::getType)
-        .containsExactly("Progressing", "Complete");
+        .containsExactly("Progressing", "Complete", "Reconciling");
   }
 
   @Test
@@ -146,6 +148,71 @@ class LoraJobStatusCalculatorTest {
   }
 
   @Test
+  void suspendSaysWhatItDoesWithAndWithoutKueue() {
+    job.getSpec().setSuspend(true);
+    List<TrialStatus> running = statuses("Succeeded", "Suspended", "Waiting", "Waiting");
+    assertThat(job.getMetadata().getLabels()).containsKey("kueue.x-k8s.io/queue-name");
+    assertThat(suspended(compute(running, PublishOutcome.notAttempted(), T0)).getMessage())
+        .contains("Workloads of existing ones are deactivated");
+    job.getMetadata().setLabels(Map.of());
+    assertThat(suspended(compute(running, PublishOutcome.notAttempted(), T0)).getMessage())
+        .contains("running trial Jobs are suspended");
+  }
+
+  @Test
+  void aFinishedJobWithSuspendDoesNotClaimSuspendIsFalse() {
+    job.getSpec().setSuspend(true);
+    LoraJobStatus status =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Failed"),
+            PublishOutcome.published(3),
+            T0);
+    Condition suspended = suspended(status);
+    assertThat(suspended.getStatus()).isEqualTo("False");
+    assertThat(suspended.getReason()).isEqualTo("Finished");
+    assertThat(suspended.getMessage()).doesNotContain("spec.suspend is false");
+  }
+
+  @Test
+  void kstatusConditionsFollowProgressingAndFailed() {
+    LoraJobStatus running =
+        compute(
+            statuses("Succeeded", "Running", "Waiting", "Waiting"),
+            PublishOutcome.notAttempted(),
+            T0);
+    assertThat(condition(running, "Reconciling").getStatus()).isEqualTo("True");
+    assertThat(condition(running, "Reconciling").getMessage())
+        .isEqualTo(condition(running, "Progressing").getMessage());
+    assertThat(condition(running, "Stalled").getStatus()).isEqualTo("False");
+
+    LoraJobStatus failed =
+        compute(
+            statuses("Failed", "Failed", "Failed", "Failed"), PublishOutcome.notAttempted(), T0);
+    assertThat(condition(failed, "Stalled").getStatus()).isEqualTo("True");
+    assertThat(condition(failed, "Stalled").getReason()).isEqualTo("AllTrialsFailed");
+    assertThat(condition(failed, "Reconciling").getStatus()).isEqualTo("False");
+    assertThat(LoraJobStatusCalculator.eventType(condition(failed, "Stalled")))
+        .as("Failed already has its Event")
+        .isEmpty();
+
+    LoraJobStatus done =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded"),
+            PublishOutcome.published(1),
+            T0);
+    assertThat(condition(done, "Reconciling").getStatus()).isEqualTo("False");
+    assertThat(condition(done, "Stalled").getStatus()).isEqualTo("False");
+  }
+
+  private static Condition suspended(LoraJobStatus status) {
+    return condition(status, "Suspended");
+  }
+
+  private static Condition condition(LoraJobStatus status, String type) {
+    return Conditions.find(status.getConditions(), type).orElseThrow();
+  }
+
+  @Test
   void maximizeGoalAndTiesGoToTheEarlierTrial() {
     List<TrialStatus> trials = statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded");
     trials.get(3).getMetrics().setEvalLoss(trials.get(2).getMetrics().getEvalLoss());
@@ -160,8 +227,12 @@ class LoraJobStatusCalculatorTest {
     return LoraJobStatusCalculator.compute(job, statuses, publish, now);
   }
 
-  /** Trial statuses in the given phases; eval losses 2.0, 1.8, 1.2, 1.5; failures are OOM. */
   private List<TrialStatus> statuses(String... phases) {
+    return statuses(trials, phases);
+  }
+
+  /** Trial statuses in the given phases; eval losses 2.0, 1.8, 1.2, 1.5; failures are OOM. */
+  static List<TrialStatus> statuses(List<Trial> trials, String... phases) {
     double[] losses = {2.0, 1.8, 1.2, 1.5};
     List<TrialStatus> list = new ArrayList<>();
     for (int i = 0; i < phases.length; i++) {

@@ -115,6 +115,20 @@ class TrialObserverTest {
   }
 
   @Test
+  void aTrainerThatExitedIsFinishingUntilTheJobCompletes() {
+    // The pod is Succeeded, the Job controller has not written Complete yet: the trial must not
+    // flip back to Pending on its way from Running to Succeeded.
+    TrialStatus status =
+        observe(job("active: 1"), List.of(finished("Succeeded", 0, "Completed", SUMMARY)), null);
+    assertThat(status.getPhase()).isEqualTo("Running");
+    assertThat(status.getReason()).isEqualTo("Finishing");
+    // A failed attempt is different: the Job controller starts another one.
+    TrialStatus retry =
+        observe(job("failed: 1"), List.of(finished("Failed", 1, "Error", "boom")), null);
+    assertThat(retry.getPhase()).isEqualTo("Pending");
+  }
+
+  @Test
   void truncatedSummaryOnASucceededJobIsAFailedTrial() {
     String truncated = SUMMARY.substring(0, SUMMARY.length() - 20);
     TrialStatus status =
@@ -226,6 +240,11 @@ class TrialObserverTest {
     assertThat(observe(suspended, List.of(), null).getPhase()).isEqualTo("Suspended");
     suspended.getMetadata().getLabels().put("kueue.x-k8s.io/queue-name", "gpu");
     assertThat(observe(suspended, List.of(), null).getPhase()).isEqualTo("Queued");
+    // Under Kueue, spec.suspend deactivates the Workload and marks the Job: it is not queued.
+    suspended.getMetadata().getAnnotations().put("loraops.io/workload-deactivated", "true");
+    TrialStatus status = observe(suspended, List.of(), null);
+    assertThat(status.getPhase()).isEqualTo("Suspended");
+    assertThat(status.getMessage()).contains("Workload is deactivated");
   }
 
   private static TrialStatus observe(Job job, List<Pod> pods, TrialStatus previous) {

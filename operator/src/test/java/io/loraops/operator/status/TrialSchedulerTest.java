@@ -54,6 +54,34 @@ class TrialSchedulerTest {
         .isEmpty();
   }
 
+  @Test
+  void underKueueSuspendDeactivatesWorkloadsAndNeverWritesJobSuspend() {
+    spec.setSuspend(true);
+    TrialScheduler.Plan plan = plan(true, "Succeeded", "Running", "Queued", "Waiting");
+    assertThat(plan.toSuspend()).as("Kueue owns an admitted Job's spec.suspend").isEmpty();
+    assertThat(plan.toCreate()).isEmpty();
+    assertThat(plan.toDeactivate())
+        .extracting(j -> j.getMetadata().getName())
+        .containsExactly("job-t001", "job-t002");
+
+    // Once recorded on the Jobs, nothing more is written: no loop.
+    jobs.values().forEach(TrialSchedulerTest::markDeactivated);
+    TrialScheduler.Plan again = plan(true, "Succeeded", "Suspended", "Suspended", "Waiting");
+    assertThat(again.toDeactivate()).isEmpty();
+    assertThat(again.toSuspend()).isEmpty();
+
+    spec.setSuspend(false);
+    TrialScheduler.Plan resume = plan(true, "Succeeded", "Suspended", "Suspended", "Waiting");
+    assertThat(resume.toActivate())
+        .extracting(j -> j.getMetadata().getName())
+        .containsExactly("job-t001", "job-t002");
+    assertThat(resume.toResume()).isEmpty();
+  }
+
+  private static void markDeactivated(Job job) {
+    job.getMetadata().setAnnotations(Map.of("loraops.io/workload-deactivated", "true"));
+  }
+
   private TrialScheduler.Plan plan(boolean queued, String... phases) {
     List<TrialStatus> statuses = new ArrayList<>();
     for (int i = 0; i < phases.length; i++) {
@@ -61,7 +89,7 @@ class TrialSchedulerTest {
       s.setName(trials.get(i).name());
       s.setPhase(phases[i]);
       statuses.add(s);
-      if (!phases[i].equals("Waiting")) {
+      if (!phases[i].equals("Waiting") && !jobs.containsKey(s.getName())) {
         boolean suspended = phases[i].equals("Suspended") || phases[i].equals("Queued");
         jobs.put(
             s.getName(),

@@ -19,7 +19,9 @@ public class LoraAdapterStatus {
           + " conditions.")
   private String phase;
 
-  @JsonPropertyDescription("Conditions: Ready, Progressing, Degraded.")
+  @JsonPropertyDescription(
+      "Conditions: Ready, Progressing, Degraded, and Reconciling and Stalled for kstatus (Flux)"
+          + " (see docs/conditions.md for every reason).")
   private List<Condition> conditions = new ArrayList<>();
 
   @JsonPropertyDescription("Highest published version number.")

@@ -61,7 +61,12 @@ public class LoraJobSpec {
   private Long activeDeadlineSeconds;
 
   @JsonPropertyDescription(
-      "Suspend the sweep: running trial Jobs are suspended (their pods stop) and no new trial"
-          + " starts until this is false again. Finished trials are kept.")
+      "Suspend the sweep: no new trial Job is created until this is false again, and unfinished"
+          + " trials are paused. Without Kueue the operator suspends their Jobs (spec.suspend;"
+          + " the pods are deleted). With the kueue.x-k8s.io/queue-name label, Kueue owns the"
+          + " Jobs' spec.suspend, so the operator deactivates their Kueue Workloads instead"
+          + " (spec.active: false): Kueue evicts running trials, freeing their quota, and admits"
+          + " no queued one; false activates them again. A paused trial starts again from"
+          + " scratch. Finished trials are kept; on a finished LoraJob this changes nothing.")
   private Boolean suspend = false;
 }

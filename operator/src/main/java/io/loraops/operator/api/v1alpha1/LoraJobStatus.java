@@ -19,8 +19,8 @@ public class LoraJobStatus {
   private String phase;
 
   @JsonPropertyDescription(
-      "Conditions: Progressing, Suspended, Complete, Failed (see docs/conditions.md for every"
-          + " reason).")
+      "Conditions: Progressing, Suspended, Complete, Failed, and Reconciling and Stalled for"
+          + " kstatus (Flux) (see docs/conditions.md for every reason).")
   private List<Condition> conditions = new ArrayList<>();
 
   @JsonPropertyDescription("Finished trials / all trials, e.g. 3/4.")
