@@ -12,6 +12,7 @@ import io.loraops.operator.api.v1alpha1.ModelIdentity;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.status.PublishOutcome;
+import io.loraops.operator.status.Reasons;
 import io.loraops.operator.support.Labels;
 import io.loraops.operator.support.Names;
 import java.net.HttpURLConnection;
@@ -50,7 +51,7 @@ public final class Publisher {
     LoraAdapter adapter = getOrCreateAdapter(namespace, adapterName, trainedOn);
     if (!adapter.getSpec().getBaseModel().accepts(trainedOn)) {
       return PublishOutcome.refused(
-          "BaseModelMismatch",
+          Reasons.BASE_MODEL_MISMATCH,
           "LoraAdapter "
               + adapterName
               + " is for base model "

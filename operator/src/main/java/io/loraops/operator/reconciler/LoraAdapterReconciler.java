@@ -46,6 +46,7 @@ import io.loraops.operator.rollout.Withdrawal;
 import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraAdapterStatusCalculator;
 import io.loraops.operator.status.LoraAdapterStatusCalculator.ServingResult;
+import io.loraops.operator.status.Reasons;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
@@ -531,7 +532,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
           client,
           adapter,
           EventRecorder.NORMAL,
-          "VersionPublished",
+          Reasons.VERSION_PUBLISHED,
           "version " + status.getLatestVersion() + " published",
           now);
     }
@@ -674,7 +675,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
           context.getClient(),
           adapter,
           EventRecorder.WARNING,
-          "WithdrawIncomplete",
+          Reasons.WITHDRAW_INCOMPLETE,
           "deleted without unloading it everywhere: " + String.join("; ", problems),
           now);
       return deleted(adapter, id);

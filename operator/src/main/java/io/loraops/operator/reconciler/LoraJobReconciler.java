@@ -33,6 +33,7 @@ import io.loraops.operator.status.BestTrialSelector;
 import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraJobStatusCalculator;
 import io.loraops.operator.status.PublishOutcome;
+import io.loraops.operator.status.Reasons;
 import io.loraops.operator.status.TrialObserver;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.status.TrialScheduler;
@@ -226,7 +227,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
           client,
           loraJob,
           succeeded ? EventRecorder.NORMAL : EventRecorder.WARNING,
-          succeeded ? "TrialSucceeded" : "TrialFailed",
+          succeeded ? Reasons.TRIAL_SUCCEEDED : Reasons.TRIAL_FAILED,
           "trial "
               + trial.getName()
               + " (rank "
@@ -332,12 +333,12 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       }
       // The API server refused the Job itself (e.g. a bad toleration): retrying cannot help.
       status.setPhase(TrialPhase.FAILED);
-      status.setReason("InvalidTrialJob");
+      status.setReason(Reasons.INVALID_TRIAL_JOB);
       status.setMessage("the trial Job was refused: " + e.getStatus().getMessage());
       return status;
     }
     status.setPhase(TrialPhase.PENDING);
-    status.setReason("Created");
+    status.setReason(Reasons.CREATED);
     status.setMessage("trial Job created");
     return status;
   }

@@ -2,6 +2,7 @@ package io.loraops.operator.rollout;
 
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.loraops.operator.api.v1alpha1.RolloutStatus;
+import io.loraops.operator.status.Reasons;
 import io.loraops.operator.support.EventRecorder;
 import java.time.Duration;
 import java.time.Instant;
@@ -33,7 +34,7 @@ public final class RolloutEvents {
       events.add(
           new Event(
               EventRecorder.NORMAL,
-              "RolloutStarted",
+              Reasons.ROLLOUT_STARTED,
               "rolling out version "
                   + after.getVersion()
                   + (after.getFromVersion() == null
@@ -44,7 +45,7 @@ public final class RolloutEvents {
         RolloutStatus.SUCCEEDED.equals(after.getPhase())
             && !(sameRollout && RolloutStatus.SUCCEEDED.equals(before.getPhase()));
     if (justSucceeded) {
-      events.add(new Event(EventRecorder.NORMAL, "RolloutSucceeded", after.getMessage()));
+      events.add(new Event(EventRecorder.NORMAL, Reasons.ROLLOUT_SUCCEEDED, after.getMessage()));
     }
     return events;
   }
@@ -57,7 +58,7 @@ public final class RolloutEvents {
       int version, int stepIndex, List<IntOrString> steps, String numbers) {
     return new Event(
         EventRecorder.NORMAL,
-        "RolloutStep",
+        Reasons.ROLLOUT_STEP,
         "version "
             + version
             + ": step "

@@ -41,11 +41,12 @@ public final class Conditions {
    */
   public static List<Desired> withKstatus(
       List<Desired> desired, Predicate<Desired> reconciling, Predicate<Desired> stalled) {
-    Desired stall = mirror(STALLED, desired, stalled, "NotStalled", "nothing needs a person");
+    Desired stall =
+        mirror(STALLED, desired, stalled, Reasons.NOT_STALLED, "nothing needs a person");
     Desired busy =
         stall.status()
-            ? new Desired(RECONCILING, false, "Stalled", stall.message())
-            : mirror(RECONCILING, desired, reconciling, "Settled", "nothing is in progress");
+            ? new Desired(RECONCILING, false, Reasons.STALLED, stall.message())
+            : mirror(RECONCILING, desired, reconciling, Reasons.SETTLED, "nothing is in progress");
     List<Desired> all = new ArrayList<>(desired);
     all.add(busy);
     all.add(stall);

@@ -42,7 +42,8 @@ public final class LoraAdapterStatusCalculator {
    * rollout, so a Flux Kustomization that waits on it holds until something serves.
    */
   static final Predicate<Conditions.Desired> RECONCILING =
-      Conditions.is(PROGRESSING, true).or(Conditions.isFalseFor(READY, "NoVersions", "NotServed"));
+      Conditions.is(PROGRESSING, true)
+          .or(Conditions.isFalseFor(READY, Reasons.NO_VERSIONS, Reasons.NOT_SERVED));
 
   /**
    * For kstatus (Flux): nothing changes until a person does something: a rollout failed or cannot
@@ -50,7 +51,7 @@ public final class LoraAdapterStatusCalculator {
    */
   static final Predicate<Conditions.Desired> STALLED =
       Conditions.is(DEGRADED, true)
-          .or(Conditions.isFalseFor(READY, "VersionNotFound", "BaseModelMismatch"));
+          .or(Conditions.isFalseFor(READY, Reasons.VERSION_NOT_FOUND, Reasons.BASE_MODEL_MISMATCH));
 
   /**
    * The Event a changed condition deserves: Ready both ways (a Warning when it turns False for a
@@ -66,8 +67,8 @@ public final class LoraAdapterStatusCalculator {
     if (READY.equals(changed.getType())) {
       return Optional.of(
           isTrue
-                  || "NoVersions".equals(changed.getReason())
-                  || "NotServed".equals(changed.getReason())
+                  || Reasons.NO_VERSIONS.equals(changed.getReason())
+                  || Reasons.NOT_SERVED.equals(changed.getReason())
               ? EventRecorder.NORMAL
               : EventRecorder.WARNING);
     }
@@ -118,7 +119,7 @@ public final class LoraAdapterStatusCalculator {
           new Conditions.Desired(
               READY,
               false,
-              "NoVersions",
+              Reasons.NO_VERSIONS,
               "no version published yet; a LoraJob with spec.adapter: "
                   + adapter.getMetadata().getName()
                   + " publishes one");
@@ -127,7 +128,7 @@ public final class LoraAdapterStatusCalculator {
           new Conditions.Desired(
               READY,
               false,
-              "VersionNotFound",
+              Reasons.VERSION_NOT_FOUND,
               "spec.version "
                   + pinned.getIntVal()
                   + " does not exist; versions are 1.."
@@ -139,13 +140,16 @@ public final class LoraAdapterStatusCalculator {
               .orElse("no version was trained on it");
       ready =
           new Conditions.Desired(
-              READY, false, "BaseModelMismatch", "spec.baseModel is " + base + " but " + trainedOn);
+              READY,
+              false,
+              Reasons.BASE_MODEL_MISMATCH,
+              "spec.baseModel is " + base + " but " + trainedOn);
     } else {
       ready =
           new Conditions.Desired(
               READY,
               true,
-              "VersionAvailable",
+              Reasons.VERSION_AVAILABLE,
               "version "
                   + desired.get().getVersion()
                   + " is available ("
@@ -159,9 +163,9 @@ public final class LoraAdapterStatusCalculator {
     status.setObservedGeneration(adapter.getMetadata().getGeneration());
     Conditions.Desired progressing =
         new Conditions.Desired(
-            PROGRESSING, false, "NoServingTargets", "no serving targets are configured");
+            PROGRESSING, false, Reasons.NO_SERVING_TARGETS, "no serving targets are configured");
     Conditions.Desired degraded =
-        new Conditions.Desired(DEGRADED, false, "AsExpected", "no failed rollout");
+        new Conditions.Desired(DEGRADED, false, Reasons.AS_EXPECTED, "no failed rollout");
     String phase = versions.isEmpty() ? "Empty" : usable ? "Available" : "Invalid";
     if (serving != null) {
       RolloutStatus rollout = serving.rollout();
@@ -179,7 +183,7 @@ public final class LoraAdapterStatusCalculator {
                 ? new Conditions.Desired(
                     READY,
                     true,
-                    "Serving",
+                    Reasons.SERVING,
                     "version "
                         + serving.servingVersion()
                         + " is served as "
@@ -189,7 +193,7 @@ public final class LoraAdapterStatusCalculator {
                 : new Conditions.Desired(
                     READY,
                     false,
-                    "NotServed",
+                    Reasons.NOT_SERVED,
                     "no version is served yet"
                         + (rollingOut ? ": rolling out version " + rollout.getVersion() : ""));
         phase = serving.servingVersion() != null ? "Serving" : "Available";
@@ -199,7 +203,7 @@ public final class LoraAdapterStatusCalculator {
             new Conditions.Desired(
                 PROGRESSING,
                 true,
-                "RollingOut",
+                Reasons.ROLLING_OUT,
                 "version "
                     + rollout.getVersion()
                     + ", step "
@@ -211,13 +215,14 @@ public final class LoraAdapterStatusCalculator {
         phase = "RollingOut";
       } else if (serving.notPromoted().isPresent()) {
         progressing =
-            new Conditions.Desired(PROGRESSING, false, "NotPromoted", serving.notPromoted().get());
+            new Conditions.Desired(
+                PROGRESSING, false, Reasons.NOT_PROMOTED, serving.notPromoted().get());
       } else if (rolledBack) {
         progressing =
             new Conditions.Desired(
                 PROGRESSING,
                 false,
-                "RolledBack",
+                Reasons.ROLLED_BACK,
                 "version "
                     + rollout.getVersion()
                     + " was rolled back"
@@ -229,7 +234,7 @@ public final class LoraAdapterStatusCalculator {
             new Conditions.Desired(
                 PROGRESSING,
                 false,
-                "RolloutComplete",
+                Reasons.ROLLOUT_COMPLETE,
                 serving.servingVersion() == null
                     ? "nothing to roll out"
                     : "version " + serving.servingVersion() + " is rolled out");
@@ -240,7 +245,7 @@ public final class LoraAdapterStatusCalculator {
             new Conditions.Desired(
                 DEGRADED,
                 true,
-                incompatible ? RolloutStatus.INCOMPATIBLE_ADAPTER : "RolledBack",
+                incompatible ? Reasons.INCOMPATIBLE_ADAPTER : Reasons.ROLLED_BACK,
                 "version "
                     + rollout.getVersion()
                     + (incompatible
@@ -254,7 +259,7 @@ public final class LoraAdapterStatusCalculator {
       } else if (!serving.problems().isEmpty()) {
         degraded =
             new Conditions.Desired(
-                DEGRADED, true, "ServingProblem", String.join("; ", serving.problems()));
+                DEGRADED, true, Reasons.SERVING_PROBLEM, String.join("; ", serving.problems()));
       }
     }
     status.setConditions(

@@ -78,17 +78,18 @@ public final class LoraJobStatusCalculator {
                     ? new Conditions.Desired(
                         PROGRESSING,
                         false,
-                        failure.isPresent() ? "Failed" : "Finished",
+                        failure.isPresent() ? Reasons.FAILED : Reasons.FINISHED,
                         "no trial left to run")
                     : paused
-                        ? new Conditions.Desired(PROGRESSING, false, "Suspended", running)
-                        : new Conditions.Desired(PROGRESSING, true, "TrialsRunning", running),
+                        ? new Conditions.Desired(PROGRESSING, false, Reasons.SUSPENDED, running)
+                        : new Conditions.Desired(
+                            PROGRESSING, true, Reasons.TRIALS_RUNNING, running),
                 suspendedCondition(suspended, finished, Labels.isQueued(job)),
                 complete
                     ? new Conditions.Desired(
                         COMPLETE,
                         true,
-                        "VersionPublished",
+                        Reasons.VERSION_PUBLISHED,
                         "published version "
                             + publish.version()
                             + " of LoraAdapter "
@@ -100,13 +101,16 @@ public final class LoraJobStatusCalculator {
                         failure
                             .map(Failure::reason)
                             .orElse(
-                                allDone ? "Publishing" : paused ? "Suspended" : "TrialsRunning"),
+                                allDone
+                                    ? Reasons.PUBLISHING
+                                    : paused ? Reasons.SUSPENDED : Reasons.TRIALS_RUNNING),
                         failure
                             .map(Failure::message)
                             .orElse(allDone ? "publishing the best trial" : running)),
                 failure
                     .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
-                    .orElse(new Conditions.Desired(FAILED, false, "NoFailure", "no failure"))),
+                    .orElse(
+                        new Conditions.Desired(FAILED, false, Reasons.NO_FAILURE, "no failure"))),
             Conditions.is(PROGRESSING, true),
             Conditions.is(FAILED, true));
 
@@ -145,19 +149,20 @@ public final class LoraJobStatusCalculator {
    */
   static Conditions.Desired suspendedCondition(boolean suspend, boolean finished, boolean queued) {
     if (!suspend) {
-      return new Conditions.Desired(SUSPENDED, false, "NotSuspended", "spec.suspend is false");
+      return new Conditions.Desired(
+          SUSPENDED, false, Reasons.NOT_SUSPENDED, "spec.suspend is false");
     }
     if (finished) {
       return new Conditions.Desired(
           SUSPENDED,
           false,
-          "Finished",
+          Reasons.FINISHED,
           "spec.suspend is true, but every trial has ended: nothing is left to suspend");
     }
     return new Conditions.Desired(
         SUSPENDED,
         true,
-        "Suspended",
+        Reasons.SUSPENDED,
         queued
             ? "spec.suspend is true: no trial Job is created, and the Kueue Workloads of existing"
                 + " ones are deactivated (Kueue evicts running trials and admits no queued one)"
@@ -181,13 +186,13 @@ public final class LoraJobStatusCalculator {
               .collect(Collectors.joining(", "));
       return Optional.of(
           new Failure(
-              "AllTrialsFailed",
+              Reasons.ALL_TRIALS_FAILED,
               "every trial failed (" + reasons + "); see status.trials[].message"));
     }
     if (allDone && !hasBest) {
       return Optional.of(
           new Failure(
-              "NoComparableTrial",
+              Reasons.NO_COMPARABLE_TRIAL,
               "no succeeded trial reported " + objective.getMetric() + ", the objective's metric"));
     }
     if (publish.isRefused()) {

@@ -52,7 +52,10 @@ public final class TrialObserver {
         return merge(status, previous);
       }
       return phase(
-          status, TrialPhase.WAITING, "WaitingForSlot", "waiting for a free parallelism slot");
+          status,
+          TrialPhase.WAITING,
+          Reasons.WAITING_FOR_SLOT,
+          "waiting for a free parallelism slot");
     }
     Optional<TrialStatus> recorded = recordedResult(job);
     if (recorded.isPresent()) {
@@ -79,20 +82,23 @@ public final class TrialObserver {
         // The Job controller saw the pod finish before our pod cache did. Judging now would
         // record "no summary" for good; the pod's own update event brings the result shortly.
         return phase(
-            status, TrialPhase.RUNNING, "Finishing", "the trainer exited; reading its result");
+            status,
+            TrialPhase.RUNNING,
+            Reasons.FINISHING,
+            "the trainer exited; reading its result");
       }
       status.setCompletionTime(jobStatus.getCompletionTime());
       if (summary.isEmpty() || !summary.get().succeeded()) {
         return phase(
             status,
             TrialPhase.FAILED,
-            "MissingSummary",
+            Reasons.MISSING_SUMMARY,
             "the trainer exited 0 but left no summary in its termination message");
       }
       status.setMetrics(metrics(summary.get().metrics()));
       status.setDigest(summary.get().digest());
       status.setArtifactUri(artifactUri);
-      return phase(status, TrialPhase.SUCCEEDED, "Completed", "trial finished");
+      return phase(status, TrialPhase.SUCCEEDED, Reasons.COMPLETED, "trial finished");
     }
 
     Optional<JobCondition> failed = jobCondition(job, "Failed");
@@ -110,16 +116,16 @@ public final class TrialObserver {
         return phase(
             status,
             TrialPhase.SUSPENDED,
-            "Suspended",
+            Reasons.SUSPENDED,
             "the trial's Kueue Workload is deactivated (spec.suspend)");
       }
       return Labels.isQueued(job)
           ? phase(
               status,
               TrialPhase.QUEUED,
-              "WaitingForAdmission",
+              Reasons.WAITING_FOR_ADMISSION,
               "waiting for Kueue to admit the trial Job")
-          : phase(status, TrialPhase.SUSPENDED, "Suspended", "the trial Job is suspended");
+          : phase(status, TrialPhase.SUSPENDED, Reasons.SUSPENDED, "the trial Job is suspended");
     }
 
     Pod pod = latestPod.filter(p -> !isFinished(p)).orElse(null);
@@ -136,18 +142,18 @@ public final class TrialObserver {
       return phase(
           status,
           TrialPhase.RUNNING,
-          "Finishing",
+          Reasons.FINISHING,
           "the trainer exited; waiting for the Job to complete");
     }
     if (pod == null) {
       return phase(
-          status, TrialPhase.PENDING, "Starting", "waiting for the trial's pod" + retryNote);
+          status, TrialPhase.PENDING, Reasons.STARTING, "waiting for the trial's pod" + retryNote);
     }
     if ("Running".equals(pod.getStatus().getPhase())) {
       return phase(
           status,
           TrialPhase.RUNNING,
-          retryNote.isEmpty() ? "Training" : "Retrying",
+          retryNote.isEmpty() ? Reasons.TRAINING : Reasons.RETRYING,
           "trainer running" + retryNote);
     }
     Optional<PodCondition> unschedulable =
@@ -156,7 +162,7 @@ public final class TrialObserver {
       return phase(
           status,
           TrialPhase.PENDING,
-          "Unschedulable",
+          Reasons.UNSCHEDULABLE,
           "cannot be scheduled: " + nullToEmpty(unschedulable.get().getMessage()));
     }
     Optional<ContainerStateWaiting> waiting =
@@ -171,7 +177,8 @@ public final class TrialObserver {
           waiting.get().getReason(),
           truncate(waiting.get().getMessage()));
     }
-    return phase(status, TrialPhase.PENDING, "Starting", "the trial's pod is starting" + retryNote);
+    return phase(
+        status, TrialPhase.PENDING, Reasons.STARTING, "the trial's pod is starting" + retryNote);
   }
 
   /** The recorded result on a finished trial Job, if any. */
@@ -202,13 +209,13 @@ public final class TrialObserver {
     }
     if (exit.isPresent()) {
       if ("OOMKilled".equals(exit.get().getReason())) {
-        return "OutOfMemory";
+        return Reasons.OUT_OF_MEMORY;
       }
       if (exit.get().getExitCode() != null && exit.get().getExitCode() != 0) {
         return ExitCodes.reason(exit.get().getExitCode());
       }
     }
-    return jobReason == null ? "JobFailed" : jobReason;
+    return jobReason == null ? Reasons.JOB_FAILED : jobReason;
   }
 
   private static String failureMessage(

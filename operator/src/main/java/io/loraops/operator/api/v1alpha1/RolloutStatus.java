@@ -1,6 +1,7 @@
 package io.loraops.operator.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.loraops.operator.status.Reasons;
 import lombok.Data;
 
 /**
@@ -17,13 +18,13 @@ public class RolloutStatus {
   public static final String ROLLED_BACK = "RolledBack";
 
   /** Why a rollout was rolled back: a gate failed on a pod that had loaded the version. */
-  public static final String GATE_FAILED = "GateFailed";
+  public static final String GATE_FAILED = Reasons.GATE_FAILED;
 
   /**
    * Why a rollout was rolled back: a server cannot serve the version (another base model, a rank
    * above its limit), found before any load call.
    */
-  public static final String INCOMPATIBLE_ADAPTER = "IncompatibleAdapter";
+  public static final String INCOMPATIBLE_ADAPTER = Reasons.INCOMPATIBLE_ADAPTER;
 
   @JsonPropertyDescription("The version being (or last) rolled out.")
   private Integer version;
