@@ -28,6 +28,7 @@ import java.util.Locale;
  * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [random|random_rslora|nan]
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * java -jar lora-trainer.jar chat-render &lt;modelDir&gt; &lt;conversations.json&gt;   chat template proof
+ * java -jar lora-trainer.jar rank-similarity &lt;adapterDir&gt; &lt;adapterDir&gt;   LoRA paper's phi per module
  * </pre>
  *
  * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
@@ -64,6 +65,7 @@ public final class Main {
         case "bench":
         case "bench-serve":
         case "chat-render":
+        case "rank-similarity":
           return DevCommands.run(args[0], rest);
         default:
           return usage("unknown command " + args[0]);
@@ -91,7 +93,8 @@ public final class Main {
             + "\n"
             + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [random|random_rslora|nan]\n"
             + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]\n"
-            + "       lora-trainer chat-render <modelDir> <conversations.json>");
+            + "       lora-trainer chat-render <modelDir> <conversations.json>\n"
+            + "       lora-trainer rank-similarity <adapterDir> <adapterDir>");
     return ExitCodes.BAD_CONFIG;
   }
 
