@@ -43,7 +43,12 @@ final class DevCommands {
     switch (command) {
       case "gen-model" -> {
         try (NDManager m = NDManager.newBaseManager()) {
-          TinyModels.write(a[0], Path.of(a[1]), a.length > 2 ? Long.parseLong(a[2]) : 42, m);
+          TinyModels.write(
+              a[0],
+              Path.of(a[1]),
+              a.length > 2 ? Long.parseLong(a[2]) : 42,
+              a.length > 3 ? Path.of(a[3]) : null,
+              m);
         }
         return 0;
       }
