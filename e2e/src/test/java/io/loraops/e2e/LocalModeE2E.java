@@ -117,8 +117,8 @@ class LocalModeE2E {
   /**
    * The demo's chat variant ({@code make demo-qwen3}): a Qwen3-shaped model with the real Qwen3
    * tokenizer and chat template learns from chat data, the sweep publishes a version, and the
-   * served adapter answers on /v1/chat/completions (rendered with Qwen3's template) and closes its
-   * turn with {@code <|im_end|>} as the training taught it, where the base model runs on.
+   * served adapter answers on /v1/chat/completions (rendered with Qwen3's template) what the data
+   * taught it and closes its turn with {@code <|im_end|>}, where the base model runs on.
    */
   @Test
   void qwen3ChatSweepIsPublishedAndServedWithTheModelsOwnTemplate() throws Exception {
@@ -163,9 +163,12 @@ class LocalModeE2E {
     assertThat(tuned.path("finish_reason").asText())
         .as("the adapter closes its turn")
         .isEqualTo("stop");
-    assertThat(tuned.at("/message/content").asText())
-        .isNotBlank()
-        .isNotEqualTo(base.at("/message/content").asText());
+    // The data answers this question "Blue."; Qwen3's template puts an empty reasoning block before
+    // the last answer, so the adapter learned to write one too.
+    assertThat(tuned.at("/message/content").asText()).isEqualTo("<think>\n\n</think>\n\nBlue.");
+    assertThat(base.path("finish_reason").asText())
+        .as("the base model runs on")
+        .isEqualTo("length");
   }
 
   /** A greedy chat answer (choices[0]) of the server at {@code ip} for a question of the data. */
