@@ -213,8 +213,9 @@ chat() {
     | python3 -c 'import json,sys
 try: r = json.load(sys.stdin)
 except ValueError: sys.exit(print("(no answer)"))
-c = r["choices"][0] if "choices" in r else None
-print(f"{c[\"message\"][\"content\"]!r} ({c[\"finish_reason\"]})" if c else r)'
+if "choices" not in r: sys.exit(print(r))
+c = r["choices"][0]
+print(repr(c["message"]["content"]), "(" + c["finish_reason"] + ")")'
 }
 
 down() {
