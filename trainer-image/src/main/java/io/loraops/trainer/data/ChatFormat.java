@@ -2,6 +2,7 @@ package io.loraops.trainer.data;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Conversations as token ids, through the model's chat template ({@link ChatTemplate}), for the
@@ -27,9 +28,13 @@ public final class ChatFormat {
 
   private ChatFormat() {}
 
-  /** Token ids of {@code messages} followed by the generation prompt the reply continues. */
-  public static int[] generationPrompt(TextTokenizer tok, List<Message> messages) {
-    return tok.encode(tok.chatTemplate().render(messages, true));
+  /**
+   * Token ids of {@code messages} followed by the generation prompt the reply continues, with
+   * template variables {@code kwargs} (see {@link ChatTemplate#render(List, boolean, Map)}).
+   */
+  public static int[] generationPrompt(
+      TextTokenizer tok, List<Message> messages, Map<String, Object> kwargs) {
+    return tok.encode(tok.chatTemplate().render(messages, true, kwargs));
   }
 
   /** Token ids of the whole conversation, loss on the assistant messages (see the class doc). */

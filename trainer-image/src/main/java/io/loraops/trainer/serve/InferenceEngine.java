@@ -363,9 +363,9 @@ public final class InferenceEngine implements AutoCloseable {
    * Prompt tokens of a chat, rendered with the model's chat template as the trainer renders chat
    * data; a conversation the template refuses (raise_exception) is the client's error (400).
    */
-  public int[] encodeChat(List<ChatFormat.Message> messages) {
+  public int[] encodeChat(List<ChatFormat.Message> messages, Map<String, Object> kwargs) {
     try {
-      return ChatFormat.generationPrompt(tokenizer, messages);
+      return ChatFormat.generationPrompt(tokenizer, messages, kwargs);
     } catch (TrainerException e) {
       throw e.exitCode() == ExitCodes.DATA_ERROR ? ApiException.badRequest(e.getMessage()) : e;
     }

@@ -1,6 +1,7 @@
 package io.loraops.trainer.serve;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -14,8 +15,10 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -340,6 +343,32 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
+  /**
+   * The chat template's variables besides the messages, as vLLM passes them: the request's {@code
+   * tools} and {@code documents}, and every entry of {@code chat_template_kwargs} (e.g. {@code
+   * {"enable_thinking": false}} for Qwen3).
+   */
+  static Map<String, Object> templateKwargs(JsonNode b) {
+    Map<String, Object> kwargs = new LinkedHashMap<>();
+    for (String field : new String[] {"tools", "documents"}) {
+      JsonNode v = b.get(field);
+      if (v != null && !v.isNull()) {
+        if (!v.isArray()) {
+          throw ApiException.badRequest(field + " must be an array");
+        }
+        kwargs.put(field, JSON.convertValue(v, Object.class));
+      }
+    }
+    JsonNode extra = b.get("chat_template_kwargs");
+    if (extra != null && !extra.isNull()) {
+      if (!extra.isObject()) {
+        throw ApiException.badRequest("chat_template_kwargs must be an object");
+      }
+      kwargs.putAll(JSON.convertValue(extra, new TypeReference<Map<String, Object>>() {}));
+    }
+    return kwargs;
+  }
+
   private ObjectNode chat(JsonNode b, String model, Consumer<InferenceEngine.Step> onStep) {
     JsonNode messages = b.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
@@ -355,7 +384,7 @@ public final class OpenAiServer implements AutoCloseable {
       }
       list.add(new ChatFormat.Message(role, content(m.get("content"), i)));
     }
-    int[] prompt = engine.encodeChat(list);
+    int[] prompt = engine.encodeChat(list, templateKwargs(b));
     int fallback = Math.max(1, engine.maxModelLen() - prompt.length);
     int maxTokens = integer(b, "max_completion_tokens", integer(b, "max_tokens", fallback));
     // OpenAI's chat API: "logprobs" is a switch, "top_logprobs" the count

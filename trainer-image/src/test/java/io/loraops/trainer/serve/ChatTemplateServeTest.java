@@ -36,17 +36,36 @@ class ChatTemplateServeTest {
             .writeValueAsString(Map.of("eos_token", "<eos>", "chat_template", TEMPLATE)));
     try (InferenceEngine engine =
         InferenceEngine.load(dir.toString(), "tiny", 2, new PathMap(Map.of()))) {
-      assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two"))))
+      assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two")), Map.of()))
           .containsExactly(engine.encode("[user]one two[assistant]"));
       assertThatThrownBy(
               () ->
                   engine.encodeChat(
                       List.of(
                           new ChatFormat.Message("system", "x"),
-                          new ChatFormat.Message("user", "y"))))
+                          new ChatFormat.Message("user", "y")),
+                      Map.of()))
           .isInstanceOf(ApiException.class)
           .hasMessageContaining("System role not supported")
           .satisfies(e -> assertThat(((ApiException) e).status()).isEqualTo(400));
     }
+  }
+
+  @Test
+  void toolsDocumentsAndChatTemplateKwargsBecomeTemplateVariablesAsVllmPassesThem()
+      throws Exception {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    Map<String, Object> kwargs =
+        OpenAiServer.templateKwargs(
+            json.readTree(
+                "{\"messages\": [], \"tools\": [{\"type\": \"function\"}], \"documents\": null,"
+                    + " \"chat_template_kwargs\": {\"enable_thinking\": false}}"));
+    assertThat(kwargs)
+        .containsExactly(
+            Map.entry("tools", List.of(Map.of("type", "function"))),
+            Map.entry("enable_thinking", false));
+    assertThatThrownBy(() -> OpenAiServer.templateKwargs(json.readTree("{\"tools\": {}}")))
+        .isInstanceOf(ApiException.class)
+        .hasMessageContaining("tools must be an array");
   }
 }
