@@ -62,14 +62,15 @@ CONVERSATIONS = [
 ]
 # Template variables besides the messages, as a request's tools / documents / chat_template_kwargs
 # reach the server: Llama 3.1 lists tools with tojson(indent=4), Qwen3 with tojson and reads
-# enable_thinking; a template ignores what it does not use.
+# enable_thinking; a template ignores what it does not use. Tools are written as the server hands
+# them over (vLLM's form: type, then function with name, description, parameters, null if absent).
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "Name, e.g. Zürich"}},
                    "required": ["city"]}}}
 KWARG_CASES = [
     ([msg("user", "Weather in Paris?")], {"tools": [WEATHER]}),
-    ([msg("system", "Be brief."), msg("user", "Weather in Paris?")], {"tools": [WEATHER, {"type": "function", "function": {"name": "noop", "parameters": {}}}]}),
+    ([msg("system", "Be brief."), msg("user", "Weather in Paris?")], {"tools": [WEATHER, {"type": "function", "function": {"name": "noop", "description": None, "parameters": {}}}]}),
     ([msg("user", "What is 2+2?")], {"enable_thinking": False}),
     ([msg("user", "Summarize."), msg("assistant", "Sure."), msg("user", "Now.")], {"enable_thinking": True, "documents": [{"title": "a", "text": "b"}]}),
 ]

@@ -34,21 +34,56 @@ class VllmDifferentialE2E {
 
   /**
    * Conversations for the chat check: a system prompt, several turns, an empty message, non-ASCII
-   * text, a reasoning block in the history (which Qwen3's template drops from earlier turns).
+   * text, a reasoning block in the history (which Qwen3's template drops from earlier turns), and
+   * template variables from the request: Qwen3's {@code enable_thinking} through {@code
+   * chat_template_kwargs}, and {@code tools} (with {@code tool_choice: none}, which vLLM needs
+   * without a tool parser and still renders the tools).
    */
-  static final List<List<Map<String, String>>> CHATS =
+  static final List<Chat> CHATS =
       List.of(
-          List.of(msg("user", "What color is the sky?")),
-          List.of(
-              msg("system", "You are a terse assistant."),
-              msg("user", "Hi"),
-              msg("assistant", "Hello!"),
-              msg("user", "what is the answer ?")),
-          List.of(msg("user", ""), msg("assistant", ""), msg("user", "Grüße, 你好 😀 naïve")),
-          List.of(
-              msg("user", "Think first."),
-              msg("assistant", "<think>\nTwo and two.\n</think>\n\nFour."),
-              msg("user", "And three?")));
+          new Chat(List.of(msg("user", "What color is the sky?")), Map.of()),
+          new Chat(
+              List.of(
+                  msg("system", "You are a terse assistant."),
+                  msg("user", "Hi"),
+                  msg("assistant", "Hello!"),
+                  msg("user", "what is the answer ?")),
+              Map.of()),
+          new Chat(
+              List.of(msg("user", ""), msg("assistant", ""), msg("user", "Grüße, 你好 😀 naïve")),
+              Map.of()),
+          new Chat(
+              List.of(
+                  msg("user", "Think first."),
+                  msg("assistant", "<think>\nTwo and two.\n</think>\n\nFour."),
+                  msg("user", "And three?")),
+              Map.of()),
+          new Chat(
+              List.of(msg("user", "What color is the sky?")),
+              Map.of("chat_template_kwargs", Map.of("enable_thinking", false))),
+          new Chat(
+              List.of(msg("user", "Weather in Paris?")),
+              Map.of(
+                  "tools",
+                  List.of(
+                      Map.of(
+                          "type",
+                          "function",
+                          "function",
+                          Map.of(
+                              "name",
+                              "get_weather",
+                              "parameters",
+                              Map.of(
+                                  "type",
+                                  "object",
+                                  "properties",
+                                  Map.of("city", Map.of("type", "string")))))),
+                  "tool_choice",
+                  "none")));
+
+  /** A conversation and the request's other fields. */
+  record Chat(List<Map<String, String>> messages, Map<String, Object> extra) {}
 
   static final int TOKENS = 8;
   static final double LOGPROB_TOLERANCE = 1e-4;
@@ -88,7 +123,8 @@ class VllmDifferentialE2E {
     // Both start at once: vLLM takes about half a minute, ours a few seconds.
     // The model's tokenizer_config.json carries its chat template: vLLM renders chats with it
     // as our server does.
-    vllm = InferenceProcess.vllm(model, work);
+    // Room for Qwen3's tool prompt (about 150 tokens); within both tiny models' 256 or more.
+    vllm = InferenceProcess.vllm(model, work, "--max-model-len", "256");
     ours = InferenceProcess.ours(model, work);
     vllm.awaitReady(Duration.ofMinutes(4));
     ours.awaitReady(Duration.ofMinutes(1));
@@ -154,11 +190,10 @@ class VllmDifferentialE2E {
   /** A greedy chat answer: the prompt's token count (how the template rendered) and the answer. */
   record GreedyChat(int promptTokens, Greedy answer) {}
 
-  static GreedyChat greedyChat(
-      InferenceProcess server, String model, List<Map<String, String>> messages) throws Exception {
-    Map<String, Object> body = new LinkedHashMap<>();
+  static GreedyChat greedyChat(InferenceProcess server, String model, Chat chat) throws Exception {
+    Map<String, Object> body = new LinkedHashMap<>(chat.extra());
     body.put("model", model);
-    body.put("messages", messages);
+    body.put("messages", chat.messages());
     body.put("max_tokens", TOKENS);
     body.put("temperature", 0);
     body.put("logprobs", true);
@@ -248,7 +283,7 @@ class VllmDifferentialE2E {
   void chatCompletionsWithTheModelsOwnTemplateAgree() throws Exception {
     double worst = 0;
     for (String model : models.keySet()) {
-      for (List<Map<String, String>> chat : CHATS) {
+      for (Chat chat : CHATS) {
         GreedyChat reference = greedyChat(vllm, model, chat);
         GreedyChat served = greedyChat(ours, model, chat);
         String what = model + " on " + chat;

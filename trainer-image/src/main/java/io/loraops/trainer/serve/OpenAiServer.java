@@ -345,8 +345,9 @@ public final class OpenAiServer implements AutoCloseable {
 
   /**
    * The chat template's variables besides the messages, as vLLM passes them: the request's {@code
-   * tools} and {@code documents}, and every entry of {@code chat_template_kwargs} (e.g. {@code
-   * {"enable_thinking": false}} for Qwen3).
+   * tools} (each as vLLM's request model dumps it, see {@link #vllmTool}) and {@code documents},
+   * and every entry of {@code chat_template_kwargs} (e.g. {@code {"enable_thinking": false}} for
+   * Qwen3).
    */
   static Map<String, Object> templateKwargs(JsonNode b) {
     Map<String, Object> kwargs = new LinkedHashMap<>();
@@ -356,7 +357,14 @@ public final class OpenAiServer implements AutoCloseable {
         if (!v.isArray()) {
           throw ApiException.badRequest(field + " must be an array");
         }
-        kwargs.put(field, JSON.convertValue(v, Object.class));
+        List<Object> items = new ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+          items.add(
+              field.equals("tools")
+                  ? vllmTool(v.get(i), i)
+                  : JSON.convertValue(v.get(i), Object.class));
+        }
+        kwargs.put(field, items);
       }
     }
     JsonNode extra = b.get("chat_template_kwargs");
@@ -367,6 +375,33 @@ public final class OpenAiServer implements AutoCloseable {
       kwargs.putAll(JSON.convertValue(extra, new TypeReference<Map<String, Object>>() {}));
     }
     return kwargs;
+  }
+
+  /**
+   * A request tool as vLLM renders it (its pydantic model dumped), so a template that prints tools
+   * ({@code tojson}) gives the same prompt: {@code type} first, then {@code function} with {@code
+   * name}, {@code description} and {@code parameters} in that order, absent ones null, {@code
+   * strict} only when given, other fields dropped.
+   */
+  static Map<String, Object> vllmTool(JsonNode tool, int i) {
+    JsonNode f = tool.path("function");
+    if (!f.path("name").isTextual()) {
+      throw ApiException.badRequest("tools[" + i + "].function.name must be a string");
+    }
+    if (!tool.path("type").asText("function").equals("function")) {
+      throw ApiException.badRequest("tools[" + i + "].type must be 'function'");
+    }
+    Map<String, Object> function = new LinkedHashMap<>();
+    for (String key : new String[] {"name", "description", "parameters"}) {
+      function.put(key, JSON.convertValue(f.get(key), Object.class));
+    }
+    if (f.hasNonNull("strict")) {
+      function.put("strict", f.get("strict").asBoolean());
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("type", "function");
+    out.put("function", function);
+    return out;
   }
 
   private ObjectNode chat(JsonNode b, String model, Consumer<InferenceEngine.Step> onStep) {

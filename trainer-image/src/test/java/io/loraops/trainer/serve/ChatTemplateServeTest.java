@@ -58,12 +58,20 @@ class ChatTemplateServeTest {
     Map<String, Object> kwargs =
         OpenAiServer.templateKwargs(
             json.readTree(
-                "{\"messages\": [], \"tools\": [{\"type\": \"function\"}], \"documents\": null,"
+                "{\"messages\": [], \"tools\": [{\"function\": {\"name\": \"f\", \"x\": 1}}],"
+                    + " \"documents\": null,"
                     + " \"chat_template_kwargs\": {\"enable_thinking\": false}}"));
+    // vLLM's request model: description and parameters present (null), unknown fields dropped
+    Map<String, Object> function = new java.util.LinkedHashMap<>();
+    function.put("name", "f");
+    function.put("description", null);
+    function.put("parameters", null);
     assertThat(kwargs)
         .containsExactly(
-            Map.entry("tools", List.of(Map.of("type", "function"))),
+            Map.entry("tools", List.of(Map.of("type", "function", "function", function))),
             Map.entry("enable_thinking", false));
+    assertThat(((List<?>) kwargs.get("tools")).get(0).toString())
+        .isEqualTo("{type=function, function={name=f, description=null, parameters=null}}");
     assertThatThrownBy(() -> OpenAiServer.templateKwargs(json.readTree("{\"tools\": {}}")))
         .isInstanceOf(ApiException.class)
         .hasMessageContaining("tools must be an array");
