@@ -133,9 +133,8 @@ public final class InferenceEngine implements AutoCloseable {
     try {
       CausalLM model = ModelLoader.load(dir, manager);
       TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
-      Set<Integer> stops = StopTokens.read(dir, tokenizer.eosId());
       return new InferenceEngine(
-          manager, model, tokenizer, stops, servedName, modelPath, maxLoras, paths);
+          manager, model, tokenizer, tokenizer.stopIds(), servedName, modelPath, maxLoras, paths);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
