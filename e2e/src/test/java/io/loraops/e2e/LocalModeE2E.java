@@ -132,8 +132,8 @@ class LocalModeE2E {
         .containsOnly("Succeeded");
     assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
 
-    local.kubectl(
-        "apply", "-f", LocalMode.REPO.resolve("examples/quickstart-qwen3-serving.yaml").toString());
+    String serving = LocalMode.REPO.resolve("examples/quickstart-qwen3-serving.yaml").toString();
+    local.kubectl("apply", "-f", serving);
     await()
         .atMost(Duration.ofMinutes(3))
         .pollInterval(Duration.ofSeconds(1))
@@ -169,6 +169,8 @@ class LocalModeE2E {
     assertThat(base.path("finish_reason").asText())
         .as("the base model runs on")
         .isEqualTo("length");
+    // The server's CPU request would otherwise hold node capacity the other tests' sweeps use.
+    local.kubectl("delete", "--wait=true", "-f", serving);
   }
 
   /** A greedy chat answer (choices[0]) of the server at {@code ip} for a question of the data. */
