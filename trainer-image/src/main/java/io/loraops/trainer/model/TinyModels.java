@@ -12,6 +12,7 @@ import io.loraops.trainer.data.ChatTemplate;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -106,14 +107,12 @@ public final class TinyModels {
     Files.createDirectories(dir);
     SpecialIds ids;
     if (tokenizer == null) {
-      writeTokenizer(dir, vocabulary(), json);
-      ids = new SpecialIds(vocabulary().size(), EOS, EOS, PAD);
+      List<String> words = vocabulary();
+      writeTokenizer(dir, words, json);
+      ids = new SpecialIds(words.size(), EOS, EOS, PAD);
     } else {
       for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
-        Files.copy(
-            tokenizer.resolve(f),
-            dir.resolve(f),
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(tokenizer.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
       }
       ids = SpecialIds.of(tokenizer, json);
     }
@@ -174,10 +173,14 @@ public final class TinyModels {
     static SpecialIds of(Path tokenizer, ObjectMapper json) throws IOException {
       JsonNode t = json.readTree(tokenizer.resolve("tokenizer.json").toFile());
       Map<String, Integer> id = new HashMap<>();
-      t.path("model")
-          .path("vocab")
-          .fields()
-          .forEachRemaining(e -> id.put(e.getKey(), e.getValue().asInt()));
+      JsonNode base = t.path("model").path("vocab");
+      if (base.isArray()) { // Unigram: [piece, score] pairs, the id is the position
+        for (int i = 0; i < base.size(); i++) {
+          id.put(base.get(i).path(0).asText(), i);
+        }
+      } else { // BPE, WordPiece, WordLevel: {token: id}
+        base.fields().forEachRemaining(e -> id.put(e.getKey(), e.getValue().asInt()));
+      }
       t.path("added_tokens").forEach(a -> id.put(a.path("content").asText(), a.path("id").asInt()));
       int vocab = id.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
       int eos = id.getOrDefault(ChatTemplate.configuredToken(tokenizer, "eos_token"), -1);
