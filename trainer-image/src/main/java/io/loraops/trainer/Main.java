@@ -20,7 +20,7 @@ import java.util.Locale;
  *
  * <pre>
  * java -jar lora-trainer.jar train &lt;trial.json&gt;     the trial pod's entrypoint
- * java -jar lora-trainer.jar gen-model &lt;preset&gt; &lt;dir&gt; [seed]   seeded HF-layout model
+ * java -jar lora-trainer.jar gen-model &lt;preset&gt; &lt;dir&gt; [seed [tokenizerDir]]   seeded HF-layout model
  * java -jar lora-trainer.jar proof-train &lt;trial.json&gt; &lt;dumpDir&gt;   train, dumping init + batches
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
  * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
@@ -84,7 +84,7 @@ public final class Main {
         "trainer: "
             + why
             + "\nusage: lora-trainer train <trial.json>\n"
-            + "       lora-trainer gen-model <preset> <dir> [seed]\n"
+            + "       lora-trainer gen-model <preset> <dir> [seed [tokenizerDir]]\n"
             + "       lora-trainer proof-train <trial.json> <dumpDir>\n"
             + "       lora-trainer logits <modelDir> <adapterDir|-> <out.safetensors>\n"
             + "       lora-trainer bench <modelDir> <batch> <seq> <steps> <targets> <rank>\n"

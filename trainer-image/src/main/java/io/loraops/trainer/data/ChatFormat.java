@@ -2,6 +2,8 @@ package io.loraops.trainer.data;
 
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * Conversations as token ids, through the model's chat template ({@link ChatTemplate}), for the
@@ -11,7 +13,9 @@ import java.util.List;
  * apply_chat_template(..., tokenize=True)}: no special tokens added beyond what the template
  * writes). Loss is taken on what the model generates for each assistant message: from the end of
  * the conversation before it rendered with the generation prompt, up to and including the first
- * end-of-turn token (the template's {@code eos_token}). Templates mark no {@code {% generation %}}
+ * end-of-turn token (the template's {@code eos_token}, or any id the model stops at: Llama 3 base
+ * models name {@code <|end_of_text|>} as EOS while their template closes turns with {@code
+ * <|eot_id|>}, which generation_config.json lists). Templates mark no {@code {% generation %}}
  * blocks in the models we target, and rendering prefixes is how the reference derives the mask
  * then; the end-of-turn rule, not the next prefix, closes the span because some templates (Qwen3)
  * render a final assistant message differently from an earlier one.
@@ -27,9 +31,13 @@ public final class ChatFormat {
 
   private ChatFormat() {}
 
-  /** Token ids of {@code messages} followed by the generation prompt the reply continues. */
-  public static int[] generationPrompt(TextTokenizer tok, List<Message> messages) {
-    return tok.encode(tok.chatTemplate().render(messages, true));
+  /**
+   * Token ids of {@code messages} followed by the generation prompt the reply continues, with
+   * template variables {@code kwargs} (see {@link ChatTemplate#render(List, boolean, Map)}).
+   */
+  public static int[] generationPrompt(
+      TextTokenizer tok, List<Message> messages, Map<String, Object> kwargs) {
+    return tok.encode(tok.chatTemplate().render(messages, true, kwargs));
   }
 
   /** Token ids of the whole conversation, loss on the assistant messages (see the class doc). */
@@ -38,6 +46,7 @@ public final class ChatFormat {
     int[] ids = tok.encode(t.render(messages, false));
     boolean[] learn = new boolean[ids.length];
     int endOfTurn = endOfTurnId(tok);
+    Set<Integer> stops = tok.stopIds();
     for (int i = 0; i < messages.size(); i++) {
       if (!messages.get(i).role().equals("assistant")) {
         continue;
@@ -45,7 +54,7 @@ public final class ChatFormat {
       int[] prompt = tok.encode(t.render(messages.subList(0, i), true));
       int start = commonPrefix(prompt, ids);
       int end = start;
-      while (end < ids.length && ids[end] != endOfTurn) {
+      while (end < ids.length && ids[end] != endOfTurn && !stops.contains(ids[end])) {
         end++;
       }
       Arrays.fill(learn, start, Math.min(ids.length, end + 1), true);

@@ -147,14 +147,26 @@ public final class ChatTemplate {
    *     (raise_exception)
    */
   public String render(List<ChatFormat.Message> messages, boolean addGenerationPrompt) {
+    return render(messages, addGenerationPrompt, Map.of());
+  }
+
+  /**
+   * {@code messages} rendered with template variables {@code kwargs} besides them, as {@code
+   * apply_chat_template(..., tools=..., documents=..., **kwargs)} and vLLM's {@code tools}, {@code
+   * documents} and {@code chat_template_kwargs} (e.g. Qwen3's {@code enable_thinking}); values are
+   * JSON-shaped (maps, lists, strings, numbers, booleans).
+   */
+  public String render(
+      List<ChatFormat.Message> messages, boolean addGenerationPrompt, Map<String, Object> kwargs) {
     try {
-      return renderOrThrow(messages, addGenerationPrompt);
+      return renderOrThrow(messages, addGenerationPrompt, kwargs);
     } catch (Jinja.Raised e) {
       throw TrainerException.dataError(name + " refuses the conversation: " + e.getMessage());
     }
   }
 
-  private String renderOrThrow(List<ChatFormat.Message> messages, boolean addGenerationPrompt) {
+  private String renderOrThrow(
+      List<ChatFormat.Message> messages, boolean addGenerationPrompt, Map<String, Object> kwargs) {
     List<Map<String, Object>> list = new ArrayList<>();
     for (ChatFormat.Message m : messages) {
       Map<String, Object> msg = new LinkedHashMap<>();
@@ -162,7 +174,9 @@ public final class ChatTemplate {
       msg.put("content", m.content());
       list.add(msg);
     }
+    // As transformers: keyword arguments may override a special token, never the conversation.
     Map<String, Object> context = new HashMap<>(specialTokens);
+    context.putAll(kwargs);
     context.put("messages", list);
     context.put("add_generation_prompt", addGenerationPrompt);
     try {
@@ -195,7 +209,7 @@ public final class ChatTemplate {
     for (List<ChatFormat.Message> p : probes) {
       for (boolean gen : new boolean[] {false, true}) {
         try {
-          renderOrThrow(p, gen);
+          renderOrThrow(p, gen, Map.of());
         } catch (Jinja.Raised e) {
           // the template refused this probe; the engine understood it
         }

@@ -1,6 +1,7 @@
 package io.loraops.trainer.data;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.tag.Tag;
 import com.hubspot.jinjava.tree.Node;
@@ -209,45 +210,56 @@ final class JinjaPython {
     }
   }
 
-  /** Python's {@code json.dumps(x, ensure_ascii=False)}: ", " and ": " separators, as is. */
-  static final class ToJson implements Filter {
+  /**
+   * transformers' {@code tojson}: Python's {@code json.dumps(x, ensure_ascii=False, indent=...)}.
+   * Without {@code indent} items are separated by ", " on one line; with it (Llama 3.1's tool
+   * listing) each item is on its own line, indented per level, separated by ",". Other arguments
+   * (separators, sort_keys) no real template uses; they fail the render rather than be ignored.
+   */
+  static final class ToJson implements AdvancedFilter {
     @Override
     public String getName() {
       return "tojson";
     }
 
     @Override
-    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+    public Object filter(
+        Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+      if (args.length > 0 || kwargs.keySet().stream().anyMatch(k -> !k.equals("indent"))) {
+        throw new IllegalArgumentException(
+            "tojson takes only indent=N here, got " + List.of(args) + " " + kwargs.keySet());
+      }
+      Object indent = kwargs.get("indent");
       StringBuilder out = new StringBuilder();
-      write(var, out);
+      write(var, out, indent == null ? null : " ".repeat(((Number) indent).intValue()), "");
       return out.toString();
     }
 
-    private static void write(Object v, StringBuilder out) {
+    /** Writes {@code v}; {@code indent} null: one line; {@code at}: the current line's indent. */
+    private static void write(Object v, StringBuilder out, String indent, String at) {
       if (v == null) {
         out.append("null");
       } else if (v instanceof Boolean || v instanceof Number) {
         out.append(v);
       } else if (v instanceof Map<?, ?> map) {
-        out.append('{');
-        String sep = "";
+        List<Runnable> items = new ArrayList<>();
+        String inner = indent == null ? at : at + indent;
         for (Map.Entry<?, ?> e : map.entrySet()) {
-          out.append(sep);
-          write(String.valueOf(e.getKey()), out);
-          out.append(": ");
-          write(e.getValue(), out);
-          sep = ", ";
+          items.add(
+              () -> {
+                write(String.valueOf(e.getKey()), out, indent, inner);
+                out.append(": ");
+                write(e.getValue(), out, indent, inner);
+              });
         }
-        out.append('}');
+        container('{', '}', items, out, indent, at);
       } else if (v instanceof Iterable<?> list) {
-        out.append('[');
-        String sep = "";
+        List<Runnable> items = new ArrayList<>();
+        String inner = indent == null ? at : at + indent;
         for (Object o : list) {
-          out.append(sep);
-          write(o, out);
-          sep = ", ";
+          items.add(() -> write(o, out, indent, inner));
         }
-        out.append(']');
+        container('[', ']', items, out, indent, at);
       } else {
         String s = v.toString();
         out.append('"');
@@ -272,6 +284,23 @@ final class JinjaPython {
         }
         out.append('"');
       }
+    }
+
+    /** Brackets around {@code items} as json.dumps lays them out; empty ones stay "[]" / "{}". */
+    private static void container(
+        char open, char close, List<Runnable> items, StringBuilder out, String indent, String at) {
+      out.append(open);
+      for (int i = 0; i < items.size(); i++) {
+        out.append(i == 0 ? "" : indent == null ? ", " : ",");
+        if (indent != null) {
+          out.append('\n').append(at).append(indent);
+        }
+        items.get(i).run();
+      }
+      if (indent != null && !items.isEmpty()) {
+        out.append('\n').append(at);
+      }
+      out.append(close);
     }
   }
 }

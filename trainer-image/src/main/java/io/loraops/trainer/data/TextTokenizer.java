@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The model's {@code tokenizer.json} through DJL's binding of Hugging Face tokenizers. Special
@@ -23,12 +24,15 @@ public final class TextTokenizer implements AutoCloseable {
   private final HuggingFaceTokenizer tokenizer;
   private final int eosId;
   private final int padId;
+  private final Set<Integer> stopIds;
   private ChatTemplate chatTemplate;
 
-  private TextTokenizer(HuggingFaceTokenizer tokenizer, int eosId, int padId) {
+  private TextTokenizer(
+      HuggingFaceTokenizer tokenizer, int eosId, int padId, Set<Integer> stopIds) {
     this.tokenizer = tokenizer;
     this.eosId = eosId;
     this.padId = padId;
+    this.stopIds = stopIds;
   }
 
   /**
@@ -67,6 +71,7 @@ public final class TextTokenizer implements AutoCloseable {
               + EOS_NAMES
               + ")");
     }
+    Set<Integer> stops = StopTokens.read(modelDir, eos);
     HuggingFaceTokenizer t;
     try {
       t =
@@ -79,7 +84,7 @@ public final class TextTokenizer implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       throw TrainerException.badConfig(file + ": cannot load tokenizer: " + e.getMessage());
     }
-    TextTokenizer tok = new TextTokenizer(t, eos, padTokenId >= 0 ? padTokenId : eos);
+    TextTokenizer tok = new TextTokenizer(t, eos, padTokenId >= 0 ? padTokenId : eos, stops);
     try {
       tok.chatTemplate = ChatTemplate.load(modelDir, tok.token(eos));
     } catch (RuntimeException e) {
@@ -135,6 +140,14 @@ public final class TextTokenizer implements AutoCloseable {
 
   public int eosId() {
     return eosId;
+  }
+
+  /**
+   * The ids that end a turn or a completion: EOS and every {@code eos_token_id} of {@code
+   * config.json} and {@code generation_config.json} (see {@link StopTokens}).
+   */
+  public Set<Integer> stopIds() {
+    return stopIds;
   }
 
   public int padId() {

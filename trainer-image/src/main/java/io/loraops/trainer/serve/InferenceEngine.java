@@ -150,9 +150,15 @@ public final class InferenceEngine implements AutoCloseable {
     try {
       CausalLM model = ModelLoader.load(dir, manager);
       TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
-      Set<Integer> stops = StopTokens.read(dir, tokenizer.eosId());
       return new InferenceEngine(
-          manager, model, tokenizer, stops, servedName, modelPath, maxCpuLoras, paths);
+          manager,
+          model,
+          tokenizer,
+          tokenizer.stopIds(),
+          servedName,
+          modelPath,
+          maxCpuLoras,
+          paths);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -433,9 +439,9 @@ public final class InferenceEngine implements AutoCloseable {
    * Prompt tokens of a chat, rendered with the model's chat template as the trainer renders chat
    * data; a conversation the template refuses (raise_exception) is the client's error (400).
    */
-  public int[] encodeChat(List<ChatFormat.Message> messages) {
+  public int[] encodeChat(List<ChatFormat.Message> messages, Map<String, Object> kwargs) {
     try {
-      return ChatFormat.generationPrompt(tokenizer, messages);
+      return ChatFormat.generationPrompt(tokenizer, messages, kwargs);
     } catch (TrainerException e) {
       throw e.exitCode() == ExitCodes.DATA_ERROR ? ApiException.badRequest(e.getMessage()) : e;
     }

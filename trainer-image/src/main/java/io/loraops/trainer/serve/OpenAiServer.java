@@ -1,6 +1,7 @@
 package io.loraops.trainer.serve;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -14,8 +15,10 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -340,6 +343,67 @@ public final class OpenAiServer implements AutoCloseable {
     return out;
   }
 
+  /**
+   * The chat template's variables besides the messages, as vLLM passes them: the request's {@code
+   * tools} (each as vLLM's request model dumps it, see {@link #vllmTool}) and {@code documents},
+   * and every entry of {@code chat_template_kwargs} (e.g. {@code {"enable_thinking": false}} for
+   * Qwen3).
+   */
+  static Map<String, Object> templateKwargs(JsonNode b) {
+    Map<String, Object> kwargs = new LinkedHashMap<>();
+    for (String field : new String[] {"tools", "documents"}) {
+      JsonNode v = b.get(field);
+      if (v != null && !v.isNull()) {
+        if (!v.isArray()) {
+          throw ApiException.badRequest(field + " must be an array");
+        }
+        List<Object> items = new ArrayList<>();
+        for (int i = 0; i < v.size(); i++) {
+          items.add(
+              field.equals("tools")
+                  ? vllmTool(v.get(i), i)
+                  : JSON.convertValue(v.get(i), Object.class));
+        }
+        kwargs.put(field, items);
+      }
+    }
+    JsonNode extra = b.get("chat_template_kwargs");
+    if (extra != null && !extra.isNull()) {
+      if (!extra.isObject()) {
+        throw ApiException.badRequest("chat_template_kwargs must be an object");
+      }
+      kwargs.putAll(JSON.convertValue(extra, new TypeReference<Map<String, Object>>() {}));
+    }
+    return kwargs;
+  }
+
+  /**
+   * A request tool as vLLM renders it (its pydantic model dumped), so a template that prints tools
+   * ({@code tojson}) gives the same prompt: {@code type} first, then {@code function} with {@code
+   * name}, {@code description} and {@code parameters} in that order, absent ones null, {@code
+   * strict} only when given, other fields dropped.
+   */
+  static Map<String, Object> vllmTool(JsonNode tool, int i) {
+    JsonNode f = tool.path("function");
+    if (!f.path("name").isTextual()) {
+      throw ApiException.badRequest("tools[" + i + "].function.name must be a string");
+    }
+    if (!tool.path("type").asText("function").equals("function")) {
+      throw ApiException.badRequest("tools[" + i + "].type must be 'function'");
+    }
+    Map<String, Object> function = new LinkedHashMap<>();
+    for (String key : new String[] {"name", "description", "parameters"}) {
+      function.put(key, JSON.convertValue(f.get(key), Object.class));
+    }
+    if (f.hasNonNull("strict")) {
+      function.put("strict", f.get("strict").asBoolean());
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("type", "function");
+    out.put("function", function);
+    return out;
+  }
+
   private ObjectNode chat(JsonNode b, String model, Consumer<InferenceEngine.Step> onStep) {
     JsonNode messages = b.get("messages");
     if (messages == null || !messages.isArray() || messages.isEmpty()) {
@@ -355,7 +419,7 @@ public final class OpenAiServer implements AutoCloseable {
       }
       list.add(new ChatFormat.Message(role, content(m.get("content"), i)));
     }
-    int[] prompt = engine.encodeChat(list);
+    int[] prompt = engine.encodeChat(list, templateKwargs(b));
     int fallback = Math.max(1, engine.maxModelLen() - prompt.length);
     int maxTokens = integer(b, "max_completion_tokens", integer(b, "max_tokens", fallback));
     // OpenAI's chat API: "logprobs" is a switch, "top_logprobs" the count

@@ -99,6 +99,33 @@ class ChatTemplateTest {
   }
 
   @Test
+  void keywordVariablesReachTheTemplateAndTojsonIndentsAsPython() throws Exception {
+    // As Llama 3.1 lists tools and Qwen3 reads enable_thinking.
+    ChatTemplate t =
+        withConfig(
+            Map.of(
+                "chat_template",
+                "{% if tools %}{{ tools[0] | tojson(indent=2) }}|{{ tools | tojson }}|{% endif %}"
+                    + "{% if enable_thinking is defined and enable_thinking is false %}no-think|"
+                    + "{% endif %}{{ messages | length }}"));
+    // JSON-shaped, in order, as the server hands a request's tools over
+    Object tool =
+        JSON.readValue(
+            "{\"function\": {\"name\": \"f\", \"parameters\": []}, \"type\": \"function\"}",
+            Object.class);
+    Map<String, Object> kwargs = new java.util.LinkedHashMap<>();
+    kwargs.put("tools", List.of(tool, Map.of()));
+    kwargs.put("enable_thinking", false);
+    // json.dumps(tools[0], indent=2) and json.dumps(tools, ensure_ascii=False)
+    assertThat(t.render(CHAT, true, kwargs))
+        .isEqualTo(
+            "{\n  \"function\": {\n    \"name\": \"f\",\n    \"parameters\": []\n  },\n"
+                + "  \"type\": \"function\"\n}|[{\"function\": {\"name\": \"f\", \"parameters\": []},"
+                + " \"type\": \"function\"}, {}]|no-think|2");
+    assertThat(t.render(CHAT, true)).isEqualTo("2");
+  }
+
+  @Test
   void generationBlocksRenderTheirBody() throws Exception {
     ChatTemplate t =
         withConfig(

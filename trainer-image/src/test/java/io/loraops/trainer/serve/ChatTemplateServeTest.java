@@ -36,17 +36,44 @@ class ChatTemplateServeTest {
             .writeValueAsString(Map.of("eos_token", "<eos>", "chat_template", TEMPLATE)));
     try (InferenceEngine engine =
         InferenceEngine.load(dir.toString(), "tiny", 2, new PathMap(Map.of()))) {
-      assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two"))))
+      assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two")), Map.of()))
           .containsExactly(engine.encode("[user]one two[assistant]"));
       assertThatThrownBy(
               () ->
                   engine.encodeChat(
                       List.of(
                           new ChatFormat.Message("system", "x"),
-                          new ChatFormat.Message("user", "y"))))
+                          new ChatFormat.Message("user", "y")),
+                      Map.of()))
           .isInstanceOf(ApiException.class)
           .hasMessageContaining("System role not supported")
           .satisfies(e -> assertThat(((ApiException) e).status()).isEqualTo(400));
     }
+  }
+
+  @Test
+  void toolsDocumentsAndChatTemplateKwargsBecomeTemplateVariablesAsVllmPassesThem()
+      throws Exception {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    Map<String, Object> kwargs =
+        OpenAiServer.templateKwargs(
+            json.readTree(
+                "{\"messages\": [], \"tools\": [{\"function\": {\"name\": \"f\", \"x\": 1}}],"
+                    + " \"documents\": null,"
+                    + " \"chat_template_kwargs\": {\"enable_thinking\": false}}"));
+    // vLLM's request model: description and parameters present (null), unknown fields dropped
+    Map<String, Object> function = new java.util.LinkedHashMap<>();
+    function.put("name", "f");
+    function.put("description", null);
+    function.put("parameters", null);
+    assertThat(kwargs)
+        .containsExactly(
+            Map.entry("tools", List.of(Map.of("type", "function", "function", function))),
+            Map.entry("enable_thinking", false));
+    assertThat(((List<?>) kwargs.get("tools")).get(0).toString())
+        .isEqualTo("{type=function, function={name=f, description=null, parameters=null}}");
+    assertThatThrownBy(() -> OpenAiServer.templateKwargs(json.readTree("{\"tools\": {}}")))
+        .isInstanceOf(ApiException.class)
+        .hasMessageContaining("tools must be an array");
   }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.loraops.trainer.Fixtures;
 import io.loraops.trainer.TrainerException;
+import io.loraops.trainer.data.StopTokens;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

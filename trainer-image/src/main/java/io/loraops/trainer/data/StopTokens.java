@@ -1,4 +1,4 @@
-package io.loraops.trainer.serve;
+package io.loraops.trainer.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,15 +14,16 @@ import java.util.TreeSet;
  * tokenizer's EOS, every {@code eos_token_id} of {@code config.json}, and every one of {@code
  * generation_config.json}. Llama 3 lists several there ({@code <|end_of_text|>}, {@code
  * <|eom_id|>}, {@code <|eot_id|>}); an instruct model ends its turn with {@code <|eot_id|>}, which
- * is not the tokenizer's EOS, so without the list a chat answer would run on to max_tokens.
+ * is not the tokenizer's EOS, so without the list a chat answer would run on to max_tokens, and a
+ * trained assistant turn would not end there.
  */
-final class StopTokens {
+public final class StopTokens {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private StopTokens() {}
 
   /** The stop ids of the model in {@code dir}, whose tokenizer's EOS is {@code eos}. */
-  static Set<Integer> read(Path dir, int eos) {
+  public static Set<Integer> read(Path dir, int eos) {
     Set<Integer> ids = new TreeSet<>();
     ids.add(eos);
     for (String file : new String[] {"config.json", "generation_config.json"}) {
