@@ -25,15 +25,30 @@ public final class BestTrialSelector {
         .min(byValue.thenComparing(TrialStatus::getIndex));
   }
 
+  /**
+   * The summary people read (in {@code kubectl get lj}): losses to 4 significant digits, not 16.
+   * The exact values stay in {@code status.trials[].metrics} and in the version record.
+   */
   public static BestTrial describe(TrialStatus trial, Objective objective) {
     BestTrial best = new BestTrial();
     best.setName(trial.getName());
     best.setRank(trial.getParameters().getRank());
     best.setAlpha(trial.getParameters().getAlpha());
     best.setLearningRate(trial.getParameters().getLearningRate());
-    best.setEvalLoss(trial.getMetrics() == null ? null : trial.getMetrics().getEvalLoss());
-    best.setObjectiveValue(value(trial, objective.getMetric()));
+    best.setEvalLoss(
+        trial.getMetrics() == null ? null : readable(trial.getMetrics().getEvalLoss()));
+    best.setObjectiveValue(readable(value(trial, objective.getMetric())));
     return best;
+  }
+
+  /** {@code x} to 4 significant digits (null stays null). */
+  static Double readable(Double x) {
+    if (x == null || !Double.isFinite(x) || x == 0) {
+      return x;
+    }
+    return new java.math.BigDecimal(x)
+        .round(new java.math.MathContext(4, java.math.RoundingMode.HALF_EVEN))
+        .doubleValue();
   }
 
   private static double value(TrialStatus t, Objective.Metric metric) {

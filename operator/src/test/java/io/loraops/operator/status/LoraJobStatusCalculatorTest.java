@@ -97,6 +97,10 @@ class LoraJobStatusCalculatorTest {
     assertThat(status.getBestTrial().getName()).isEqualTo("t002");
     assertThat(status.getBestTrial().getRank()).isEqualTo(8);
     assertThat(status.getPublishedVersion()).isEqualTo(3);
+    // the summary shows 4 significant digits; the trial keeps the exact value
+    assertThat(BestTrialSelector.readable(1.2345678901234)).isEqualTo(1.235);
+    assertThat(BestTrialSelector.readable(0.000123456)).isEqualTo(0.0001235);
+    assertThat(BestTrialSelector.readable(null)).isNull();
     assertThat(status.getTrialsFailed()).isEqualTo(1);
     assertThat(Conditions.isTrue(status.getConditions(), "Failed"))
         .as("one failed trial does not fail the sweep")

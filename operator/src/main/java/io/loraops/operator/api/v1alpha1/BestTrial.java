@@ -19,9 +19,10 @@ public class BestTrial {
   @JsonPropertyDescription("Its learning rate.")
   private Double learningRate;
 
-  @JsonPropertyDescription("Its final evaluation loss.")
+  @JsonPropertyDescription(
+      "Its final evaluation loss, to 4 significant digits (exact in status.trials[].metrics).")
   private Double evalLoss;
 
-  @JsonPropertyDescription("Value of the objective's metric.")
+  @JsonPropertyDescription("Value of the objective's metric, to 4 significant digits.")
   private Double objectiveValue;
 }
