@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--prompt-fraction", type=float, default=0.0,
                     help="leading positions of each row without loss (SFT prompts); PEFT still computes their logits")
+    ap.add_argument("--gradient-checkpointing", action="store_true",
+                    help="transformers' gradient checkpointing (use_reentrant=False), as the Java side's"
+                    " training.gradientCheckpointing")
     ap.add_argument("--lengths", help="file of example lengths (comma-separated): batches of that many"
                     " examples padded to the longest, as the standard dynamic-padding collator; tokens/s counts"
                     " real tokens only")
@@ -40,6 +43,9 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation="eager")
     cfg = LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0, target_modules=a.targets.split(","),
                      task_type="CAUSAL_LM")
+    if a.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     model = get_peft_model(model, cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -86,6 +92,7 @@ def main():
     total = sum(times)
     print(json.dumps({
         "impl": "python-peft",
+        "gradient_checkpointing": a.gradient_checkpointing,
         "prompt_fraction": a.prompt_fraction,
         "tokens_per_s": a.batch * a.seq * a.steps / total,
         **({"real_tokens_per_s": real_tokens / total} if lengths else {}),

@@ -45,22 +45,29 @@ seq = int(sys.argv[1])
 rng = random.Random(7)
 print(",".join(str(min(seq, max(8, round(rng.lognormvariate(0, 0.7) * seq / 4)))) for _ in range(4096)))
 PY
+# The fifth recomputes blocks in the backward pass on both sides (training.gradientCheckpointing;
+# transformers' gradient_checkpointing_enable): less activation memory for more compute.
+# ONLY="label ..." runs only the rows of those labels.
 for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_proj,v_proj 0.5" \
-            "llama-100m q_proj,v_proj varlen"; do
+            "llama-100m q_proj,v_proj varlen" "llama-100m q_proj,v_proj ckpt"; do
   set -- $spec
   preset=$1 targets=$2 prompt=$3
   label=$preset
-  java_extra=() peft_extra=()
-  if [ "$prompt" = varlen ]; then
+  java_extra=() peft_extra=() java_env=()
+  if [ "$prompt" = ckpt ]; then
+    label="$preset/ckpt" prompt=0
+    java_env=(BENCH_CHECKPOINTING=1) peft_extra=(--gradient-checkpointing)
+  elif [ "$prompt" = varlen ]; then
     label="$preset/varlen" prompt=0
     java_extra=("$LENGTHS") peft_extra=(--lengths "$LENGTHS")
   elif [ "$prompt" != 0 ]; then
     label="$preset/sft$(python3 -c "print(int($prompt*100))")"
   fi
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $label "* ]]; then continue; fi
   [ -f "$WORK/$preset/model.safetensors" ] || "${JAVA[@]}" gen-model "$preset" "$WORK/$preset" 1 >/dev/null
   for round in $(seq "$ROUNDS"); do
     echo "bench: $label round $round ($targets, r=$RANK, batch $BATCH x $SEQ, $THREADS threads, $STEPS timed steps)..." >&2
-    j=$(OMP_NUM_THREADS=$THREADS "${JAVA[@]}" bench "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" "$prompt" "${java_extra[@]}" | tail -1)
+    j=$(env "${java_env[@]}" OMP_NUM_THREADS=$THREADS "${JAVA[@]}" bench "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" "$prompt" "${java_extra[@]}" | tail -1)
     p=$(OMP_NUM_THREADS=$THREADS "$VENV/bin/python" "$ROOT/bench/trainer/peft_bench.py" "$WORK/$preset" "$BATCH" "$SEQ" "$STEPS" "$targets" "$RANK" --threads "$THREADS" --prompt-fraction "$prompt" "${peft_extra[@]}" | tail -1)
     ROWS+=("$label|$j|$p")
   done

@@ -195,6 +195,8 @@ final class DevCommands {
       Path lengths)
       throws IOException {
     int prompt = (int) (promptFraction * seq); // leading positions without loss, as in SFT data
+    // BENCH_CHECKPOINTING=1: training.gradientCheckpointing (blocks recomputed in backward)
+    boolean checkpointing = "1".equals(System.getenv("BENCH_CHECKPOINTING"));
     Engine engine = Engine.getEngine("PyTorch");
     try (NDManager m = NDManager.newBaseManager()) {
       CausalLM model = ModelLoader.load(modelDir, m);
@@ -227,7 +229,7 @@ final class DevCommands {
             cpuStart = os.getProcessCpuTime();
           }
           long t0 = System.nanoTime();
-          Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {});
+          Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
           opt.step(1e-4, 1.0);
           if (s >= warmup) {
             times[s - warmup] = (System.nanoTime() - t0) / 1e9;
@@ -252,7 +254,7 @@ final class DevCommands {
           cpuStart = os.getProcessCpuTime();
         }
         long t0 = System.nanoTime();
-        Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {});
+        Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
         opt.step(1e-4, 1.0);
         if (s >= warmup) {
           times[s - warmup] = (System.nanoTime() - t0) / 1e9;
@@ -261,6 +263,7 @@ final class DevCommands {
       double total = Arrays.stream(times).sum();
       Map<String, Object> res = new LinkedHashMap<>();
       res.put("impl", "java-djl");
+      res.put("gradient_checkpointing", checkpointing);
       res.put("prompt_fraction", promptFraction);
       res.put("params", model.config().parameterCount());
       res.put("tokens_per_s", batch * seq * steps / total);

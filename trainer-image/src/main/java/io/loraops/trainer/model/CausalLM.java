@@ -3,6 +3,7 @@ package io.loraops.trainer.model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -145,7 +146,9 @@ public abstract class CausalLM {
       for (int i = 0; i < config.layers(); i++) {
         inputs.add(h);
         engine.setRandomSeed(base + i);
-        h = block(i, h, pass, true);
+        int layer = i;
+        NDArray in = h;
+        h = keepOnly(() -> block(layer, in, pass, true));
       }
     } finally {
       JniUtils.setGradMode(recording);
@@ -161,15 +164,42 @@ public abstract class CausalLM {
     gc.backward(loss.mul(Tensors.scalar(manager, scale)));
     NDArray g = last.getGradient(); // [B, T, D]
     for (int i = config.layers() - 1; i >= 0; i--) {
-      NDArray input = inputs.get(i).stopGradient();
-      if (i > 0) { // block 0's input is the frozen embedding: no gradient wanted there
-        input.setRequiresGradient(true);
-      }
-      engine.setRandomSeed(base + i);
-      gc.backward(block(i, input, pass, true).mul(g).sum());
-      g = i > 0 ? input.getGradient() : null;
+      int layer = i;
+      NDArray upstream = g;
+      g =
+          keepOnly(
+              () -> {
+                NDArray input = inputs.get(layer).stopGradient();
+                if (layer > 0) { // block 0's input is the frozen embedding: no gradient wanted
+                  input.setRequiresGradient(true);
+                }
+                engine.setRandomSeed(base + layer);
+                gc.backward(block(layer, input, pass, true).mul(upstream).sum());
+                return layer > 0 ? input.getGradient() : null;
+              });
     }
     return loss.getFloat();
+  }
+
+  /**
+   * Runs {@code work} in a scope of its own and keeps only its result (registered with the caller's
+   * scope): DJL frees a tensor only when its handle is closed, so without this every intermediate
+   * of every block would live until the step's scope ends, which is what checkpointing is there to
+   * avoid.
+   */
+  private static NDArray keepOnly(java.util.function.Supplier<NDArray> work) {
+    NDArray result;
+    try (NDScope scope = new NDScope()) {
+      scope.suppressNotUsedWarning();
+      result = work.get();
+      if (result != null) {
+        NDScope.unregister(result);
+      }
+    }
+    if (result != null) {
+      NDScope.register(result);
+    }
+    return result;
   }
 
   /** The loss sum over the final hidden states {@code h} [B, T, D]; see {@link #lossSum}. */

@@ -151,13 +151,20 @@ final class LlamaModel extends CausalLM {
           config.localRope() == config.rope()
               ? rope
               : rope(config.localRope(), offset, t, hd, packed, b);
+      // Made here, in the caller's scope, not on first use: a checkpointed pass runs each block
+      // in a scope of its own, which would free a mask the next block still needs.
+      for (int window : config.layerWindows()) {
+        masks.computeIfAbsent(
+            window,
+            wnd ->
+                packed == null
+                    ? causalMask(offset, t, wnd)
+                    : packed.mask(manager, (int) b, t, wnd));
+      }
     }
 
     NDArray mask(int window) {
-      return masks.computeIfAbsent(
-          window,
-          wnd ->
-              packed == null ? causalMask(offset, t, wnd) : packed.mask(manager, (int) b, t, wnd));
+      return masks.get(window);
     }
   }
 
