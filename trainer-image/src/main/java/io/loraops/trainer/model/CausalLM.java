@@ -247,7 +247,14 @@ public abstract class CausalLM {
     Pass pass = begin(ids, packed, cache);
     NDArray h = embed(ids, pass);
     for (int i = 0; i < config.layers(); i++) {
-      h = block(i, h, pass, training);
+      int layer = i;
+      NDArray in = h;
+      // Without a cache (which keeps arrays made inside a block), each block's intermediates are
+      // let go as soon as it is done: the autograd graph holds what backward needs on its own.
+      h =
+          cache == null
+              ? keepOnly(() -> block(layer, in, pass, training))
+              : block(i, h, pass, training);
     }
     return finish(h, pass);
   }
