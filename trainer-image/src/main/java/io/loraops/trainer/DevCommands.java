@@ -219,37 +219,10 @@ final class DevCommands {
           lengths == null ? null : Batches.pack(examples(lengths, model.config().vocabSize()), seq);
       long realTokens = 0;
       for (int s = 0; s < warmup + steps; s++) {
-        if (packedRows != null) {
-          List<List<Example>> rows = new ArrayList<>();
-          for (int i = 0; i < batch; i++) {
-            rows.add(packedRows.get((s * batch + i) % packedRows.size()));
-          }
-          Batch b = Batches.packRows(rows, 0);
-          if (s == warmup) {
-            cpuStart = os.getProcessCpuTime();
-          }
-          long t0 = System.nanoTime();
-          Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
-          opt.step(1e-4, 1.0);
-          if (s >= warmup) {
-            times[s - warmup] = (System.nanoTime() - t0) / 1e9;
-            realTokens += b.tokens();
-          }
-          continue;
-        }
-        long[] ids = new long[batch * seq];
-        long[] targets2 = new long[batch * seq];
-        for (int i = 0; i < ids.length; i++) {
-          ids[i] = r.nextInt(model.config().vocabSize());
-        }
-        for (int i = 0; i < ids.length; i++) {
-          targets2[i] = (i + 1) % seq == 0 || i % seq < prompt ? -100 : ids[i + 1];
-        }
-        int withLoss = 0;
-        for (long t : targets2) {
-          withLoss += t >= 0 ? 1 : 0;
-        }
-        Batch b = new Batch(ids, targets2, batch, seq, batch * seq, withLoss, null);
+        Batch b =
+            packedRows != null
+                ? packedBatch(packedRows, s, batch)
+                : randomBatch(r, model.config().vocabSize(), batch, seq, prompt);
         if (s == warmup) {
           cpuStart = os.getProcessCpuTime();
         }
@@ -258,6 +231,7 @@ final class DevCommands {
         opt.step(1e-4, 1.0);
         if (s >= warmup) {
           times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+          realTokens += b.tokens();
         }
       }
       double total = Arrays.stream(times).sum();
@@ -277,6 +251,30 @@ final class DevCommands {
       res.put("threads", System.getProperty("ai.djl.pytorch.num_threads"));
       System.out.println(ContractJson.toJson(res));
     }
+  }
+
+  /** Step {@code s}'s rows of the packed examples, taken in turn. */
+  private static Batch packedBatch(List<List<Example>> packedRows, int s, int batch) {
+    List<List<Example>> rows = new ArrayList<>();
+    for (int i = 0; i < batch; i++) {
+      rows.add(packedRows.get((s * batch + i) % packedRows.size()));
+    }
+    return Batches.packRows(rows, 0);
+  }
+
+  /** Full rows of random tokens, the first {@code prompt} positions of each without loss. */
+  private static Batch randomBatch(SplittableRandom r, int vocab, int batch, int seq, int prompt) {
+    long[] ids = new long[batch * seq];
+    long[] targets = new long[batch * seq];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = r.nextInt(vocab);
+    }
+    int withLoss = 0;
+    for (int i = 0; i < ids.length; i++) {
+      targets[i] = (i + 1) % seq == 0 || i % seq < prompt ? -100 : ids[i + 1];
+      withLoss += targets[i] >= 0 ? 1 : 0;
+    }
+    return new Batch(ids, targets, batch, seq, batch * seq, withLoss, null);
   }
 
   /** Examples of the lengths in {@code file} (comma-separated), random ids, loss everywhere. */

@@ -86,4 +86,17 @@ public final class Fixtures {
   public static ObjectMapper json() {
     return new ObjectMapper();
   }
+
+  /** Each layer's LoRA gradients (A then B) as floats, then zeroed for the next backward pass. */
+  public static java.util.List<float[]> takeGradients(
+      java.util.List<io.loraops.trainer.lora.LoraLinear> layers) {
+    java.util.List<float[]> out = new java.util.ArrayList<>();
+    for (var l : layers) {
+      out.add(l.loraA().getGradient().toFloatArray());
+      out.add(l.loraB().getGradient().toFloatArray());
+      l.loraA().getGradient().muli(0f);
+      l.loraB().getGradient().muli(0f);
+    }
+    return out;
+  }
 }
