@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real, minimal Kubernetes control plane on loopback for integration tests and the demo:
 # etcd + kube-apiserver + kube-controller-manager from .tools/bin (hack/install-tools.sh).
-# There is no kubelet and no scheduler: Pods are created (by Jobs, ...) but stay Pending.
+# There is no kubelet and no scheduler: Pods are created (by Jobs, ...) but stay Pending, unless
+# hack/node.sh adds a real node (kube-scheduler, containerd, kubelet) to the same <dir>.
 #
 # Usage:
 #   hack/control-plane.sh up <dir>      start (no-op if already running); waits until ready
@@ -189,12 +190,29 @@ ensure_pki() {
     ossl genrsa -out "${pki}/sa.key" 2048
     ossl rsa -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub"
   fi
-  # Static bearer tokens: an admin and the controller manager, both in system:masters (a
-  # throw-away test cluster; it spares kcm per-controller service-account credentials).
-  if [[ ! -f "${pki}/tokens.csv" ]]; then
-    printf '%s,admin,uid-admin,"system:masters"\n%s,system:kube-controller-manager,uid-kcm,"system:masters"\n' \
-      "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" >"${pki}/tokens.csv"
+  # Client certificate of the apiserver towards kubelets (kubectl logs/exec through a node of
+  # hack/node.sh); kubelet trusts the same CA.
+  if [[ ! -f "${pki}/apiserver-kubelet-client.crt" ]]; then
+    ossl req -newkey rsa:2048 -nodes -sha256 -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+      -keyout "${pki}/apiserver-kubelet-client.key" -out "${pki}/apiserver-kubelet-client.csr"
+    printf 'extendedKeyUsage=clientAuth\n' >"${pki}/client.ext"
+    ossl x509 -req -sha256 -days 3650 -in "${pki}/apiserver-kubelet-client.csr" -CA "${pki}/ca.crt" \
+      -CAkey "${pki}/ca.key" -CAcreateserial -extfile "${pki}/client.ext" -out "${pki}/apiserver-kubelet-client.crt"
   fi
+  # Static bearer tokens: an admin and the controller manager, both in system:masters (a
+  # throw-away test cluster; it spares kcm per-controller service-account credentials); the
+  # scheduler and the node's kubelet (hack/node.sh) with the identities the default RBAC
+  # roles and the Node authorizer expect. A line missing from an older tokens.csv is added.
+  local user line
+  touch "${pki}/tokens.csv"
+  for line in 'admin,uid-admin,"system:masters"' \
+    'system:kube-controller-manager,uid-kcm,"system:masters"' \
+    'system:kube-scheduler,uid-scheduler' \
+    'system:node:localhost,uid-node-localhost,"system:nodes"'; do
+    user="${line%%,*}"
+    awk -F, -v u="${user}" '$2 == u { found = 1 } END { exit !found }' "${pki}/tokens.csv" ||
+      echo "$(openssl rand -hex 24),${line}" >>"${pki}/tokens.csv"
+  done
 }
 
 token_of() { awk -F, -v u="$1" '$2 == u { print $1 }' "${DIR}/pki/tokens.csv"; }
@@ -299,6 +317,8 @@ cmd_up() {
   ensure_pki
   write_kubeconfig "${DIR}/kubeconfig" admin
   write_kubeconfig "${DIR}/pki/kcm.kubeconfig" system:kube-controller-manager
+  write_kubeconfig "${DIR}/pki/scheduler.kubeconfig" system:kube-scheduler
+  write_kubeconfig "${DIR}/pki/kubelet.kubeconfig" system:node:localhost
   local pki="${DIR}/pki"
 
   # Components start one after the other, each once the previous one is healthy: no
@@ -322,6 +342,9 @@ cmd_up() {
   # --requestheader-*: completes kube-system/extension-apiserver-authentication, which
   #   kcm's delegated authentication reads (it logs errors every few seconds otherwise);
   #   no front-proxy client certificate is ever issued.
+  # --kubelet-preferred-address-types=Hostname,...: hack/node.sh's kubelet listens on 127.0.0.1
+  #   as node 'localhost' (a node's InternalIP cannot be a loopback address).
+  # --authorization-mode=Node,RBAC: that kubelet is authorized as a node, as in a real cluster.
   start_component kube-apiserver \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
@@ -330,7 +353,10 @@ cmd_up() {
     --requestheader-client-ca-file="${pki}/ca.crt" --requestheader-allowed-names=front-proxy-client \
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
-    --token-auth-file="${pki}/tokens.csv" --authorization-mode=RBAC \
+    --token-auth-file="${pki}/tokens.csv" --authorization-mode=Node,RBAC \
+    --kubelet-client-certificate="${pki}/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="${pki}/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=Hostname,InternalIP \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="${pki}/sa.pub" --service-account-signing-key-file="${pki}/sa.key" \
     --service-cluster-ip-range="${SERVICE_CIDR}" --endpoint-reconciler-type=none \

