@@ -8,7 +8,7 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kubectl, helm, kueue into .tools/bin
+tools: ## install pinned etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm, kueue into .tools/bin
 	hack/install-tools.sh
 
 .PHONY: vllm
@@ -42,7 +42,7 @@ bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's a
 	bench/serve/run.sh
 
 .PHONY: demo
-demo: ## the whole loop locally: control plane, operator, node agent, trainer; publishes an adapter
+demo: ## the whole loop locally: control plane, a kubelet + containerd node, the images, the operator from its chart; publishes and serves an adapter
 	hack/demo.sh up
 
 .PHONY: demo-qwen3
@@ -50,5 +50,5 @@ demo-qwen3: ## the chat variant: a tiny Qwen3-shaped model with the real Qwen3 t
 	hack/demo.sh up qwen3
 
 .PHONY: down
-down: ## stop everything `make demo` started
+down: ## stop everything `make demo` started and undo its host changes (mounts, bridge, iptables rules, sysctls)
 	hack/demo.sh down

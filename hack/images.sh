@@ -16,6 +16,8 @@
 #   hack/images.sh build               build what changed (needs `mvn install -DskipTests` first)
 #   hack/images.sh import <dir>        build, then import into the node of the control plane <dir>
 #   hack/images.sh list                the images and the inputs they were built from
+#   hack/images.sh digest operator|trainer   the inputs of one (a pod annotation that rolls the
+#                                      chart's Deployment when the image is rebuilt)
 #
 # An image is rebuilt only when its inputs change (a digest of its Dockerfile and build
 # context, or of the package list for the base), and imported only when containerd lacks it.
@@ -99,7 +101,7 @@ build_dockerfile() {
   shift 3
   local f
   for f in "$@"; do [[ -e "${ROOT}/${f}" ]] || die "missing ${f}: run mvn install -DskipTests first"; done
-  inputs="$(digest_of "${dockerfile}" "$@")-$(cat "$(stamp "${BASE}")")"
+  inputs="$(digest_of "${dockerfile}" "$@")-$(sha256sum <"$(stamp "${BASE}")" | cut -c1-8)"
   built "${name}" "${inputs}" && return 0
   log "building ${name} from ${dockerfile} ..."
   local t0=${SECONDS}
@@ -160,5 +162,11 @@ case "${1:-}" in
   build) cmd_build ;;
   import) [[ $# -eq 2 ]] || die "usage: $0 import <control-plane dir>"; cmd_build; cmd_import "$(cd "$2" && pwd)" ;;
   list) cmd_list ;;
-  *) die "usage: $0 build|import <dir>|list" ;;
+  digest)
+    case "${2:-}" in
+      operator) cat "$(stamp "${OPERATOR}")" ;;
+      trainer) cat "$(stamp "${TRAINER}")" ;;
+      *) die "usage: $0 digest operator|trainer" ;;
+    esac ;;
+  *) die "usage: $0 build|import <dir>|list|digest operator|trainer" ;;
 esac

@@ -1,10 +1,13 @@
 package io.loraops.trainer;
 
 import ai.djl.engine.EngineException;
+import ai.djl.ndarray.NDManager;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.ExitCodes;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
+import io.loraops.trainer.data.TextTokenizer;
+import io.loraops.trainer.model.TinyModels;
 import io.loraops.trainer.report.Reports;
 import io.loraops.trainer.serve.ServeMain;
 import io.loraops.trainer.serve.ServeOptions;
@@ -13,6 +16,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Locale;
 
 /**
@@ -29,6 +33,7 @@ import java.util.Locale;
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * java -jar lora-trainer.jar chat-render &lt;modelDir&gt; &lt;conversations.json&gt;   chat template proof
  * java -jar lora-trainer.jar rank-similarity &lt;adapterDir&gt; &lt;adapterDir&gt;   LoRA paper's phi per module
+ * java -jar lora-trainer.jar warm-up      unpack the native libraries (the image build runs it)
  * </pre>
  *
  * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
@@ -59,6 +64,8 @@ public final class Main {
               : usage("proof-train <config> <dumpDir>");
         case "serve":
           return ServeMain.run(rest, System.out);
+        case "warm-up":
+          return rest.length == 0 ? warmUp() : usage("warm-up takes no argument");
         case "gen-model":
         case "gen-adapter":
         case "logits":
@@ -85,6 +92,7 @@ public final class Main {
             + why
             + "\nusage: lora-trainer train <trial.json>\n"
             + "       lora-trainer gen-model <preset> <dir> [seed [tokenizerDir]]\n"
+            + "       lora-trainer warm-up\n"
             + "       lora-trainer proof-train <trial.json> <dumpDir>\n"
             + "       lora-trainer logits <modelDir> <adapterDir|-> <out.safetensors>\n"
             + "       lora-trainer bench <modelDir> <batch> <seq> <steps> <targets> <rank>\n"
@@ -113,6 +121,27 @@ public final class Main {
     System.setProperty(
         "ai.djl.pytorch.num_interop_threads",
         System.getProperty("ai.djl.pytorch.num_interop_threads", "1"));
+  }
+
+  /**
+   * Unpacks both native libraries (PyTorch's and the tokenizers') into DJL's cache by writing a
+   * tiny model and loading its tokenizer. The image build runs this: at run time the root file
+   * system is read-only and nothing may be downloaded, so a library the build did not unpack cannot
+   * be loaded.
+   */
+  static int warmUp() throws IOException {
+    Path dir = Files.createTempDirectory("lora-warm-up");
+    try (NDManager manager = NDManager.newBaseManager()) {
+      TinyModels.write("tiny-llama-h32", dir, 1, null, manager);
+    }
+    try (TextTokenizer tokenizer = TextTokenizer.load(dir, -1, -1)) {
+      System.out.println(
+          "warm-up: engine and tokenizers ready (" + tokenizer.getClass().getSimpleName() + ")");
+    }
+    try (var files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    }
+    return 0;
   }
 
   /** The trial pod's path: never throws; every outcome ends in a termination message. */
