@@ -5,6 +5,11 @@
 #   localhost/lora/debian-jre17:bookworm   base: Debian bookworm + openjdk-17-jre-headless, made
 #                                          by mmdebstrap from Debian's packages
 #   localhost/lora/pause:3.10              the sandbox image, pause.c of the kubernetes module
+#   localhost/lora/vllm-runtime:bookworm   Debian bookworm + the shared libraries that vLLM's CPU
+#                                          build and its Python need; the build itself (6 GB,
+#                                          `make vllm`) is mounted from the node (hostPath): the
+#                                          published vLLM image is CUDA-only, and copying 6 GB into
+#                                          an image on every machine would cost minutes and disk
 #   loraops/lora-trainer:<ver>             trainer-image/Dockerfile       (FROM the base)
 #   loraops/lora-operator:<ver>            operator/src/main/docker/Dockerfile.jvm (FROM the base)
 #
@@ -37,6 +42,8 @@ PAUSE=localhost/lora/pause:3.10
 TRAINER="docker.io/loraops/lora-trainer:${TAG}"
 OPERATOR="docker.io/loraops/lora-operator:${TAG}"
 BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,passwd
+VLLM_RUNTIME=localhost/lora/vllm-runtime:bookworm
+VLLM_RUNTIME_PACKAGES=ca-certificates,libgomp1,libnuma1,libstdc++6,libffi8,libssl3,libsqlite3-0,libncursesw6,libbz2-1.0,liblzma5,zlib1g,libuuid1,libelf1
 KUBERNETES_VERSION=1.36.3
 
 die() { echo "images: $*" >&2; exit 1; }
@@ -55,15 +62,16 @@ stamp() { echo "${CACHE}/stamps/$(tr '/:' '__' <<<"$1")"; }
 built() { have_image "$1" && [[ "$(cat "$(stamp "$1")" 2>/dev/null)" == "$2" ]]; }
 mark_built() { mkdir -p "${CACHE}/stamps"; echo "$2" >"$(stamp "$1")"; }
 
-build_base() {
-  local inputs="bookworm minbase ${BASE_PACKAGES}"
-  built "${BASE}" "${inputs}" && return 0
+# build_debian NAME PACKAGES: an image of Debian bookworm (minbase) with PACKAGES, by mmdebstrap
+# from the host's own apt sources (the package mirror the machine already uses).
+build_debian() {
+  local name="$1" packages="$2" inputs="bookworm minbase $2"
+  built "${name}" "${inputs}" && return 0
   command -v mmdebstrap >/dev/null || die "missing mmdebstrap (apt-get install mmdebstrap)"
-  log "building ${BASE} (mmdebstrap: Debian bookworm + ${BASE_PACKAGES}) ..."
-  local t0=${SECONDS} tar="${CACHE}/work/base.tar" c mnt
+  log "building ${name} (mmdebstrap: Debian bookworm + ${packages}) ..."
+  local t0=${SECONDS} tar="${CACHE}/work/rootfs.tar" c mnt
   mkdir -p "${CACHE}/work"
-  # The host's own apt sources: the same package mirror the machine already uses.
-  mmdebstrap --quiet --variant=minbase --include="${BASE_PACKAGES}" \
+  mmdebstrap --quiet --variant=minbase --include="${packages}" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     bookworm "${tar}" >"${CACHE}/work/mmdebstrap.log" 2>&1 ||
     { tail -n 20 "${CACHE}/work/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
@@ -73,10 +81,10 @@ build_base() {
   bah umount "${c}" >/dev/null
   bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 --cmd /bin/bash "${c}"
-  bah commit --quiet --rm "${c}" "${BASE}" >/dev/null
+  bah commit --quiet --rm "${c}" "${name}" >/dev/null
   rm -f "${tar}"
-  mark_built "${BASE}" "${inputs}"
-  log "built ${BASE} in $((SECONDS - t0))s"
+  mark_built "${name}" "${inputs}"
+  log "built ${name} in $((SECONDS - t0))s"
 }
 
 build_pause() {
@@ -116,7 +124,8 @@ build_dockerfile() {
 cmd_build() {
   command -v buildah >/dev/null || die "missing buildah (apt-get install buildah)"
   mkdir -p "${CACHE}/work"
-  build_base
+  build_debian "${BASE}" "${BASE_PACKAGES}"
+  build_debian "${VLLM_RUNTIME}" "${VLLM_RUNTIME_PACKAGES}"
   build_pause
   build_dockerfile "${TRAINER}" trainer-image/Dockerfile trainer-image \
     trainer-image/target/lora-trainer.jar trainer-image/target/lib
@@ -131,7 +140,7 @@ cmd_import() {
   sock="${node}/containerd/containerd.sock"
   [[ -S "${sock}" ]] || die "no containerd at ${sock} (hack/node.sh up $1)"
   mkdir -p "${node}/images"
-  for image in "${PAUSE}" "${TRAINER}" "${OPERATOR}"; do
+  for image in "${PAUSE}" "${VLLM_RUNTIME}" "${TRAINER}" "${OPERATOR}"; do
     want="$(cat "$(stamp "${image}")")"
     have="$(cat "${node}/images/$(tr '/:' '__' <<<"${image}")" 2>/dev/null || true)"
     if [[ "${want}" == "${have}" ]] && ctr --address "${sock}" -n k8s.io images check "name==${image}" 2>/dev/null | grep -q .; then
@@ -150,7 +159,7 @@ cmd_import() {
 
 cmd_list() {
   local image
-  for image in "${BASE}" "${PAUSE}" "${TRAINER}" "${OPERATOR}"; do
+  for image in "${BASE}" "${VLLM_RUNTIME}" "${PAUSE}" "${TRAINER}" "${OPERATOR}"; do
     printf '%-44s %s\n' "${image}" "$(cat "$(stamp "${image}")" 2>/dev/null || echo '(not built)')"
   done
 }

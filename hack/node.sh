@@ -43,6 +43,9 @@ POD_GATEWAY=10.244.0.1
 SERVICE_CIDR=10.0.0.0/24
 KUBERNETES_SERVICE_IP=10.0.0.1
 RULE_TAG=lora-node
+# One node per host (the bridge, the iptables rules and kubelet's cgroups are host-wide): the
+# folder of the node that runs, written by 'up', removed by 'down'.
+OWNER_FILE=/run/lora-node.owner
 CNI_BIN=/usr/lib/cni
 PAUSE_IMAGE=localhost/lora/pause:3.10
 # kubelet sets these (protectKernelDefaults: false); 'down' puts back what was there before.
@@ -386,7 +389,14 @@ cmd_up() {
     log "already running (node ${NODE_NAME})"
     return 0
   fi
+  local owner
+  owner="$(cat "${OWNER_FILE}" 2>/dev/null || true)"
+  if [[ -n "${owner}" && "${owner}" != "${NODE}" && -d "${owner}" ]] &&
+    pgrep -f -- "--root-dir=${owner}/kubelet" >/dev/null; then
+    die "another local node runs from ${owner%/node}: one node per host; stop it first (hack/node.sh down ${owner%/node}, or make down)"
+  fi
   stop_all >/dev/null
+  echo "${NODE}" >"${OWNER_FILE}"
   for c in kube-scheduler kubelet kubectl; do
     [[ -x "${BIN_DIR}/${c}" ]] || die "missing ${BIN_DIR}/${c}; run hack/install-tools.sh"
   done
@@ -436,6 +446,7 @@ stop_all() {
   remove_pod_cgroups
   restore_sysctls
   remove_created_fixed_paths
+  if [[ "$(cat "${OWNER_FILE}" 2>/dev/null)" == "${NODE}" ]]; then rm -f "${OWNER_FILE}"; fi
 }
 
 cmd_down() {

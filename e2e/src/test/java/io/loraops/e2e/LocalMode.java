@@ -2,16 +2,13 @@ package io.loraops.e2e;
 
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.DeletionPropagation;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.it.ControlPlane;
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,29 +17,32 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * Local mode for tests, as {@code make demo} runs it: the real control plane, the packaged operator
- * and the local node agent as processes, the real trainer for trial pods, and PVC folders holding a
- * tiny model and the quickstart data.
+ * Local mode for tests, as {@code make demo} runs it: the real control plane and a real node
+ * (kubelet, containerd; {@link RealNode}), the operator installed into the test's namespace by its
+ * Helm chart from the image its Dockerfile builds, trial pods on the trainer image, and the
+ * PersistentVolumeClaims the examples name bound to folders holding a tiny model and the quickstart
+ * data.
  */
 final class LocalMode implements AutoCloseable {
 
   static final Path REPO = ControlPlane.REPO;
+  private static final String OPERATOR_LABELS = "app.kubernetes.io/name=lora-operator";
 
   final KubernetesClient client = ControlPlane.client();
   final String namespace;
   final Path work;
   final Path claims;
-  private Process operator;
-  private Process nodeAgent;
-  private int operatorPort;
+  private final String release;
 
   LocalMode(String prefix) throws Exception {
     namespace = ControlPlane.newNamespace(prefix);
+    release = "lora-" + namespace;
     work = Path.of("target", namespace).toAbsolutePath();
     claims = work.resolve("claims");
-    Files.createDirectories(claims.resolve("models"));
-    Files.createDirectories(claims.resolve("datasets"));
-    Files.createDirectories(claims.resolve("adapters"));
+    Files.createDirectories(work);
+    RealNode.ensureUp();
+    ControlPlane.hack(
+        "claims.sh", ControlPlane.kubeconfig().toString(), namespace, claims.toString());
     run(
         List.of(
             REPO.resolve("hack/lora-trainer").toString(),
@@ -54,8 +54,7 @@ final class LocalMode implements AutoCloseable {
         REPO.resolve("examples/data/quickstart.jsonl"),
         claims.resolve("datasets/quickstart.jsonl"),
         StandardCopyOption.REPLACE_EXISTING);
-    startNodeAgent();
-    startOperator();
+    installOperator();
   }
 
   /**
@@ -87,71 +86,65 @@ final class LocalMode implements AutoCloseable {
         StandardCopyOption.REPLACE_EXISTING);
   }
 
-  void startOperator() throws Exception {
-    try (ServerSocket socket = new ServerSocket(0)) {
-      operatorPort = socket.getLocalPort();
-    }
-    operator =
-        start(
-            "operator",
-            List.of(
-                java(),
-                "-Dquarkus.http.port=" + operatorPort,
-                "-Dquarkus.operator-sdk.namespaces=" + namespace,
-                "-jar",
-                REPO.resolve("operator/target/quarkus-app/quarkus-run.jar").toString()));
+  /**
+   * The operator as a user installs it: the chart, watching this namespace only (a Role, no
+   * cluster-wide grant), its CRDs already applied by the test control plane.
+   */
+  private void installOperator() throws Exception {
+    run(
+        List.of(
+            REPO.resolve(".tools/bin/helm").toString(),
+            "--kubeconfig",
+            ControlPlane.kubeconfig().toString(),
+            "install",
+            release,
+            REPO.resolve("charts/lora-operator").toString(),
+            "--namespace",
+            namespace,
+            "--skip-crds",
+            "--set",
+            "watchNamespaces={" + namespace + "}",
+            "--wait",
+            "--timeout",
+            "180s"));
+  }
+
+  /**
+   * Kills the operator's container with SIGKILL (no shutdown hooks), as a crash would, and waits
+   * until the kubelet has restarted it and it is ready again.
+   */
+  void killOperator() throws Exception {
+    ContainerStatus container = operatorPod().getStatus().getContainerStatuses().get(0);
+    int restarts = container.getRestartCount();
+    RealNode.kill(container.getContainerID());
     await()
-        .atMost(Duration.ofSeconds(60))
+        .atMost(Duration.ofMinutes(2))
+        .pollInterval(Duration.ofMillis(500))
         .ignoreExceptions()
         .until(
-            () ->
-                HttpClient.newHttpClient()
-                        .send(
-                            HttpRequest.newBuilder(
-                                    URI.create(
-                                        "http://127.0.0.1:" + operatorPort + "/q/health/ready"))
-                                .build(),
-                            HttpResponse.BodyHandlers.discarding())
-                        .statusCode()
-                    == 200);
+            () -> {
+              ContainerStatus now = operatorPod().getStatus().getContainerStatuses().get(0);
+              return now.getRestartCount() > restarts && Boolean.TRUE.equals(now.getReady());
+            });
   }
 
-  /** Kills the operator the hard way (no shutdown hooks), as a node failure would. */
-  void killOperator() throws InterruptedException {
-    operator.destroyForcibly();
-    operator.waitFor();
+  private Pod operatorPod() {
+    List<Pod> pods =
+        client.pods().inNamespace(namespace).withLabelSelector(OPERATOR_LABELS).list().getItems();
+    if (pods.size() != 1) {
+      throw new IllegalStateException("expected one operator pod, found " + pods.size());
+    }
+    return pods.get(0);
   }
 
-  private void startNodeAgent() throws Exception {
-    nodeAgent =
-        start(
-            "node-agent",
-            List.of(
-                java(),
-                "-jar",
-                REPO.resolve("node-agent/target/lora-node-agent.jar").toString(),
-                "--kubeconfig",
-                ControlPlane.kubeconfig().toString(),
-                "--node-name",
-                "local-node",
-                "--root",
-                work.resolve("node").toString(),
-                "--claims",
-                claims.toString(),
-                "--capacity",
-                "cpu=2,memory=16Gi,nvidia.com/gpu=4,pods=8",
-                "--image",
-                "loraops/lora-trainer=" + REPO.resolve("hack/lora-trainer"),
-                "--image",
-                "vllm/vllm-openai=" + REPO.resolve("hack/vllm")));
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> client.nodes().withName("local-node").get() != null);
+  /** A pod's log, through the API server and the kubelet. */
+  String podLog(String pod) throws Exception {
+    return kubectl("logs", pod);
   }
 
-  /** The folder the node agent keeps for a pod (its trainer.log, termination-log, volumes). */
-  Path podDir(String podName) {
-    return work.resolve("node/pods/" + namespace + "_" + podName);
+  /** Kills a pod's first container with SIGKILL through containerd, as a crash would. */
+  void killContainer(Pod pod) throws Exception {
+    RealNode.kill(pod.getStatus().getContainerStatuses().get(0).getContainerID());
   }
 
   /** The local folder behind a pvc:// URI. */
@@ -167,17 +160,6 @@ final class LocalMode implements AutoCloseable {
     return ControlPlane.kubectl(withNamespace);
   }
 
-  private Process start(String name, List<String> command) throws IOException {
-    Files.createDirectories(work);
-    ProcessBuilder pb =
-        new ProcessBuilder(command)
-            .redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.appendTo(work.resolve(name + ".log").toFile()));
-    pb.environment().put("KUBECONFIG", ControlPlane.kubeconfig().toString());
-    pb.environment().put("LORA_DJL_CACHE", REPO.resolve(".local/djl-cache").toString());
-    return pb.start();
-  }
-
   private void run(List<String> command) throws IOException, InterruptedException {
     Process p =
         new ProcessBuilder(command)
@@ -190,14 +172,10 @@ final class LocalMode implements AutoCloseable {
     }
   }
 
-  private static String java() {
-    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
-  }
-
   /**
-   * Removes what the test started, while the operator and node agent still run: LoraAdapters (the
-   * operator's finalizer unloads them from the servers), then workloads and their pods. Every
-   * LocalMode's agent is node "local-node", so pods left behind would run on the next test's node.
+   * Removes what the test started while its operator still runs: LoraAdapters (the operator's
+   * finalizer unloads them from the servers), then workloads and their pods, which would otherwise
+   * hold the node's capacity that the next test's sweeps need.
    */
   private void removeWorkloads() {
     try {
@@ -230,15 +208,24 @@ final class LocalMode implements AutoCloseable {
   }
 
   @Override
-  public void close() throws InterruptedException {
-    if (operator != null && operator.isAlive() && nodeAgent != null && nodeAgent.isAlive()) {
-      removeWorkloads();
+  public void close() throws Exception {
+    removeWorkloads();
+    try {
+      Files.writeString(work.resolve("operator.log"), kubectl("logs", "-l", OPERATOR_LABELS));
+    } catch (RuntimeException e) {
+      System.err.println("local mode: could not save the operator's log: " + e);
     }
-    for (Process p : new Process[] {operator, nodeAgent}) {
-      if (p != null) {
-        p.destroy();
-        p.waitFor();
-      }
-    }
+    run(
+        List.of(
+            REPO.resolve(".tools/bin/helm").toString(),
+            "--kubeconfig",
+            ControlPlane.kubeconfig().toString(),
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            "--wait"));
+    client.persistentVolumeClaims().inNamespace(namespace).delete();
+    client.persistentVolumes().withLabel("loraops.io/local-claims", namespace).delete();
   }
 }

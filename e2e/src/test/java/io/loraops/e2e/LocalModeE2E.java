@@ -32,9 +32,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The whole loop with real parts: kubectl applies the quickstart example, the packaged operator
- * runs trial Jobs, the Job controller makes pods, the node agent runs the real trainer on a tiny
- * model, and the best adapter is published in PEFT format.
+ * The whole loop with real parts: kubectl applies the quickstart example, the operator installed by
+ * its chart runs trial Jobs, the Job controller makes pods, the scheduler binds them, the kubelet
+ * runs the trainer image on a tiny model, and the best adapter is published in PEFT format.
  */
 class LocalModeE2E {
 
@@ -103,7 +103,7 @@ class LocalModeE2E {
     String bKey = aKey.replace("lora_A", "lora_B");
     assertThat(header.get(bKey).get("shape").get(1).asInt()).isEqualTo(v1.getRank());
 
-    // kubectl logs goes through the API server to the node agent's kubelet endpoint.
+    // kubectl logs goes through the API server to the kubelet.
     assertThat(local.kubectl("logs", "job/" + best.getJobName())).contains("\"event\":\"done\"");
 
     String table = local.kubectl("get", "lorajobs,loraadapters");
@@ -226,15 +226,7 @@ class LocalModeE2E {
                         .findFirst()
                         .orElse(null),
                 p -> p != null);
-    long pid =
-        Long.parseLong(
-            first
-                .getStatus()
-                .getContainerStatuses()
-                .get(0)
-                .getContainerID()
-                .replace("local://", ""));
-    ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+    local.killContainer(first);
 
     LoraJob job = awaitComplete("killed", Duration.ofMinutes(4));
     TrialStatus trial = job.getStatus().getTrials().get(0);
@@ -254,8 +246,7 @@ class LocalModeE2E {
             .filter(p -> !p.getMetadata().getName().equals(first.getMetadata().getName()))
             .findFirst()
             .orElseThrow();
-    assertThat(
-            Files.readString(local.podDir(second.getMetadata().getName()).resolve("trainer.log")))
+    assertThat(local.podLog(second.getMetadata().getName()))
         .contains("resuming from checkpoint at step");
   }
 
@@ -275,8 +266,6 @@ class LocalModeE2E {
                   && j.getStatus().getTrialsSucceeded() >= 1;
             });
     local.killOperator();
-    Thread.sleep(2000);
-    local.startOperator();
 
     LoraJob job = awaitComplete("restarted", Duration.ofMinutes(5));
     assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);

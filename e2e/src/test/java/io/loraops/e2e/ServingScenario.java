@@ -188,7 +188,6 @@ abstract class ServingScenario {
               return r.getVersion() == version && r.getStep() == 0 && r.getStepPassedAt() != null;
             });
     local.killOperator();
-    local.startOperator();
     awaitServing(version, Duration.ofMinutes(2));
     for (var pod : podIps().entrySet()) {
       assertThat(models(pod.getValue())).containsEntry(ADAPTER, path(version));
@@ -227,24 +226,9 @@ abstract class ServingScenario {
         .orElseThrow();
   }
 
-  /**
-   * A version's path inside the claim. The node agent maps in-pod paths in a pod's env to local
-   * folders, so a server started with {@code --lora-modules} from that env reports the local path.
-   */
-  String inClaim(int n) {
-    return version(n).getArtifactUri().substring("pvc://adapters".length());
-  }
-
-  /** Where the server pods mount claim "adapters". */
-  String adaptersMount() {
-    return "/adapters";
-  }
-
-  /** The path a version has inside the server pods. */
+  /** The path a version has inside the server pods, which mount claim "adapters" at /adapters. */
   String path(int n) {
-    return adaptersMount()
-        + "/"
-        + version(n).getArtifactUri().substring("pvc://adapters/".length());
+    return "/adapters/" + version(n).getArtifactUri().substring("pvc://adapters/".length());
   }
 
   /** Ready server pods of the hotLoad Deployment: name -> IP. */

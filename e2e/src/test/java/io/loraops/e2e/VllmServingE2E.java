@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
@@ -18,13 +19,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The hotLoad rollout on real vLLM: two replicas of vLLM's CPU build
- * (examples/quickstart-vllm.yaml, run by the node agent as hack/vllm) behind an API key, versions
- * trained by the real trainer, and the packaged operator. Pin v1; canary v2, then all pods; a v3
- * with NaN weights is caught by the probe gate and rolled back, with the base model and v2
- * answering as before; a v4 whose rank is above the servers' --max-lora-rank is refused before any
- * load; a killed pod's replacement gets the serving version; an operator killed mid-rollout loads
- * nothing twice; deleting the LoraAdapter unloads it. Nothing here is a stand-in.
+ * The hotLoad rollout on real vLLM: two replicas of vLLM's CPU build (examples/quickstart-vllm.yaml
+ * on the real node, see {@link #onThisNode}) behind an API key, versions trained by the real
+ * trainer, and the operator installed by its chart. Pin v1; canary v2, then all pods; a v3 with NaN
+ * weights is caught by the probe gate and rolled back, with the base model and v2 answering as
+ * before; a v4 whose rank is above the servers' --max-lora-rank is refused before any load; a
+ * killed pod's replacement gets the serving version; an operator killed mid-rollout loads nothing
+ * twice; deleting the LoraAdapter unloads it.
  */
 class VllmServingE2E extends ServingScenario {
   static final String DEPLOYMENT = "quickstart-vllm";
@@ -42,14 +43,58 @@ class VllmServingE2E extends ServingScenario {
   }
 
   /**
-   * The local node agent runs pods as processes without mount namespaces (the real kubelet of issue
-   * 11 will not need this): it rewrites in-pod paths in a pod's args and env, but vLLM is handed
-   * adapter paths at run time by the operator, so the pods mount each claim where its folder is on
-   * this machine and in-pod paths are real paths.
+   * examples/quickstart-vllm.yaml as it runs on this node. The one stand-in of the E2E tier: the
+   * published vLLM image is CUDA-only and cannot be pulled here, so the pods run vLLM's CPU build
+   * that {@code make vllm} installs (6 GB, mounted read-only from the node, with the Python it was
+   * made with) on an image of the shared libraries it needs (hack/images.sh). The rest of the
+   * example (arguments, environment, probes, claims, resources) is run as written.
    */
-  @Override
-  String adaptersMount() {
-    return local.claims.resolve("adapters").toString();
+  static String onThisNode(String manifest) throws Exception {
+    Path venv = LocalMode.REPO.resolve(".tools/vllm").toRealPath();
+    String home =
+        Files.readAllLines(venv.resolve("pyvenv.cfg")).stream()
+            .filter(line -> line.startsWith("home = "))
+            .map(line -> line.substring("home = ".length()))
+            .findFirst()
+            .orElseThrow();
+    Path python = Path.of(home).getParent();
+    manifest =
+        edit(
+            manifest,
+            "image: vllm/vllm-openai:v0.32.0",
+            "image: localhost/lora/vllm-runtime:bookworm\n"
+                + "          command: ["
+                + venv.resolve("bin/python3")
+                + ", -m, vllm.entrypoints.openai.api_server]");
+    manifest =
+        edit(
+            manifest,
+            "          env:\n",
+            "          env:\n"
+                + "            - {name: HF_HUB_OFFLINE, value: \"1\"}\n"
+                + "            - {name: TRANSFORMERS_OFFLINE, value: \"1\"}\n"
+                + "            - {name: VLLM_NO_USAGE_STATS, value: \"1\"}\n");
+    manifest =
+        edit(
+            manifest,
+            "          volumeMounts:\n",
+            "          volumeMounts:\n"
+                + "            - {name: vllm, mountPath: "
+                + venv
+                + ", readOnly: true}\n"
+                + "            - {name: python, mountPath: "
+                + python
+                + ", readOnly: true}\n");
+    return edit(
+        manifest,
+        "      volumes:\n",
+        "      volumes:\n"
+            + "        - {name: vllm, hostPath: {path: "
+            + venv
+            + ", type: Directory}}\n"
+            + "        - {name: python, hostPath: {path: "
+            + python
+            + ", type: Directory}}\n");
   }
 
   @BeforeAll
@@ -81,11 +126,7 @@ class VllmServingE2E extends ServingScenario {
     serving = edit(serving, "name: quickstart\n", "name: " + ADAPTER + "\n");
     serving = edit(serving, "version: latest", "version: 1");
     serving = edit(serving, "steps: [1, 100%]", "steps: [1, 100%]\n      pauseSeconds: 5");
-    serving = edit(serving, "mountPath: /adapters", "mountPath: " + adaptersMount());
-    serving = edit(serving, "mountPath: /models", "mountPath: " + local.claims.resolve("models"));
-    serving =
-        edit(serving, "--model, /models/", "--model, " + local.claims.resolve("models") + "/");
-    apply(serving);
+    apply(onThisNode(serving));
     awaitServing(1, Duration.ofMinutes(6));
     Map<String, String> ips = podIps();
     assertThat(ips).hasSize(2);

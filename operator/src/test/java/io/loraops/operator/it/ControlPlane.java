@@ -32,6 +32,7 @@ public final class ControlPlane {
   public static final Path REPO = Path.of("..").toAbsolutePath().normalize();
   private static KubernetesClient client;
   private static Path kubeconfig;
+  private static Path dir;
 
   private ControlPlane() {}
 
@@ -45,6 +46,15 @@ public final class ControlPlane {
   public static synchronized Path kubeconfig() {
     client();
     return kubeconfig;
+  }
+
+  /**
+   * The folder of the control plane this JVM started (hack/control-plane.sh's {@code <dir>}, where
+   * hack/node.sh adds a node); null for a cluster given by {@code LORA_IT_KUBECONFIG}.
+   */
+  public static synchronized Path dir() {
+    client();
+    return dir;
   }
 
   /** A fresh namespace, so tests never see each other's objects. */
@@ -86,7 +96,7 @@ public final class ControlPlane {
       if (external != null && !external.isBlank()) {
         kubeconfig = Path.of(external);
       } else {
-        Path dir = Path.of("target/it-control-plane").toAbsolutePath();
+        dir = Path.of("target/it-control-plane").toAbsolutePath();
         // A fresh store per test run: objects an earlier (killed) run left behind, such as pods
         // bound to the local node, would otherwise come back to life in this one.
         script("down", dir);
@@ -129,7 +139,7 @@ public final class ControlPlane {
   }
 
   /** Runs {@code hack/<script> args...}; fails with its output on a non-zero exit. */
-  static void hack(String script, String... args) throws IOException, InterruptedException {
+  public static void hack(String script, String... args) throws IOException, InterruptedException {
     List<String> command =
         new ArrayList<>(List.of("bash", REPO.resolve("hack/" + script).toString()));
     command.addAll(List.of(args));

@@ -54,22 +54,15 @@ public final class InferenceEngine implements AutoCloseable {
    * An adapter held for serving.
    *
    * @param name the model name requests use
-   * @param path {@code lora_path} exactly as given (what {@code /v1/models} reports)
-   * @param resolvedPath where its files were read, after {@link PathMap}
+   * @param path {@code lora_path} as given (what {@code /v1/models} reports), where its files are
    * @param spec its rank, alpha and targets
    * @param layers how many linear layers it adapts
    * @param created load time, epoch seconds
    * @param tensors owns its A and B; closed when it is unloaded, replaced or evicted (null while
-   *     evicted: the next request that uses it reads it again from {@code resolvedPath})
+   *     evicted: the next request that uses it reads it again from {@code path})
    */
   public record Adapter(
-      String name,
-      String path,
-      String resolvedPath,
-      LoraSpec spec,
-      int layers,
-      long created,
-      NDManager tensors) {
+      String name, String path, LoraSpec spec, int layers, long created, NDManager tensors) {
 
     boolean resident() {
       return tensors != null;
@@ -109,7 +102,6 @@ public final class InferenceEngine implements AutoCloseable {
   private final String servedName;
   private final String modelPath;
   private final int maxCpuLoras;
-  private final PathMap paths;
   private final long created = System.currentTimeMillis() / 1000;
   private final ReentrantLock generation = new ReentrantLock(true);
   private final Object registry = new Object();
@@ -125,8 +117,7 @@ public final class InferenceEngine implements AutoCloseable {
       Set<Integer> stopTokens,
       String servedName,
       String modelPath,
-      int maxCpuLoras,
-      PathMap paths) {
+      int maxCpuLoras) {
     this.manager = manager;
     this.model = model;
     this.tokenizer = tokenizer;
@@ -134,31 +125,22 @@ public final class InferenceEngine implements AutoCloseable {
     this.servedName = servedName;
     this.modelPath = modelPath;
     this.maxCpuLoras = maxCpuLoras;
-    this.paths = paths;
   }
 
   /**
-   * Loads the base model at {@code modelPath} (resolved through {@code paths}); a missing or
-   * malformed model is a bad config (exit code 2).
+   * Loads the base model at {@code modelPath}; a missing or malformed model is a bad config (exit
+   * code 2).
    *
    * @param maxCpuLoras how many adapters keep their weights in memory at once
    */
-  public static InferenceEngine load(
-      String modelPath, String servedName, int maxCpuLoras, PathMap paths) {
-    Path dir = Path.of(paths.resolve(modelPath));
+  public static InferenceEngine load(String modelPath, String servedName, int maxCpuLoras) {
+    Path dir = Path.of(modelPath);
     NDManager manager = NDManager.newBaseManager();
     try {
       CausalLM model = ModelLoader.load(dir, manager);
       TextTokenizer tokenizer = TextTokenizer.load(dir, model.config());
       return new InferenceEngine(
-          manager,
-          model,
-          tokenizer,
-          tokenizer.stopIds(),
-          servedName,
-          modelPath,
-          maxCpuLoras,
-          paths);
+          manager, model, tokenizer, tokenizer.stopIds(), servedName, modelPath, maxCpuLoras);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -216,8 +198,7 @@ public final class InferenceEngine implements AutoCloseable {
       if (old != null && !inplace) {
         throw ApiException.badRequest("The lora adapter '" + name + "' has already been loaded.");
       }
-      String resolved = paths.resolve(path);
-      Path dir = Path.of(resolved);
+      Path dir = Path.of(path);
       checkFiles(name, path, dir);
       NDManager tensors = manager.newSubManager();
       boolean held = false;
@@ -226,14 +207,12 @@ public final class InferenceEngine implements AutoCloseable {
         try {
           loaded = PeftAdapter.load(dir, model, tensors);
         } catch (TrainerException e) {
-          throw ApiException.badRequest(
-              "cannot load adapter '" + name + "': " + e.getMessage() + where(path, resolved));
+          throw ApiException.badRequest("cannot load adapter '" + name + "': " + e.getMessage());
         }
         Adapter adapter =
             new Adapter(
                 name,
                 path,
-                resolved,
                 loaded.spec(),
                 loaded.factors().size(),
                 System.currentTimeMillis() / 1000,
@@ -315,9 +294,7 @@ public final class InferenceEngine implements AutoCloseable {
     model.linears().values().forEach(l -> l.removeNamed(name));
     residentByUse.remove(name);
     a.tensors().close();
-    register(
-        name,
-        new Adapter(a.name(), a.path(), a.resolvedPath(), a.spec(), a.layers(), a.created(), null));
+    register(name, new Adapter(a.name(), a.path(), a.spec(), a.layers(), a.created(), null));
   }
 
   /**
@@ -333,12 +310,11 @@ public final class InferenceEngine implements AutoCloseable {
     }
     NDManager tensors = manager.newSubManager();
     try {
-      PeftAdapter.Loaded loaded = PeftAdapter.load(Path.of(adapter.resolvedPath()), model, tensors);
+      PeftAdapter.Loaded loaded = PeftAdapter.load(Path.of(adapter.path()), model, tensors);
       Adapter back =
           new Adapter(
               adapter.name(),
               adapter.path(),
-              adapter.resolvedPath(),
               loaded.spec(),
               loaded.factors().size(),
               adapter.created(),
@@ -365,20 +341,17 @@ public final class InferenceEngine implements AutoCloseable {
    * when empty).
    */
   private void checkFiles(String name, String path, Path dir) {
-    String where = where(path, dir.toString());
     String prefix = "cannot load adapter '" + name + "': ";
     if (!Files.exists(dir)) {
       // vLLM's status and words for a path that does not exist
-      throw ApiException.notFound(
-          "Loading lora " + name + " failed: No adapter found for " + path + where);
+      throw ApiException.notFound("Loading lora " + name + " failed: No adapter found for " + path);
     }
     if (!Files.isDirectory(dir)) {
-      throw ApiException.badRequest(prefix + "lora_path " + path + " is not a folder" + where);
+      throw ApiException.badRequest(prefix + "lora_path " + path + " is not a folder");
     }
     for (String f : List.of(PeftAdapter.CONFIG_FILE, PeftAdapter.WEIGHTS_FILE)) {
       if (!Files.isRegularFile(dir.resolve(f)) || !Files.isReadable(dir.resolve(f))) {
-        throw ApiException.badRequest(
-            prefix + "lora_path " + path + " has no readable " + f + where);
+        throw ApiException.badRequest(prefix + "lora_path " + path + " has no readable " + f);
       }
     }
     JsonNode config;
@@ -386,7 +359,7 @@ public final class InferenceEngine implements AutoCloseable {
       config = JSON.readTree(dir.resolve(PeftAdapter.CONFIG_FILE).toFile());
     } catch (IOException e) {
       throw ApiException.badRequest(
-          prefix + PeftAdapter.CONFIG_FILE + " is not valid JSON: " + e.getMessage() + where);
+          prefix + PeftAdapter.CONFIG_FILE + " is not valid JSON: " + e.getMessage());
     }
     String declared = config == null ? "" : config.path("base_model_name_or_path").asText("");
     if (!baseMatches(declared, servedName, modelPath)) {
@@ -424,10 +397,6 @@ public final class InferenceEngine implements AutoCloseable {
     String p =
         path.endsWith("/") && path.length() > 1 ? path.substring(0, path.length() - 1) : path;
     return p.substring(p.lastIndexOf('/') + 1);
-  }
-
-  private static String where(String given, String resolved) {
-    return given.equals(resolved) ? "" : " (lora_path " + given + " resolved to " + resolved + ")";
   }
 
   /** Prompt tokens of {@code text}. */

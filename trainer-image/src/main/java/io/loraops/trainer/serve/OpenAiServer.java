@@ -119,7 +119,7 @@ public final class OpenAiServer implements AutoCloseable {
           "serve: %s adapter '%s' from %s (r=%d, alpha=%s, %d layers) in %.1f ms%n",
           l.replaced() ? "replaced" : "loaded",
           name,
-          a.resolvedPath().equals(path) ? path : path + " -> " + a.resolvedPath(),
+          path,
           a.spec().rank(),
           a.spec().alpha(),
           a.layers(),

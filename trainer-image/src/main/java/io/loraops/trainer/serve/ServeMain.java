@@ -16,9 +16,7 @@ public final class ServeMain {
   /** Serves until the JVM exits; returns an exit code only if it cannot start. */
   public static int run(String[] args, PrintStream out) throws IOException, InterruptedException {
     ServeOptions o = ServeOptions.parse(args);
-    PathMap paths = PathMap.fromEnvironment();
-    InferenceEngine engine =
-        InferenceEngine.load(o.model(), o.servedModelName(), o.maxCpuLoras(), paths);
+    InferenceEngine engine = InferenceEngine.load(o.model(), o.servedModelName(), o.maxCpuLoras());
     OpenAiServer server = new OpenAiServer(engine, out, o.apiKey());
     for (Map.Entry<String, String> m : o.loraModules().entrySet()) {
       try {

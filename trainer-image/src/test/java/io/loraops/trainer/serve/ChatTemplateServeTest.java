@@ -34,8 +34,7 @@ class ChatTemplateServeTest {
         dir.resolve("tokenizer_config.json"),
         new com.fasterxml.jackson.databind.ObjectMapper()
             .writeValueAsString(Map.of("eos_token", "<eos>", "chat_template", TEMPLATE)));
-    try (InferenceEngine engine =
-        InferenceEngine.load(dir.toString(), "tiny", 2, new PathMap(Map.of()))) {
+    try (InferenceEngine engine = InferenceEngine.load(dir.toString(), "tiny", 2)) {
       assertThat(engine.encodeChat(List.of(new ChatFormat.Message("user", "one two")), Map.of()))
           .containsExactly(engine.encode("[user]one two[assistant]"));
       assertThatThrownBy(

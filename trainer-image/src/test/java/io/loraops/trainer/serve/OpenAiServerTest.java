@@ -45,7 +45,6 @@ import org.junit.jupiter.api.io.TempDir;
 class OpenAiServerTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String PROMPT = "one two three four";
-  private static final String POD_ADAPTERS = "/lora/claims/adapters"; // as the operator sends it
 
   @TempDir static Path adapters;
   private static Path model;
@@ -127,12 +126,7 @@ class OpenAiServerTest {
 
   private void start(int maxLoras, String apiKey) throws Exception {
     close();
-    engine =
-        InferenceEngine.load(
-            model.toString(),
-            "tiny-llama",
-            maxLoras,
-            new PathMap(Map.of(POD_ADAPTERS, adapters.toString())));
+    engine = InferenceEngine.load(model.toString(), "tiny-llama", maxLoras);
     server =
         new OpenAiServer(engine, new PrintStream(logBytes, true, StandardCharsets.UTF_8), apiKey);
     server.start("127.0.0.1", 0);
@@ -148,7 +142,7 @@ class OpenAiServerTest {
   }
 
   private static String pod(String adapter) {
-    return POD_ADAPTERS + "/" + adapter;
+    return adapters.resolve(adapter).toString();
   }
 
   private HttpResponse<String> send(HttpRequest.Builder r) throws Exception {
@@ -412,7 +406,7 @@ class OpenAiServerTest {
     assertThat(a.get("object").asText()).isEqualTo("model");
     assertThat(a.get("root").asText()).isEqualTo(pod("a1")); // as given, not the local path
     assertThat(a.get("parent").asText()).isEqualTo("tiny-llama");
-    assertThat(log()).contains("serve: loaded adapter 'a1' from " + pod("a1") + " -> ");
+    assertThat(log()).contains("serve: loaded adapter 'a1' from " + pod("a1") + " (r=");
   }
 
   @Test

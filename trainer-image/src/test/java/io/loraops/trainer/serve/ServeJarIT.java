@@ -26,9 +26,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code lora-trainer serve} from the packaged jar, as a serving pod (or the local node agent) runs
- * it: flags, {@code --lora-modules} through {@code LORAOPS_PATH_MAP}, the port opened only once
- * loaded, and exit code 2 for a bad model.
+ * {@code lora-trainer serve} from the packaged jar, as a serving pod runs it: flags, {@code
+ * --lora-modules}, the port opened only once loaded, and exit code 2 for a bad model.
  */
 class ServeJarIT {
   private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
@@ -45,7 +44,7 @@ class ServeJarIT {
   }
 
   @Test
-  void jarServesAdaptersGivenOnTheCommandLineThroughThePathMap() throws Exception {
+  void jarServesAdaptersGivenOnTheCommandLine() throws Exception {
     Path model = Fixtures.model("tiny-llama");
     RandomAdapter.write(
         model, tmp.resolve("a1"), 4, List.of("q_proj"), 1, "", RandomAdapter.Weights.RANDOM);
@@ -60,8 +59,7 @@ class ServeJarIT {
             "--port",
             "0",
             "--lora-modules",
-            "a1=/pod/adapters/a1");
-    pb.environment().put(PathMap.ENV, "{\"/pod/adapters\": \"" + tmp + "\"}");
+            "a1=" + tmp.resolve("a1"));
     Process p = pb.start();
     BlockingQueue<String> lines = new LinkedBlockingQueue<>();
     Thread reader =
@@ -93,7 +91,8 @@ class ServeJarIT {
         }
       }
       assertThat(seen)
-          .anyMatch(l -> l.startsWith("serve: loaded adapter 'a1' from /pod/adapters/a1 -> "));
+          .anyMatch(
+              l -> l.startsWith("serve: loaded adapter 'a1' from " + tmp.resolve("a1") + " (r="));
       HttpClient http = HttpClient.newHttpClient();
       String base = "http://127.0.0.1:" + port;
       HttpResponse<String> health =
@@ -110,7 +109,7 @@ class ServeJarIT {
                       .body());
       assertThat(models.at("/data/0/id").asText()).isEqualTo("base");
       assertThat(models.at("/data/1/id").asText()).isEqualTo("a1");
-      assertThat(models.at("/data/1/root").asText()).isEqualTo("/pod/adapters/a1");
+      assertThat(models.at("/data/1/root").asText()).isEqualTo(tmp.resolve("a1").toString());
       HttpResponse<String> c =
           http.send(
               HttpRequest.newBuilder(URI.create(base + "/v1/completions"))

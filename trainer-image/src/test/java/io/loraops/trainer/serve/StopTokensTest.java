@@ -9,7 +9,6 @@ import io.loraops.trainer.data.StopTokens;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -61,6 +60,6 @@ class StopTokensTest {
   }
 
   private static InferenceEngine load(Path model) {
-    return InferenceEngine.load(model.toString(), "tiny-llama", 4, new PathMap(Map.of()));
+    return InferenceEngine.load(model.toString(), "tiny-llama", 4);
   }
 }
