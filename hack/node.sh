@@ -174,8 +174,8 @@ state = "${c}/state"
     bin_dir = "${CNI_BIN}"
     conf_dir = "${NODE}/cni/net.d"
 EOF
-  # No route beyond the bridge (no default gateway, no masquerade): pods reach the host and
-  # each other only.
+  # Routes to the pod subnet and to the Service range (through the bridge, where the DNAT rule
+  # answers for the `kubernetes` Service) only: no default route, no masquerade.
   cat >"${NODE}/cni/net.d/10-lora.conflist" <<EOF
 {
   "cniVersion": "1.0.0",

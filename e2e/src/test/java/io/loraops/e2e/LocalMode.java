@@ -1,5 +1,6 @@
 package io.loraops.e2e;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.ContainerStatus;
@@ -7,13 +8,16 @@ import io.fabric8.kubernetes.api.model.DeletionPropagation;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
+import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.it.ControlPlane;
+import io.loraops.operator.status.Conditions;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,8 +37,11 @@ final class LocalMode implements AutoCloseable {
   final Path work;
   final Path claims;
   private final String release;
+  private final List<String> chartValues;
 
-  LocalMode(String prefix) throws Exception {
+  /** Local mode in a fresh namespace, the operator installed with {@code chartValues} set. */
+  LocalMode(String prefix, String... chartValues) throws Exception {
+    this.chartValues = List.of(chartValues);
     namespace = ControlPlane.newNamespace(prefix);
     release = "lora-" + namespace;
     work = Path.of("target", namespace).toAbsolutePath();
@@ -91,22 +98,37 @@ final class LocalMode implements AutoCloseable {
    * cluster-wide grant), its CRDs already applied by the test control plane.
    */
   private void installOperator() throws Exception {
-    run(
-        List.of(
-            REPO.resolve(".tools/bin/helm").toString(),
-            "--kubeconfig",
-            ControlPlane.kubeconfig().toString(),
-            "install",
-            release,
-            REPO.resolve("charts/lora-operator").toString(),
-            "--namespace",
-            namespace,
-            "--skip-crds",
-            "--set",
-            "watchNamespaces={" + namespace + "}",
-            "--wait",
-            "--timeout",
-            "180s"));
+    List<String> command =
+        new ArrayList<>(
+            List.of(
+                REPO.resolve(".tools/bin/helm").toString(),
+                "--kubeconfig",
+                ControlPlane.kubeconfig().toString(),
+                "install",
+                release,
+                REPO.resolve("charts/lora-operator").toString(),
+                "--namespace",
+                namespace,
+                "--skip-crds",
+                "--set",
+                "watchNamespaces={" + namespace + "}",
+                "--wait",
+                "--timeout",
+                "180s"));
+    for (String value : chartValues) {
+      command.addAll(List.of("--set", value));
+    }
+    run(command);
+  }
+
+  /** The operator's pods (one per replica). */
+  List<Pod> operatorPods() {
+    return client
+        .pods()
+        .inNamespace(namespace)
+        .withLabelSelector(OPERATOR_LABELS)
+        .list()
+        .getItems();
   }
 
   /**
@@ -129,8 +151,7 @@ final class LocalMode implements AutoCloseable {
   }
 
   private Pod operatorPod() {
-    List<Pod> pods =
-        client.pods().inNamespace(namespace).withLabelSelector(OPERATOR_LABELS).list().getItems();
+    List<Pod> pods = operatorPods();
     if (pods.size() != 1) {
       throw new IllegalStateException("expected one operator pod, found " + pods.size());
     }
@@ -170,6 +191,51 @@ final class LocalMode implements AutoCloseable {
       throw new IllegalStateException(
           String.join(" ", command) + " failed; see " + work.resolve("setup.log"));
     }
+  }
+
+  /**
+   * Applies examples/quickstart.yaml as LoraJob {@code name} publishing into adapter {@code name},
+   * with {@code edits} (pairs of text to find and its replacement) applied to the manifest.
+   */
+  void applyQuickstartAs(String name, String... edits) throws Exception {
+    String manifest =
+        Files.readString(REPO.resolve("examples/quickstart.yaml"))
+            .replace("name: quickstart", "name: " + name)
+            .replace("adapter: quickstart", "adapter: " + name);
+    for (int i = 0; i < edits.length; i += 2) {
+      assertThat(manifest).as("the quickstart still has " + edits[i]).contains(edits[i]);
+      manifest = manifest.replace(edits[i], edits[i + 1]);
+    }
+    apply(manifest);
+  }
+
+  void apply(String manifest) throws Exception {
+    Path file = Files.createTempFile("lorajob", ".yaml");
+    Files.writeString(file, manifest);
+    kubectl("apply", "-f", file.toString());
+  }
+
+  LoraJob awaitComplete(String name, Duration timeout) {
+    await()
+        .atMost(timeout)
+        .pollInterval(Duration.ofSeconds(1))
+        .until(
+            () -> {
+              LoraJob j = loraJob(name);
+              if (j != null
+                  && j.getStatus() != null
+                  && Conditions.isTrue(j.getStatus().getConditions(), "Failed")) {
+                throw new AssertionError(name + " failed: " + j.getStatus().getTrials());
+              }
+              return j != null
+                  && j.getStatus() != null
+                  && Conditions.isTrue(j.getStatus().getConditions(), "Complete");
+            });
+    return loraJob(name);
+  }
+
+  LoraJob loraJob(String name) {
+    return client.resources(LoraJob.class).inNamespace(namespace).withName(name).get();
   }
 
   /**

@@ -53,7 +53,7 @@ class LocalModeE2E {
   @Test
   void quickstartSweepPublishesThePeftAdapterOfTheBestTrial() throws Exception {
     local.kubectl("apply", "-f", LocalMode.REPO.resolve("examples/quickstart.yaml").toString());
-    LoraJob job = awaitComplete("quickstart", Duration.ofMinutes(6));
+    LoraJob job = local.awaitComplete("quickstart", Duration.ofMinutes(6));
 
     assertThat(job.getStatus().getTrials())
         .hasSize(4)
@@ -125,7 +125,7 @@ class LocalModeE2E {
     local.addModel("tiny-qwen3-h32", "qwen3", "quickstart-chat.jsonl");
     local.kubectl(
         "apply", "-f", LocalMode.REPO.resolve("examples/quickstart-qwen3.yaml").toString());
-    LoraJob job = awaitComplete("quickstart-qwen3", Duration.ofMinutes(8));
+    LoraJob job = local.awaitComplete("quickstart-qwen3", Duration.ofMinutes(8));
     assertThat(job.getStatus().getTrials())
         .hasSize(2)
         .extracting(TrialStatus::getPhase)
@@ -201,7 +201,7 @@ class LocalModeE2E {
 
   @Test
   void trainerKilledMidTrialIsRetriedAndResumesFromItsCheckpoint() throws Exception {
-    applyQuickstartAs(
+    local.applyQuickstartAs(
         "killed", "maxSteps: 40", "maxSteps: 200", "rank: [4, 8, 16, 32]", "rank: [8]");
 
     // Wait for the first checkpoint, then SIGKILL the trainer process.
@@ -228,7 +228,7 @@ class LocalModeE2E {
                 p -> p != null);
     local.killContainer(first);
 
-    LoraJob job = awaitComplete("killed", Duration.ofMinutes(4));
+    LoraJob job = local.awaitComplete("killed", Duration.ofMinutes(4));
     TrialStatus trial = job.getStatus().getTrials().get(0);
     assertThat(trial.getAttempts()).isEqualTo(2);
     assertThat(trial.getMetrics().getSteps()).isEqualTo(200L);
@@ -252,14 +252,14 @@ class LocalModeE2E {
 
   @Test
   void operatorKilledMidSweepFinishesWithoutDuplicateJobsOrVersions() throws Exception {
-    applyQuickstartAs("restarted", "parallelism: 2", "parallelism: 1");
+    local.applyQuickstartAs("restarted", "parallelism: 2", "parallelism: 1");
 
     await()
         .atMost(Duration.ofMinutes(3))
         .pollInterval(Duration.ofMillis(300))
         .until(
             () -> {
-              LoraJob j = loraJob("restarted");
+              LoraJob j = local.loraJob("restarted");
               return j != null
                   && j.getStatus() != null
                   && j.getStatus().getTrialsSucceeded() != null
@@ -267,7 +267,7 @@ class LocalModeE2E {
             });
     local.killOperator();
 
-    LoraJob job = awaitComplete("restarted", Duration.ofMinutes(5));
+    LoraJob job = local.awaitComplete("restarted", Duration.ofMinutes(5));
     assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
     List<Job> jobs =
         local
@@ -292,30 +292,8 @@ class LocalModeE2E {
         .hasSize(1);
   }
 
-  /**
-   * Applies examples/quickstart.yaml as LoraJob {@code name} publishing into adapter {@code name},
-   * with {@code edits} (pairs of text to find and its replacement) applied to the manifest.
-   */
-  private void applyQuickstartAs(String name, String... edits) throws Exception {
-    String manifest =
-        Files.readString(LocalMode.REPO.resolve("examples/quickstart.yaml"))
-            .replace("name: quickstart", "name: " + name)
-            .replace("adapter: quickstart", "adapter: " + name);
-    for (int i = 0; i < edits.length; i += 2) {
-      assertThat(manifest).as("the quickstart still has " + edits[i]).contains(edits[i]);
-      manifest = manifest.replace(edits[i], edits[i + 1]);
-    }
-    apply(manifest);
-  }
-
-  private void apply(String manifest) throws Exception {
-    Path file = Files.createTempFile("lorajob", ".yaml");
-    Files.writeString(file, manifest);
-    local.kubectl("apply", "-f", file.toString());
-  }
-
   private Path trialDir(String job) {
-    LoraJob j = loraJob(job);
+    LoraJob j = local.loraJob(job);
     return local.claims.resolve(
         "adapters/"
             + job
@@ -324,29 +302,6 @@ class LocalModeE2E {
             + "-"
             + j.getMetadata().getUid().replace("-", "").substring(0, 5)
             + "/t000");
-  }
-
-  private LoraJob awaitComplete(String name, Duration timeout) {
-    await()
-        .atMost(timeout)
-        .pollInterval(Duration.ofSeconds(1))
-        .until(
-            () -> {
-              LoraJob j = loraJob(name);
-              if (j != null
-                  && j.getStatus() != null
-                  && Conditions.isTrue(j.getStatus().getConditions(), "Failed")) {
-                throw new AssertionError(name + " failed: " + j.getStatus().getTrials());
-              }
-              return j != null
-                  && j.getStatus() != null
-                  && Conditions.isTrue(j.getStatus().getConditions(), "Complete");
-            });
-    return loraJob(name);
-  }
-
-  private LoraJob loraJob(String name) {
-    return local.client.resources(LoraJob.class).inNamespace(local.namespace).withName(name).get();
   }
 
   private LoraAdapter adapter(String name) {
