@@ -50,18 +50,23 @@ final class LocalMode implements AutoCloseable {
     RealNode.ensureUp();
     ControlPlane.hack(
         "claims.sh", ControlPlane.kubeconfig().toString(), namespace, claims.toString());
-    run(
-        List.of(
-            REPO.resolve("hack/lora-trainer").toString(),
-            "gen-model",
-            "tiny-llama-h32",
-            claims.resolve("models/tiny-llama-h32").toString(),
-            "42"));
+    generateModel("tiny-llama-h32");
     Files.copy(
         REPO.resolve("examples/data/quickstart.jsonl"),
         claims.resolve("datasets/quickstart.jsonl"),
         StandardCopyOption.REPLACE_EXISTING);
     installOperator();
+  }
+
+  /** Writes model preset {@code preset} (seed 42, the word-level tokenizer) into claim "models". */
+  void generateModel(String preset) throws Exception {
+    run(
+        List.of(
+            REPO.resolve("hack/lora-trainer").toString(),
+            "gen-model",
+            preset,
+            claims.resolve("models/" + preset).toString(),
+            "42"));
   }
 
   /**
@@ -275,12 +280,8 @@ final class LocalMode implements AutoCloseable {
 
   @Override
   public void close() throws Exception {
+    saveOperatorLogs();
     removeWorkloads();
-    try {
-      Files.writeString(work.resolve("operator.log"), kubectl("logs", "-l", OPERATOR_LABELS));
-    } catch (RuntimeException e) {
-      System.err.println("local mode: could not save the operator's log: " + e);
-    }
     run(
         List.of(
             REPO.resolve(".tools/bin/helm").toString(),
@@ -293,5 +294,19 @@ final class LocalMode implements AutoCloseable {
             "--wait"));
     client.persistentVolumeClaims().inNamespace(namespace).delete();
     client.persistentVolumes().withLabel("loraops.io/local-claims", namespace).delete();
+  }
+
+  /**
+   * Each operator pod's log, into {@code <work>/operator-<pod>.log}, for a failed test's reader.
+   */
+  private void saveOperatorLogs() {
+    for (Pod pod : operatorPods()) {
+      String name = pod.getMetadata().getName();
+      try {
+        Files.writeString(work.resolve("operator-" + name + ".log"), kubectl("logs", name));
+      } catch (Exception e) {
+        System.err.println("local mode: could not save the log of " + name + ": " + e);
+      }
+    }
   }
 }

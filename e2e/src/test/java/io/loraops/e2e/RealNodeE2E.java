@@ -94,12 +94,18 @@ class RealNodeE2E {
   @Test
   void aTrialOverItsMemoryLimitIsReportedOutOfMemory() throws Exception {
     try (LocalMode local = new LocalMode("oom")) {
+      // A 100M-parameter model's weights alone (400 MB in fp32) are more than the limit allows.
+      local.generateModel("llama-100m");
       local.applyQuickstartAs(
           "oom",
+          "name: tiny-llama-h32",
+          "name: llama-100m",
+          "uri: pvc://models/tiny-llama-h32",
+          "uri: pvc://models/llama-100m",
           "rank: [4, 8, 16, 32]",
           "rank: [8]",
           "memory: 2Gi",
-          "memory: 160Mi",
+          "memory: 256Mi",
           "backoffLimit: 2",
           "backoffLimit: 0");
       TrialStatus trial =
