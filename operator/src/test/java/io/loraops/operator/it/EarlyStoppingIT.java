@@ -154,6 +154,7 @@ class EarlyStoppingIT {
         .isEqualTo(2);
 
     String wide = ControlPlane.kubectl("get", "lj", "lr", "-n", namespace, "-o", "wide");
+    System.out.println(wide);
     assertThat(wide).contains("DONE%", "ETA", "STOPPED", "RUNNING");
     assertThat(wide.lines().skip(1).findFirst().orElseThrow()).contains("Succeeded", "5/5", "100");
   }
