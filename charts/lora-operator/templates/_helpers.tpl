@@ -110,6 +110,11 @@ Every resource is namespaced, so the same rules serve a ClusterRole and a per-na
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Running trials' progress lines, read through the API server (docs/progress.md); trial pods
+# themselves get no API access.
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # Serving targets: watched for pods coming and going; the restart loader patches the pod template.
 - apiGroups: ["apps"]
   resources: ["deployments"]

@@ -13,6 +13,7 @@ import jakarta.enterprise.context.Dependent;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Optional;
 
 /** CDI wiring: the one place Quarkus configuration becomes plain objects. */
@@ -33,6 +34,14 @@ public class SettingsProducer {
     /** Non-root uid of trial pods. */
     @WithDefault("65532")
     long trialRunAsUser();
+
+    /** Time between two reads of each running trial's progress lines (docs/progress.md). */
+    @WithDefault("10s")
+    Duration progressPollInterval();
+
+    /** Progress log reads in flight at once, over all LoraJobs. */
+    @WithDefault("4")
+    int progressReaders();
 
     /** Leader election, for running more than one replica (the Helm chart sets it). */
     LeaderElection leaderElection();
@@ -58,6 +67,12 @@ public class SettingsProducer {
   OperatorSettings settings(LoraConfig config) {
     return new OperatorSettings(
         config.trainerImage(), config.trainerImagePullPolicy(), config.trialRunAsUser());
+  }
+
+  @Produces
+  @Singleton
+  ProgressSettings progressSettings(LoraConfig config) {
+    return new ProgressSettings(config.progressPollInterval(), config.progressReaders());
   }
 
   @Produces

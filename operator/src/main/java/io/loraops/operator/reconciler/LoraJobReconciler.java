@@ -27,7 +27,11 @@ import io.loraops.operator.api.v1alpha1.LoraJobStatus;
 import io.loraops.operator.api.v1alpha1.Objective;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.config.OperatorSettings;
+import io.loraops.operator.config.ProgressSettings;
 import io.loraops.operator.metrics.LoraMetrics;
+import io.loraops.operator.progress.KubernetesPodLogs;
+import io.loraops.operator.progress.ProgressPoller;
+import io.loraops.operator.progress.TrialProgressTracker;
 import io.loraops.operator.publish.Publisher;
 import io.loraops.operator.status.BestTrialSelector;
 import io.loraops.operator.status.Conditions;
@@ -45,6 +49,7 @@ import io.loraops.operator.sweep.Trial;
 import io.loraops.operator.trainer.TrialConfigs;
 import io.loraops.operator.trainer.TrialJobBuilder;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
+import jakarta.inject.Inject;
 import java.net.HttpURLConnection;
 import java.time.Clock;
 import java.time.Instant;
@@ -74,6 +79,11 @@ import org.jboss.logging.Logger;
     apiGroups = "",
     resources = "pods",
     verbs = {"get", "list", "watch"})
+// Running trials' progress lines (docs/progress.md): read only, through the API server.
+@RBACRule(
+    apiGroups = "",
+    resources = "pods/log",
+    verbs = {"get"})
 @RBACRule(
     apiGroups = "",
     resources = "configmaps",
@@ -108,12 +118,26 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   private final TrialJobBuilder builder;
   private final LoraMetrics metrics;
   private final Clock clock;
+  private final ProgressSettings progressSettings;
+  private final EarlyStopper earlyStopper;
   private InformerEventSource<Job, LoraJob> jobs;
+  private TrialProgressTracker progress;
 
   public LoraJobReconciler(OperatorSettings settings, LoraMetrics metrics, Clock clock) {
+    this(settings, metrics, clock, ProgressSettings.defaults());
+  }
+
+  @Inject
+  public LoraJobReconciler(
+      OperatorSettings settings,
+      LoraMetrics metrics,
+      Clock clock,
+      ProgressSettings progressSettings) {
     this.builder = new TrialJobBuilder(settings);
     this.metrics = metrics;
     this.clock = clock;
+    this.progressSettings = progressSettings;
+    this.earlyStopper = new EarlyStopper(metrics);
   }
 
   @Override
@@ -134,7 +158,14 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
-    return List.of(jobs, pods);
+    ProgressPoller<LoraJob> poller =
+        new ProgressPoller<>(
+            new KubernetesPodLogs(context.getClient()),
+            TrialJobBuilder.CONTAINER,
+            progressSettings.pollInterval(),
+            progressSettings.readers());
+    progress = new TrialProgressTracker(poller);
+    return List.of(jobs, pods, poller.events());
   }
 
   @Override
@@ -148,7 +179,16 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     Map<String, List<Pod>> trialPods =
         podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
     List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods);
+    progress.track(loraJob, observed, trialPods);
 
+    earlyStopper.stopTrials(
+        client,
+        jobs,
+        loraJob,
+        observed,
+        trialJobs,
+        job -> setWorkloadActive(client, loraJob, job, false),
+        now);
     recordFinishedTrials(client, loraJob, observed, trialJobs, now);
     startAndSuspendTrials(client, loraJob, trials, observed, trialJobs);
     PublishOutcome publish = publishIfDone(client, loraJob, observed, now);

@@ -58,8 +58,10 @@ public final class LoraJobStatusCalculator {
     int total = trials.size();
     int succeeded = count(trials, TrialPhase.SUCCEEDED);
     int failed = count(trials, TrialPhase.FAILED);
+    int stopped = count(trials, TrialPhase.EARLY_STOPPED);
+    int ended = succeeded + failed + stopped;
     int active = (int) trials.stream().filter(t -> TrialPhase.holdsSlot(t.getPhase())).count();
-    boolean allDone = succeeded + failed == total;
+    boolean allDone = ended == total;
     Optional<TrialStatus> best =
         allDone ? BestTrialSelector.select(trials, objective) : Optional.empty();
     boolean suspended = Boolean.TRUE.equals(job.getSpec().getSuspend());
@@ -70,7 +72,14 @@ public final class LoraJobStatusCalculator {
     boolean finished = complete || failure.isPresent();
     boolean paused = suspended && !finished;
 
-    String running = (succeeded + failed) + "/" + total + " trials finished, " + active + " active";
+    String running =
+        ended
+            + "/"
+            + total
+            + " trials finished, "
+            + active
+            + " active"
+            + (stopped > 0 ? ", " + stopped + " stopped early" : "");
     List<Conditions.Desired> desired =
         Conditions.withKstatus(
             List.of(
@@ -128,14 +137,24 @@ public final class LoraJobStatusCalculator {
             ? "Failed"
             : complete
                 ? "Succeeded"
-                : paused
-                    ? "Suspended"
-                    : active > 0 || succeeded + failed > 0 ? "Running" : "Pending");
-    status.setProgress((succeeded + failed) + "/" + total);
+                : paused ? "Suspended" : active > 0 || ended > 0 ? "Running" : "Pending");
+    status.setProgress(ended + "/" + total);
     status.setTrialsTotal(total);
     status.setTrialsSucceeded(succeeded);
     status.setTrialsFailed(failed);
     status.setTrialsActive(active);
+    status.setTrialsEarlyStopped(stopped);
+    SweepProgress.Summary sweep =
+        SweepProgress.summarize(
+            trials,
+            job.getSpec().getSweep() == null ? 1 : job.getSpec().getSweep().getParallelism(),
+            job.getSpec().getResources() == null || job.getSpec().getResources().getGpus() == null
+                ? 0
+                : job.getSpec().getResources().getGpus());
+    status.setPercentComplete(sweep.percentComplete());
+    status.setEta(sweep.eta());
+    status.setRunning(sweep.running());
+    status.setEarlyStopping(sweep.earlyStopping());
     status.setTrials(trials);
     status.setBestTrial(best.map(b -> BestTrialSelector.describe(b, objective)).orElse(null));
     status.setPublishedVersion(publish.version());

@@ -61,10 +61,12 @@ public final class Reasons {
   public static final String MISSING_SUMMARY = "MissingSummary";
   public static final String INVALID_TRIAL_JOB = "InvalidTrialJob";
   public static final String JOB_FAILED = "JobFailed";
+  public static final String EARLY_STOPPED = "EarlyStopped";
 
   // Events (besides condition changes, whose Events carry the condition's reason)
   public static final String TRIAL_SUCCEEDED = "TrialSucceeded";
   public static final String TRIAL_FAILED = "TrialFailed";
+  public static final String TRIAL_EARLY_STOPPED = "TrialEarlyStopped";
   public static final String ROLLOUT_STARTED = "RolloutStarted";
   public static final String ROLLOUT_STEP = "RolloutStep";
   public static final String ROLLOUT_SUCCEEDED = "RolloutSucceeded";

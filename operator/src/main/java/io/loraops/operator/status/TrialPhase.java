@@ -16,10 +16,13 @@ public final class TrialPhase {
   public static final String SUCCEEDED = "Succeeded";
   public static final String FAILED = "Failed";
 
+  /** Stopped by {@code sweep.earlyStopping}: its Job is suspended, its checkpoint kept. */
+  public static final String EARLY_STOPPED = "EarlyStopped";
+
   private TrialPhase() {}
 
   public static boolean isTerminal(String phase) {
-    return SUCCEEDED.equals(phase) || FAILED.equals(phase);
+    return SUCCEEDED.equals(phase) || FAILED.equals(phase) || EARLY_STOPPED.equals(phase);
   }
 
   /** Whether the trial holds one of the sweep's parallelism slots. */

@@ -71,8 +71,13 @@ public final class FakeKubelet {
             });
   }
 
-  /** The trainer succeeded with this eval loss. */
+  /** The trainer succeeded with this eval loss after 20 steps. */
   public void succeed(Pod pod, double evalLoss) {
+    succeed(pod, evalLoss, 20);
+  }
+
+  /** The trainer succeeded with this eval loss after {@code steps} optimizer steps. */
+  public void succeed(Pod pod, double evalLoss, long steps) {
     TrialSummary summary =
         new TrialSummary(
             TrialConfig.CURRENT_VERSION,
@@ -85,7 +90,7 @@ public final class FakeKubelet {
                 evalLoss,
                 evalLoss,
                 Math.exp(evalLoss),
-                20L,
+                steps,
                 1000.0,
                 9216L,
                 37_000L,

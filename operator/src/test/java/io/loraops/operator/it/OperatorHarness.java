@@ -3,11 +3,13 @@ package io.loraops.operator.it;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.javaoperatorsdk.operator.Operator;
 import io.loraops.operator.config.OperatorSettings;
+import io.loraops.operator.config.ProgressSettings;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.reconciler.LoraAdapterReconciler;
 import io.loraops.operator.reconciler.LoraJobReconciler;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
+import java.time.Duration;
 
 /**
  * The operator, in-process, as production wires it (server-side apply on), watching one namespace.
@@ -31,7 +33,12 @@ public final class OperatorHarness implements AutoCloseable {
             });
     Clock clock = Clock.systemUTC();
     operator.register(
-        new LoraJobReconciler(OperatorSettings.defaults(), new LoraMetrics(registry), clock),
+        new LoraJobReconciler(
+            OperatorSettings.defaults(),
+            new LoraMetrics(registry),
+            clock,
+            // Tests read trial progress every half second, production every 10 s.
+            new ProgressSettings(Duration.ofMillis(500), 4)),
         c -> c.settingNamespace(namespace));
     operator.register(
         new LoraAdapterReconciler(clock, new LoraMetrics(registry)),

@@ -46,6 +46,10 @@ class SchemaValidationIT {
           duplicate modules     | 'training: {maxSteps: 20, sequenceLength: 64}' | 'training: {maxSteps: 20}\\n  lora: {targetModules: [q_proj, q_proj]}' | must not repeat a module
           unknown format        | 'format: text'                                 | 'format: csv'                  | spec.dataset.format
           long name             | 'name: valid'                                  | 'name: a-name-that-is-far-too-long-to-prefix-its-trial-job-names' | at most 52 characters
+          stopping, no evals    | 'parallelism: 1'                               | 'parallelism: 1\n    earlyStopping: {rule: Median, minSteps: 5}' | set training.evalEverySteps
+          stopping past the end | 'parallelism: 1'                               | 'parallelism: 1\n    earlyStopping: {rule: Median, minSteps: 20}' | sweep.earlyStopping.minSteps must be smaller than training.maxSteps
+          unknown stopping rule | 'parallelism: 1'                               | 'parallelism: 1\n    earlyStopping: {rule: Asha, minSteps: 5}' | spec.sweep.earlyStopping.rule
+          stopping, no minSteps | 'parallelism: 1'                               | 'parallelism: 1\n    earlyStopping: {rule: Median}' | spec.sweep.earlyStopping.minSteps
           """)
   void invalidLoraJobIsRefusedNamingTheField(
       String what, String find, String replace, String expected) {

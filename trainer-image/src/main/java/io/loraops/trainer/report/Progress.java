@@ -12,8 +12,9 @@ public final class Progress {
     this.out = out;
   }
 
-  public void emit(String event, long step, long total, Double loss, Double lr, Double tps) {
-    out.println(ContractJson.toJson(new ProgressEvent(event, step, total, loss, lr, tps)));
+  public void emit(
+      String event, long step, long total, Double loss, Double lr, Double tps, Double elapsed) {
+    out.println(ContractJson.toJson(new ProgressEvent(event, step, total, loss, lr, tps, elapsed)));
     out.flush();
   }
 }

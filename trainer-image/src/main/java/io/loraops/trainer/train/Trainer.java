@@ -272,14 +272,14 @@ public final class Trainer {
         rec.put("gradNorm", gradNorm);
         rec.put("tokensPerSecond", tps);
         history.add(rec);
-        progress.emit("step", step, totalSteps, loss, lr, tps);
+        progress.emit("step", step, totalSteps, loss, lr, tps, trainSeconds);
         if (t.evalEverySteps() > 0
             && step % t.evalEverySteps() == 0
             && step < totalSteps
             && !evalBatches.isEmpty()) {
           double e = evaluate(model, manager, evalBatches);
           evals.add(Map.of("step", step, "loss", e));
-          progress.emit("eval", step, totalSteps, e, null, null);
+          progress.emit("eval", step, totalSteps, e, null, null, trainSeconds);
         }
         if (t.checkpointEverySteps() > 0
             && (step % t.checkpointEverySteps() == 0 || step == totalSteps)) {
@@ -291,7 +291,7 @@ public final class Trainer {
               opt,
               new Checkpoint.State(
                   fingerprint, step, microBatch, history, evals, tokens, trainSeconds));
-          progress.emit("checkpoint", step, totalSteps, null, null, null);
+          progress.emit("checkpoint", step, totalSteps, null, null, null, trainSeconds);
         }
       }
       if (batchLog != null) {
@@ -302,7 +302,7 @@ public final class Trainer {
       if (!evalBatches.isEmpty()) {
         evalLoss = evaluate(model, manager, evalBatches);
         evals.add(Map.of("step", step, "loss", evalLoss));
-        progress.emit("eval", step, totalSteps, evalLoss, null, null);
+        progress.emit("eval", step, totalSteps, evalLoss, null, null, trainSeconds);
       }
       Double best =
           evals.stream()
@@ -333,7 +333,8 @@ public final class Trainer {
               adapterBytes,
               duration);
       writeMetrics(out, cfg, metrics, history, evals, dataInfo, model);
-      progress.emit("done", step, totalSteps, trainLoss, null, metrics.tokensPerSecond());
+      progress.emit(
+          "done", step, totalSteps, trainLoss, null, metrics.tokensPerSecond(), trainSeconds);
       return new TrialSummary(
           TrialConfig.CURRENT_VERSION,
           TrialSummary.SUCCEEDED,

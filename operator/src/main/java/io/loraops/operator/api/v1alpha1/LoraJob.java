@@ -26,6 +26,14 @@ import io.fabric8.kubernetes.model.annotation.Version;
     jsonPath = ".status.progress",
     type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
+    name = "Done%",
+    jsonPath = ".status.percentComplete",
+    type = AdditionalPrinterColumn.Type.INTEGER)
+@AdditionalPrinterColumn(
+    name = "ETA",
+    jsonPath = ".status.eta",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
     name = "Best Rank",
     jsonPath = ".status.bestTrial.rank",
     type = AdditionalPrinterColumn.Type.INTEGER)
@@ -50,6 +58,16 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(
     name = "Reason",
     jsonPath = ".status.conditions[?(@.type==\"Complete\")].reason",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Stopped",
+    jsonPath = ".status.trialsEarlyStopped",
+    type = AdditionalPrinterColumn.Type.INTEGER,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Running",
+    jsonPath = ".status.running",
     type = AdditionalPrinterColumn.Type.STRING,
     priority = 1)
 @ValidationRule(

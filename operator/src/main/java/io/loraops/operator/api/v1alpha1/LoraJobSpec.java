@@ -6,10 +6,22 @@ import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
 import lombok.Data;
 
 /** What to fine-tune, on what, how, and where to publish the result. */
 @Data
+@ValidationRule(
+    value =
+        "!has(self.sweep) || !has(self.sweep.earlyStopping)"
+            + " || (has(self.training.evalEverySteps) && self.training.evalEverySteps > 0)",
+    message =
+        "sweep.earlyStopping compares eval losses during training: set training.evalEverySteps")
+@ValidationRule(
+    value =
+        "!has(self.sweep) || !has(self.sweep.earlyStopping) || !has(self.training.maxSteps)"
+            + " || self.sweep.earlyStopping.minSteps < self.training.maxSteps",
+    message = "sweep.earlyStopping.minSteps must be smaller than training.maxSteps")
 public class LoraJobSpec {
 
   @Required

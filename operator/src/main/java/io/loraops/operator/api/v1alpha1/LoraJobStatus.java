@@ -38,6 +38,26 @@ public class LoraJobStatus {
   @JsonPropertyDescription("Trials whose Job exists and has not finished.")
   private Integer trialsActive;
 
+  @JsonPropertyDescription(
+      "Share of the sweep's optimizer steps done, in percent (finished trials count in full).")
+  private Integer percentComplete;
+
+  @JsonPropertyDescription(
+      "Estimated time until every trial has ended, e.g. 12m30s (from the running trials' measured"
+          + " seconds per step and sweep.parallelism); absent until a trial reports progress.")
+  private String eta;
+
+  @JsonPropertyDescription(
+      "The running trials in one line, e.g. 't001 120/400 loss 2.31 eval 2.41 850 tok/s 3m10s"
+          + " left' (kubectl get lj -o wide).")
+  private String running;
+
+  @JsonPropertyDescription("Trials stopped early by sweep.earlyStopping.")
+  private Integer trialsEarlyStopped;
+
+  @JsonPropertyDescription("What sweep.earlyStopping saved, once it stopped a trial.")
+  private EarlyStoppingStatus earlyStopping;
+
   @JsonPropertyDescription("Every trial of the sweep, in sweep order.")
   private List<TrialStatus> trials = new ArrayList<>();
 

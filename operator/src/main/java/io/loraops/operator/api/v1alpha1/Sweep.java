@@ -87,6 +87,11 @@ public class Sweep {
   @JsonPropertyDescription("How trials are compared. Default: minimize evalLoss.")
   private Objective objective = new Objective();
 
+  @JsonPropertyDescription(
+      "Stops trials that are clearly worse than finished ones before their last step, freeing"
+          + " their GPUs for the next trial (needs training.evalEverySteps). Default: off.")
+  private EarlyStopping earlyStopping;
+
   /** Sweep strategies. */
   public enum Strategy {
     Grid,

@@ -16,7 +16,8 @@ public class TrialStatus {
   @JsonPropertyDescription("The swept values of this trial.")
   private TrialParameters parameters;
 
-  @JsonPropertyDescription("Waiting, Pending, Running, Suspended, Succeeded or Failed.")
+  @JsonPropertyDescription(
+      "Waiting, Queued, Pending, Running, Suspended, Succeeded, Failed or EarlyStopped.")
   private String phase;
 
   @JsonPropertyDescription("CamelCase reason for the phase, e.g. Unschedulable, OutOfMemory.")
@@ -30,6 +31,10 @@ public class TrialStatus {
 
   @JsonPropertyDescription("The batch/v1 Job running this trial.")
   private String jobName;
+
+  @JsonPropertyDescription(
+      "Live progress while the trial runs (step, losses, throughput, time left), kept once it ends.")
+  private TrialProgress progress;
 
   @JsonPropertyDescription("Results reported by the trainer.")
   private TrialMetrics metrics;
