@@ -5,8 +5,9 @@
 #   localhost/lora/debian-jre17:bookworm   base: Debian bookworm + openjdk-17-jre-headless, made
 #                                          by mmdebstrap from Debian's packages
 #   localhost/lora/pause:3.10              the sandbox image, pause.c of the kubernetes module
-#   localhost/lora/vllm-runtime:bookworm   Debian bookworm + the shared libraries that vLLM's CPU
-#                                          build and its Python need; the build itself (6 GB,
+#   localhost/lora/vllm-runtime:bookworm   Debian bookworm + the shared libraries and the C++
+#                                          compiler that vLLM's CPU build and its Python need; the
+#                                          build itself (6 GB,
 #                                          `make vllm`) is mounted from the node (hostPath): the
 #                                          published vLLM image is CUDA-only, and copying 6 GB into
 #                                          an image on every machine would cost minutes and disk
@@ -43,7 +44,9 @@ TRAINER="docker.io/loraops/lora-trainer:${TAG}"
 OPERATOR="docker.io/loraops/lora-operator:${TAG}"
 BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,passwd
 VLLM_RUNTIME=localhost/lora/vllm-runtime:bookworm
-VLLM_RUNTIME_PACKAGES=ca-certificates,libgomp1,libnuma1,libstdc++6,libffi8,libssl3,libsqlite3-0,libncursesw6,libbz2-1.0,liblzma5,zlib1g,libuuid1,libelf1
+# g++: vLLM's CPU build compiles kernels at run time (torch.compile's C++ backend), as its own
+# CPU image does.
+VLLM_RUNTIME_PACKAGES=ca-certificates,g++,libgomp1,libnuma1,libstdc++6,libffi8,libssl3,libsqlite3-0,libncursesw6,libbz2-1.0,liblzma5,zlib1g,libuuid1,libelf1
 KUBERNETES_VERSION=1.36.3
 
 die() { echo "images: $*" >&2; exit 1; }
