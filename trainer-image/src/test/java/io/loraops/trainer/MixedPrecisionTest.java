@@ -32,16 +32,16 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class MixedPrecisionTest {
   /**
-   * The documented tolerance, bf16 vs fp32 from the same seed over 50 steps: the first step's loss
-   * (the base model's forward pass: no update yet) within 0.5%, each 10-step mean within 10% and
-   * the last 10 steps' mean within 5% (relative). Single later steps are not compared: at this
-   * learning rate the two runs' rounding differences move single steps by up to 25% while the
-   * curves stay together. Measured: first step 0.06%, windows 6.8%, last window 3.1%.
+   * The documented tolerance, bf16 vs fp32 from the same seed over 50 steps at learning rate 1e-2:
+   * every step's loss within 2% and each 10-step mean within 1% (relative). bf16 keeps 8
+   * significant bits (a relative rounding of 2^-9, 0.2%) and the roundings of a layer add up;
+   * measured: steps within 0.9%, 10-step means within 0.25%, first step (the base model's forward
+   * pass) 0.06%. At a 3x higher learning rate single steps of the two runs drift apart by up to 25%
+   * while their curves stay together: the comparison needs a stable run to mean something.
    */
-  static final double FIRST_STEP = 0.005;
+  static final double STEP = 0.02;
 
-  static final double WINDOW = 0.10;
-  static final double LAST_WINDOW = 0.05;
+  static final double WINDOW = 0.01;
 
   @TempDir Path tmp;
 
@@ -54,7 +54,7 @@ class MixedPrecisionTest {
         base.withLora(new TrialConfig.Lora(8, 16, 0.0, List.of("all-linear"), false, 1.0))
             .withTraining(
                 new TrialConfig.Training(
-                    3e-2,
+                    1e-2,
                     null,
                     50,
                     8,
@@ -96,15 +96,18 @@ class MixedPrecisionTest {
     List<Double> fp32 = losses(preset, "fp32", packing);
     List<Double> bf16 = losses(preset, "bf16", packing);
     assertThat(bf16).hasSize(50);
-    assertThat(relative(bf16.get(0), fp32.get(0))).as("first step").isLessThan(FIRST_STEP);
     assertThat(bf16.get(0)).as("bf16 really computes in bf16").isNotEqualTo(fp32.get(0));
+    double worst = 0;
+    for (int i = 0; i < 50; i++) {
+      worst = Math.max(worst, relative(bf16.get(i), fp32.get(i)));
+    }
+    System.out.printf("%s: bf16 vs fp32, largest step difference %.4f%n", preset, worst);
+    assertThat(worst).as("largest relative step loss difference").isLessThan(STEP);
     for (int from = 0; from < 50; from += 10) {
       double diff = relative(mean(bf16, from), mean(fp32, from));
       System.out.printf(
           "%s steps %d-%d: bf16 vs fp32 mean loss %.4f%n", preset, from + 1, from + 10, diff);
-      assertThat(diff)
-          .as("steps %d-%d", from + 1, from + 10)
-          .isLessThan(from == 40 ? LAST_WINDOW : WINDOW);
+      assertThat(diff).as("steps %d-%d", from + 1, from + 10).isLessThan(WINDOW);
     }
     assertThat(bf16.get(49)).as("and learns").isLessThan(bf16.get(0) * 0.6);
   }

@@ -34,8 +34,6 @@ import java.util.Map;
  * state are float32.
  */
 public abstract class CausalLM {
-  private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
-
   protected final ModelConfig config;
   protected final NDManager manager;
   protected final Map<String, NDArray> weights; // HF name -> tensor, frozen
@@ -413,11 +411,9 @@ public abstract class CausalLM {
 
   /**
    * The tanh-approximated GELU, 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))): GPT-2's {@code
-   * gelu_new}, Gemma's {@code gelu_pytorch_tanh}.
+   * gelu_new}, Gemma's {@code gelu_pytorch_tanh}; one fused op.
    */
   protected NDArray geluTanh(NDArray x) {
-    NDArray inner = x.add(x.mul(x).mul(x).mul(Tensors.scalar(manager, 0.044715f)));
-    NDArray t = inner.mul(Tensors.scalar(manager, GELU_C)).tanh();
-    return x.mul(Tensors.scalar(manager, 0.5f)).mul(t.add(Tensors.scalar(manager, 1f)));
+    return kernels.geluTanh(x);
   }
 }

@@ -22,6 +22,7 @@ import java.util.zip.ZipOutputStream;
  * module (autograd records them like any other op):
  *
  * <ul>
+ *   <li>SiLU and the tanh GELU as single ops;
  *   <li>{@code torch.nn.functional.scaled_dot_product_attention}: the fused attention of libtorch
  *       (its flash kernel on CPU, flash or memory-efficient on CUDA), which keeps only the output
  *       and the log-sum-exp of each query for the backward pass, never the [B, H, T, S] scores or
@@ -59,6 +60,12 @@ public final class Kernels implements AutoCloseable {
           scale: Tensor) -> Tensor:
           _1 = torch.scaled_dot_product_attention(q, k, v, None, 0., True, scale=float(scale))
           return _1
+        def silu(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.silu(x)
+        def gelu_tanh(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.gelu(x, approximate="tanh")
         def to_bf16(self: __torch__.Kernels,
           x: Tensor) -> Tensor:
           return torch.to(x, 15)
@@ -100,6 +107,23 @@ public final class Kernels implements AutoCloseable {
     return mask == null ? call("causal", q, k, v, scale) : call("forward", q, k, v, mask, scale);
   }
 
+  /**
+   * SiLU, x·sigmoid(x), in one op: DJL has only sigmoid and mul, which keep both sigmoid(x) and x
+   * for backward and take two passes over the tensor.
+   */
+  public NDArray silu(NDArray x) {
+    return call("silu", x);
+  }
+
+  /**
+   * The tanh-approximated GELU, 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))), in one op (GPT-2's
+   * {@code gelu_new}, Gemma's {@code gelu_pytorch_tanh}; written out it keeps five intermediates of
+   * x's size for backward).
+   */
+  public NDArray geluTanh(NDArray x) {
+    return call("gelu_tanh", x);
+  }
+
   /** {@code x} as {@code type} (FLOAT32 or BFLOAT16), with the gradient flowing back through. */
   public NDArray cast(NDArray x, DataType type) {
     if (type == DataType.FLOAT32) {
@@ -137,7 +161,8 @@ public final class Kernels implements AutoCloseable {
   static byte[] archive() throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
-      stored(zip, "kernels/version", "3\n".getBytes(StandardCharsets.US_ASCII));
+      // file format 10: gelu's approximate argument (older versions load it as gelu without one)
+      stored(zip, "kernels/.data/version", "10\n".getBytes(StandardCharsets.US_ASCII));
       stored(zip, "kernels/code/__torch__.py", SOURCE.getBytes(StandardCharsets.UTF_8));
       stored(zip, "kernels/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'}); // ()
       stored(zip, "kernels/data.pkl", dataPickle());

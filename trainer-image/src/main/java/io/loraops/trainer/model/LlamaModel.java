@@ -224,8 +224,7 @@ final class LlamaModel extends CausalLM {
     String mlpNorm = config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
     NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
     NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
-    NDArray gated =
-        config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
+    NDArray gated = config.gelu() ? geluTanh(gu[0]) : kernels.silu(gu[0]); // [B, T, I]
     NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
     if (config.gemmaNorms()) {
       mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
