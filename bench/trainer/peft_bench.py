@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """PEFT side of the trainer benchmark: timed LoRA training steps on random tokens.
 
-Same shapes, threads, precision (fp32), batch, sequence length, rank and target modules as the
-Java side (`lora-trainer.jar bench`); prints one JSON line.
+Same shapes, threads, precision, batch, sequence length, rank and target modules as the Java side
+(`lora-trainer.jar bench`); prints one JSON line. Attention is transformers' SDPA (its default and
+fastest standard setting); with --bf16, PEFT's standard mixed precision: the model loaded in bf16,
+the LoRA weights float32 (PEFT's autocast_adapter_dtype), forward and loss under torch.autocast(bf16).
 """
 import argparse
 import json
@@ -34,13 +36,16 @@ def main():
     ap.add_argument("--gradient-checkpointing", action="store_true",
                     help="transformers' gradient checkpointing (use_reentrant=False), as the Java side's"
                     " training.gradientCheckpointing")
+    ap.add_argument("--bf16", action="store_true",
+                    help="mixed precision: bf16 base model, float32 adapters, autocast bf16")
     ap.add_argument("--lengths", help="file of example lengths (comma-separated): batches of that many"
                     " examples padded to the longest, as the standard dynamic-padding collator; tokens/s counts"
                     " real tokens only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(3)
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32, attn_implementation="eager")
+    dtype = torch.bfloat16 if a.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa")
     cfg = LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0, target_modules=a.targets.split(","),
                      task_type="CAUSAL_LM")
     if a.gradient_checkpointing:
@@ -80,8 +85,10 @@ def main():
             targets[:, : int(a.prompt_fraction * a.seq)] = -100
             tokens = a.batch * a.seq
         t0 = time.perf_counter()
-        logits = model(input_ids=ids, attention_mask=mask).logits
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab), targets.view(-1), ignore_index=-100)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab).float(), targets.view(-1),
+                                                     ignore_index=-100)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -93,6 +100,7 @@ def main():
     print(json.dumps({
         "impl": "python-peft",
         "gradient_checkpointing": a.gradient_checkpointing,
+        "precision": "bf16" if a.bf16 else "fp32",
         "prompt_fraction": a.prompt_fraction,
         "tokens_per_s": a.batch * a.seq * a.steps / total,
         **({"real_tokens_per_s": real_tokens / total} if lengths else {}),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trainer benchmark (not a test): tokens/s of a LoRA training step, Java trainer (DJL PyTorch)
-# vs Hugging Face PEFT (PyTorch eager), side by side on the same machine, same shapes, threads,
-# precision (fp32), batch, sequence length, rank and target modules, on random-init models of
+# vs Hugging Face PEFT (PyTorch eager, SDPA attention), side by side on the same machine, same
+# shapes, threads, precision, batch, sequence length, rank and target modules, on random-init models of
 # GPT-2-small shape (124M) and a ~100M LLaMA shape. Prints a table with the ratio and peak RSS.
 #
 #   bench/trainer/run.sh [steps] [batch] [seq]      (defaults 8 4 128; ROUNDS=2 THREADS=nproc)
@@ -47,14 +47,26 @@ print(",".join(str(min(seq, max(8, round(rng.lognormvariate(0, 0.7) * seq / 4)))
 PY
 # The fifth recomputes blocks in the backward pass on both sides (training.gradientCheckpointing;
 # transformers' gradient_checkpointing_enable): less activation memory for more compute.
+# The /bf16 rows train in mixed precision on both sides (training.precision bf16; PEFT with the
+# model in bf16, float32 adapters and torch.autocast bf16, its standard recipe); they need a CPU
+# with bf16 instructions (avx512_bf16 or amx_bf16) to mean anything, and are skipped without.
 # ONLY="label ..." runs only the rows of those labels.
+BF16_ROWS=()
+if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  BF16_ROWS=("gpt2-small c_attn bf16" "llama-100m q_proj,v_proj bf16")
+else
+  echo "bench: this CPU has no bf16 instructions; skipping the /bf16 rows" >&2
+fi
 for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_proj,v_proj 0.5" \
-            "llama-100m q_proj,v_proj varlen" "llama-100m q_proj,v_proj ckpt"; do
+            "llama-100m q_proj,v_proj varlen" "llama-100m q_proj,v_proj ckpt" "${BF16_ROWS[@]}"; do
   set -- $spec
   preset=$1 targets=$2 prompt=$3
   label=$preset
   java_extra=() peft_extra=() java_env=()
-  if [ "$prompt" = ckpt ]; then
+  if [ "$prompt" = bf16 ]; then
+    label="$preset/bf16" prompt=0
+    java_env=(BENCH_PRECISION=bf16) peft_extra=(--bf16)
+  elif [ "$prompt" = ckpt ]; then
     label="$preset/ckpt" prompt=0
     java_env=(BENCH_CHECKPOINTING=1) peft_extra=(--gradient-checkpointing)
   elif [ "$prompt" = varlen ]; then
@@ -88,7 +100,7 @@ for row in sys.argv[3:]:
         if rate(r) > rate(b):
             best[(name, impl)] = r
         print(f"  {name:<16} {impl}: median step {r['step_s_median']:.3f} s, {rate(r):.1f} tok/s, {r['cpu_s_per_step']:.2f} CPU s/step", file=sys.stderr)
-print(f"{'model':<16} {'java tok/s':>11} {'peft tok/s':>11} {'java/peft':>10} {'cpu-s ratio':>12} {'java RSS MB':>12} {'peft RSS MB':>12}")
+print(f"{'model':<16} {'java tok/s':>11} {'peft tok/s':>11} {'java/peft':>10} {'cpu-s ratio':>12} {'java RSS MB':>12} {'peft RSS MB':>12} {'RSS ratio':>10}")
 for name in dict.fromkeys(k[0] for k in best):
     j, p = best[(name, "java")], best[(name, "peft")]
     jt, pt = rate(j), rate(p)
@@ -96,7 +108,8 @@ for name in dict.fromkeys(k[0] for k in best):
     pc = min(json.loads(r.split("|")[2])["cpu_s_per_step"] for r in sys.argv[3:] if r.split("|")[0] == name)
     # steps of a mixed-length row hold different token counts: CPU per step does not compare there
     cpu = "-" if "real_tokens_per_s" in j else f"{pc / jc:.2f}"
-    print(f"{name:<16} {jt:>11.1f} {pt:>11.1f} {jt / pt:>10.2f} {cpu:>12} {j['peak_rss_mb']:>12.0f} {p['peak_rss_mb']:>12.0f}")
+    print(f"{name:<16} {jt:>11.1f} {pt:>11.1f} {jt / pt:>10.2f} {cpu:>12} {j['peak_rss_mb']:>12.0f} {p['peak_rss_mb']:>12.0f} {j['peak_rss_mb'] / p['peak_rss_mb']:>10.2f}")
 print("java/peft: tokens/s ratio of the best rounds (real tokens on /varlen rows: Java packed, PEFT padded per batch);"
-      " cpu-s ratio: PEFT CPU seconds per step / Java's (>1: Java does less work)")
+      " cpu-s ratio: PEFT CPU seconds per step / Java's (>1: Java does less work);"
+      " RSS ratio: Java peak RSS / PEFT's (goals: java/peft >= 1.2, RSS ratio <= 0.7)")
 PY

@@ -197,9 +197,11 @@ final class DevCommands {
     int prompt = (int) (promptFraction * seq); // leading positions without loss, as in SFT data
     // BENCH_CHECKPOINTING=1: training.gradientCheckpointing (blocks recomputed in backward)
     boolean checkpointing = "1".equals(System.getenv("BENCH_CHECKPOINTING"));
+    // BENCH_PRECISION=bf16: training.precision bf16 (mixed precision)
+    String precision = System.getenv().getOrDefault("BENCH_PRECISION", "fp32");
     Engine engine = Engine.getEngine("PyTorch");
     try (NDManager m = NDManager.newBaseManager()) {
-      CausalLM model = ModelLoader.load(modelDir, m);
+      CausalLM model = ModelLoader.load(modelDir, m, Trainer.dtype(precision));
       List<LoraLinear> layers =
           LoraInjector.inject(model, new LoraSpec(rank, 2.0 * rank, 0, targets, false), 1);
       List<AdamW.Param> params = new ArrayList<>();
@@ -238,6 +240,7 @@ final class DevCommands {
       Map<String, Object> res = new LinkedHashMap<>();
       res.put("impl", "java-djl");
       res.put("gradient_checkpointing", checkpointing);
+      res.put("precision", precision);
       res.put("prompt_fraction", promptFraction);
       res.put("params", model.config().parameterCount());
       res.put("tokens_per_s", batch * seq * steps / total);

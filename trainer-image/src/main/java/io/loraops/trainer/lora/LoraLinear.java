@@ -7,6 +7,7 @@ import io.loraops.trainer.model.Tensors;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.UnaryOperator;
 
 /**
  * A linear layer with an optional LoRA adapter: {@code y = W0·x + b + scale·B(A(dropout(x)))}.
@@ -40,6 +41,8 @@ public final class LoraLinear {
   private final String path;
   private final NDArray weight; // W0 [out, in], frozen
   private final NDArray bias; // [out] or null, frozen
+  private final UnaryOperator<NDArray>
+      compute; // A and B -> the activations' dtype (mixed precision)
   private NDArray loraA; // [r, in], trainable
   private NDArray loraB; // [out, r], trainable
   private float scale;
@@ -61,11 +64,15 @@ public final class LoraLinear {
    * @param path the Hugging Face module path, e.g. {@code model.layers.0.self_attn.q_proj}
    * @param weight W0 {@code [out, in]}
    * @param bias {@code [out]} or null
+   * @param compute casts the float32 A and B to the dtype of W0 and the activations, with the
+   *     gradient flowing back (the identity in fp32): in bf16 the adapter's matmuls run in bf16, as
+   *     under autocast, while A, B, their gradients and the optimizer state stay float32
    */
-  public LoraLinear(String path, NDArray weight, NDArray bias) {
+  public LoraLinear(String path, NDArray weight, NDArray bias, UnaryOperator<NDArray> compute) {
     this.path = path;
     this.weight = weight;
     this.bias = bias;
+    this.compute = compute;
   }
 
   /** The module path, as in the adapter keys {@code base_model.model.<path>.lora_A.weight}. */
@@ -208,7 +215,7 @@ public final class LoraLinear {
     if (training && dropout > 0) {
       h = x.getNDArrayInternal().dropout(x, dropout, true).singletonOrThrow(); // [B, T, in]
     }
-    return y.add(loraPath(h, loraA, loraB, scale));
+    return y.add(loraPath(h, compute.apply(loraA), compute.apply(loraB), scale));
   }
 
   /** scale·B(A·x): x [B, T, in] -> [B, T, r] -> [B, T, out]. */

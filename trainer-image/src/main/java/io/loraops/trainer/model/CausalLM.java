@@ -24,27 +24,72 @@ import java.util.Map;
  * <p>Every linear layer is a {@link LoraLinear} registered under its module path; the rest
  * (embeddings, norms) is frozen. Nothing here allocates outside the caller's NDScope except at
  * construction.
+ *
+ * <p>Precision ({@code training.precision}): in fp32 everything is float32. In bf16 (mixed
+ * precision, as transformers with a bf16 model under autocast and PEFT's float32 adapters) the
+ * frozen weights of the linear layers, embeddings and head are held in bfloat16 and the activations
+ * between them are bfloat16; norms are computed in float32 on float32 weights, attention's softmax
+ * in float32 inside the fused kernel, the loss's log-softmax in float32; LoRA's A and B stay
+ * float32 (cast to bf16 for their matmuls, as autocast does), so their gradients and the optimizer
+ * state are float32.
  */
 public abstract class CausalLM {
-  private static final float GELU_C = (float) Math.sqrt(2.0 / Math.PI);
-
   protected final ModelConfig config;
   protected final NDManager manager;
   protected final Map<String, NDArray> weights; // HF name -> tensor, frozen
   protected final Map<String, LoraLinear> linears = new LinkedHashMap<>(); // module path -> layer
+  protected final Kernels kernels;
+  private final DataType dtype; // of the frozen matmul weights and the activations
 
-  protected CausalLM(ModelConfig config, NDManager manager, Map<String, NDArray> weights) {
+  /**
+   * @param weights float32, by Hugging Face name; with {@code dtype} BFLOAT16 all but the norm
+   *     weights ({@link #isNorm}) are replaced by bfloat16 copies
+   */
+  protected CausalLM(
+      ModelConfig config, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
     this.config = config;
     this.manager = manager;
     this.weights = weights;
+    this.dtype = dtype;
+    this.kernels = Kernels.load(manager);
+    if (dtype != DataType.FLOAT32) {
+      for (Map.Entry<String, NDArray> e : weights.entrySet()) {
+        if (!isNorm(e.getKey())) {
+          NDArray narrow = kernels.cast(e.getValue(), dtype);
+          e.getValue().close();
+          e.setValue(narrow);
+        }
+      }
+    }
   }
 
-  /** Builds the model of {@code config}'s family over loaded weights. */
+  /** Builds the model of {@code config}'s family over loaded float32 weights, in {@code dtype}. */
   public static CausalLM create(
-      ModelConfig config, NDManager manager, Map<String, NDArray> weights) {
+      ModelConfig config, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+    if (dtype != DataType.FLOAT32 && dtype != DataType.BFLOAT16) {
+      throw new IllegalArgumentException("models run in FLOAT32 or BFLOAT16, not " + dtype);
+    }
     return config.family().equals("gpt2")
-        ? new Gpt2Model(config, manager, weights)
-        : new LlamaModel(config, manager, weights);
+        ? new Gpt2Model(config, manager, weights, dtype)
+        : new LlamaModel(config, manager, weights, dtype);
+  }
+
+  /** Whether weight {@code name} belongs to a norm (kept float32 in every precision). */
+  protected abstract boolean isNorm(String name);
+
+  /** FLOAT32, or BFLOAT16 in mixed precision. */
+  public DataType dtype() {
+    return dtype;
+  }
+
+  /** {@code x} in the activations' dtype (a cast the gradient flows through; none in fp32). */
+  protected final NDArray compute(NDArray x) {
+    return dtype == DataType.FLOAT32 ? x : kernels.cast(x, dtype);
+  }
+
+  /** {@code x} in float32 (a cast the gradient flows through; none in fp32). */
+  protected final NDArray float32(NDArray x) {
+    return dtype == DataType.FLOAT32 ? x : kernels.cast(x, DataType.FLOAT32);
   }
 
   /** The weight names and shapes a checkpoint of {@code config} must hold. */
@@ -62,7 +107,7 @@ public abstract class CausalLM {
   /** As {@link #forward(NDArray, boolean)} for a batch laid out by {@code packed} (null: none). */
   public NDArray forward(NDArray ids, Packed packed, boolean training) {
     NDArray h = hidden(ids, packed, training, null); // [B, T, D]
-    return h.getNDArrayInternal().linear(h, lmHead(), null).singletonOrThrow(); // [B, T, V]
+    return float32(h.getNDArrayInternal().linear(h, lmHead(), null).singletonOrThrow()); // [B,T,V]
   }
 
   /**
@@ -86,7 +131,7 @@ public abstract class CausalLM {
   public NDArray lastLogits(NDArray ids, KvCache cache) {
     NDArray h = hidden(ids, false, cache); // [B, T, D]
     NDArray last = h.get(new NDIndex(":, -1, :")); // [B, D]
-    return last.getNDArrayInternal().linear(last, lmHead(), null).singletonOrThrow(); // [B, V]
+    return float32(last.getNDArrayInternal().linear(last, lmHead(), null).singletonOrThrow());
   }
 
   /**
@@ -174,7 +219,8 @@ public abstract class CausalLM {
                   input.setRequiresGradient(true);
                 }
                 engine.setRandomSeed(base + layer);
-                gc.backward(block(layer, input, pass, true).mul(upstream).sum());
+                // float32: DJL's backward seeds with ones of the target's dtype, and has no bf16
+                gc.backward(float32(block(layer, input, pass, true).mul(upstream).sum()));
                 return layer > 0 ? input.getGradient() : null;
               });
     }
@@ -217,11 +263,11 @@ public abstract class CausalLM {
       }
     }
     if (n == 0) {
-      return h.sum().mul(Tensors.scalar(manager, 0f)); // keeps the graph, loss 0
+      return float32(h.sum()).mul(Tensors.scalar(manager, 0f)); // keeps the graph, loss 0
     }
     NDArray picked =
         h.reshape(-1, config.hidden()).get(Tensors.longs(manager, rows, new Shape(n))); // [N, D]
-    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training);
+    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training, kernels);
   }
 
   /** ids [B, T] -> final normalised hidden states [B, T, D]. */
@@ -304,7 +350,7 @@ public abstract class CausalLM {
   }
 
   protected LoraLinear linear(String path, NDArray weightOutIn, NDArray bias) {
-    LoraLinear l = new LoraLinear(path, weightOutIn, bias);
+    LoraLinear l = new LoraLinear(path, weightOutIn, bias, this::compute);
     linears.put(path, l);
     return l;
   }
@@ -313,26 +359,19 @@ public abstract class CausalLM {
     return ids.getNDArrayInternal().embedding(ids, table, SparseFormat.DENSE).singletonOrThrow();
   }
 
-  /** Additive causal mask [T, T]: 0 on and below the diagonal, a large negative above. */
-  protected NDArray causalMask(int t) {
-    return causalMask(t, 0);
-  }
-
   /**
-   * Additive causal mask [T, T] that, with {@code window > 0}, also hides keys {@code window} or
-   * more positions back: query i sees key j iff {@code i - window < j <= i}, as transformers'
-   * {@code sliding_window_overlay} (Mistral, Qwen sliding layers).
-   */
-  protected NDArray causalMask(int t, int window) {
-    return causalMask(0, t, window);
-  }
-
-  /**
-   * The mask [T, offset + T] of {@code t} new queries at positions {@code offset} and on, over keys
-   * at every position from 0: query i (at offset + i) sees key j iff {@code offset + i - window < j
-   * <= offset + i}.
+   * The attention mask of {@code t} new queries at positions {@code offset} and on, in the
+   * activations' dtype: null where the fused kernel's own causal mask is the same (no cache, no
+   * window), else additive [T, offset + T]: query i (at offset + i) sees key j iff {@code offset +
+   * i - window < j <= offset + i} (window 0: no window), as transformers' {@code
+   * sliding_window_overlay} (Mistral, Qwen sliding layers).
    */
   protected NDArray causalMask(int offset, int t, int window) {
+    return offset == 0 && window <= 0 ? null : compute(causalMask(manager, offset, t, window));
+  }
+
+  /** The additive mask [T, offset + T] of {@link #causalMask(int, int, int)}, float32. */
+  static NDArray causalMask(NDManager manager, int offset, int t, int window) {
     int s = offset + t;
     float[] mask = new float[t * s];
     for (int i = 0; i < t; i++) {
@@ -345,39 +384,36 @@ public abstract class CausalLM {
     return Tensors.floats(manager, mask, new Shape(t, s));
   }
 
+  /** A packed batch's mask ({@link Packed#mask}) in the activations' dtype. */
+  protected NDArray packedMask(Packed packed, int rows, int t, int window) {
+    return compute(packed.mask(manager, rows, t, window));
+  }
+
   /**
-   * Scaled dot-product attention with a causal mask, written out as in the reference "eager"
-   * implementations so that results match them closely.
+   * Scaled dot-product attention, softmax(q·kᵀ·s + mask)·v, by the engine's fused kernel ({@link
+   * Kernels#attention}): no [B, H, T, S] scores or probabilities are kept for the backward pass.
    *
    * @param q [B, H, T, hd]
    * @param k [B, H, S, hd] (S = T, or more with cached positions)
    * @param v [B, H, S, hd]
+   * @param mask from {@link #causalMask(int, int, int)} or {@link #packedMask}
+   * @param s the score scale (1 / sqrt(hd) unless the family says otherwise)
    * @return [B, T, H*hd]
    */
-  protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask) {
-    return attention(q, k, v, mask, 1.0f / (float) Math.sqrt(q.getShape().get(3)));
-  }
-
-  /** As {@link #attention(NDArray, NDArray, NDArray, NDArray)} with scores scaled by {@code s}. */
   protected NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask, float s) {
     long b = q.getShape().get(0);
     long h = q.getShape().get(1);
     long t = q.getShape().get(2);
     long hd = q.getShape().get(3);
-    NDArray scale = Tensors.scalar(manager, s);
-    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale); // [B, H, T, S]
-    NDArray probs = scores.add(mask).softmax(-1); // [B, H, T, S]
-    NDArray out = probs.matMul(v); // [B, H, T, hd]
+    NDArray out = kernels.attention(q, k, v, mask, Tensors.scalar(manager, s)); // [B, H, T, hd]
     return out.transpose(0, 2, 1, 3).reshape(b, t, h * hd); // [B, T, H*hd]
   }
 
   /**
    * The tanh-approximated GELU, 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))): GPT-2's {@code
-   * gelu_new}, Gemma's {@code gelu_pytorch_tanh}.
+   * gelu_new}, Gemma's {@code gelu_pytorch_tanh}; one fused op.
    */
   protected NDArray geluTanh(NDArray x) {
-    NDArray inner = x.add(x.mul(x).mul(x).mul(Tensors.scalar(manager, 0.044715f)));
-    NDArray t = inner.mul(Tensors.scalar(manager, GELU_C)).tanh();
-    return x.mul(Tensors.scalar(manager, 0.5f)).mul(t.add(Tensors.scalar(manager, 1f)));
+    return kernels.geluTanh(x);
   }
 }

@@ -40,12 +40,16 @@ final class ChunkedCrossEntropy {
    * @param targets N next-token ids
    * @param chunk rows per chunk
    * @param training whether a backward pass follows (else G is not computed)
-   * @return scalar: the sum of -log p(target); its gradient reaches {@code hidden}
+   * @param kernels for bf16 {@code hidden} and {@code head}: the logits go to float32 for the
+   *     log-softmax, and (p - onehot) to bf16 for the matmul with the head, so G is bf16
+   * @return float32 scalar: the sum of -log p(target); its gradient reaches {@code hidden}
    */
   static NDArray lossSum(
-      NDArray hidden, NDArray head, long[] targets, int chunk, boolean training) {
+      NDArray hidden, NDArray head, long[] targets, int chunk, boolean training, Kernels kernels) {
     NDManager manager = hidden.getManager();
     NDArray h = hidden.stopGradient(); // [N, D], outside the graph
+    // bf16 arrays read as UNKNOWN in DJL; the model's activations are FLOAT32 or bf16
+    boolean mixed = hidden.getDataType() != DataType.FLOAT32;
     int vocab = (int) head.getShape().get(0);
     double loss = 0;
     List<NDArray> gradients = new ArrayList<>();
@@ -53,7 +57,8 @@ final class ChunkedCrossEntropy {
       int to = Math.min(targets.length, from + chunk);
       NDArray rows = h.get(new NDIndex(from + ":" + to)); // [C, D]
       NDArray logits = rows.getNDArrayInternal().linear(rows, head, null).singletonOrThrow();
-      NDArray logp = logits.logSoftmax(-1); // [C, V]
+      NDArray logits32 = mixed ? kernels.cast(logits, DataType.FLOAT32) : logits;
+      NDArray logp = logits32.logSoftmax(-1); // [C, V], float32
       NDArray target =
           Tensors.longs(manager, Arrays.copyOfRange(targets, from, to), new Shape(to - from));
       NDArray onehot = target.oneHot(vocab, DataType.FLOAT32); // [C, V]
@@ -62,11 +67,13 @@ final class ChunkedCrossEntropy {
       if (training) {
         try (NDArray probs = logp.exp();
             NDArray delta = probs.sub(onehot)) {
-          gradients.add(delta.matMul(head)); // [C, D]
+          NDArray d = mixed ? kernels.cast(delta, DataType.BFLOAT16) : delta; // head's dtype
+          gradients.add(d.matMul(head)); // [C, D]
+          d.close();
         }
       }
       // Freed now rather than with the step's scope: never more than one chunk of [C, V] alive.
-      for (NDArray a : List.of(rows, logits, logp, target, onehot, picked)) {
+      for (NDArray a : List.of(rows, logits, logits32, logp, target, onehot, picked)) {
         a.close();
       }
     }
@@ -76,6 +83,8 @@ final class ChunkedCrossEntropy {
     NDArray g =
         gradients.size() == 1 ? gradients.get(0) : NDArrays.concat(new NDList(gradients), 0);
     NDArray surrogate = hidden.mul(g).sum(); // gradient with respect to hidden: g
-    return surrogate.sub(surrogate.stopGradient()).add(Tensors.scalar(manager, (float) loss));
+    NDArray zero = surrogate.sub(surrogate.stopGradient()); // 0, with the gradient
+    return (mixed ? kernels.cast(zero, DataType.FLOAT32) : zero)
+        .add(Tensors.scalar(manager, (float) loss));
   }
 }

@@ -3,6 +3,7 @@ package io.loraops.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.loraops.trainer.lora.LoraLinear;
 import java.util.LinkedHashMap;
@@ -21,8 +22,8 @@ final class Gpt2Model extends CausalLM {
   private final LoraLinear[] cFc;
   private final LoraLinear[] mlpProj;
 
-  Gpt2Model(ModelConfig c, NDManager manager, Map<String, NDArray> weights) {
-    super(c, manager, weights);
+  Gpt2Model(ModelConfig c, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+    super(c, manager, weights, dtype);
     int n = c.layers();
     cAttn = new LoraLinear[n];
     attnProj = new LoraLinear[n];
@@ -35,6 +36,11 @@ final class Gpt2Model extends CausalLM {
       cFc[i] = conv1d(p + "mlp.c_fc");
       mlpProj[i] = conv1d(p + "mlp.c_proj");
     }
+  }
+
+  @Override
+  protected boolean isNorm(String name) {
+    return name.contains(".ln_");
   }
 
   private LoraLinear conv1d(String path) {
@@ -83,7 +89,7 @@ final class Gpt2Model extends CausalLM {
     final int offset;
     final Packed packed;
     final KvCache cache;
-    final NDArray mask; // [T, offset + T], or [B, 1, T, T] packed
+    final NDArray mask; // [T, offset + T], [B, 1, T, T] packed, or null: causal
 
     Gpt2Pass(NDArray ids, Packed packed, KvCache cache) {
       b = ids.getShape().get(0);
@@ -91,7 +97,7 @@ final class Gpt2Model extends CausalLM {
       offset = cache == null ? 0 : cache.length();
       this.packed = packed;
       this.cache = cache;
-      mask = packed == null ? causalMask(offset, t, 0) : packed.mask(manager, (int) b, t, 0);
+      mask = packed == null ? causalMask(offset, t, 0) : packedMask(packed, (int) b, t, 0);
     }
   }
 
@@ -128,7 +134,7 @@ final class Gpt2Model extends CausalLM {
       k = all[0];
       v = all[1];
     }
-    NDArray y = attention(q, k, v, c.mask); // [B, T, D]
+    NDArray y = attention(q, k, v, c.mask, 1f / (float) Math.sqrt(hd)); // [B, T, D]
     h = h.add(attnProj[i].forward(y, training));
     NDArray m = layerNorm(h, p + "ln_2"); // [B, T, D]
     m = geluTanh(cFc[i].forward(m, training)); // [B, T, 4D]
@@ -148,14 +154,17 @@ final class Gpt2Model extends CausalLM {
     return x.reshape(b, t, h, hd).transpose(0, 2, 1, 3); // [B, T, D] -> [B, H, T, hd]
   }
 
+  /** LayerNorm in float32 (its weights are), returned in the activations' dtype. */
   private NDArray layerNorm(NDArray x, String name) {
-    return x.getNDArrayInternal()
-        .layerNorm(
-            x,
-            new Shape(config.hidden()),
-            w(name + ".weight"),
-            w(name + ".bias"),
-            (float) config.normEps())
-        .singletonOrThrow();
+    NDArray x32 = float32(x);
+    return compute(
+        x32.getNDArrayInternal()
+            .layerNorm(
+                x32,
+                new Shape(config.hidden()),
+                w(name + ".weight"),
+                w(name + ".bias"),
+                (float) config.normEps())
+            .singletonOrThrow());
   }
 }

@@ -3,6 +3,7 @@ package io.loraops.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.loraops.trainer.lora.LoraLinear;
 import java.util.HashMap;
@@ -31,8 +32,8 @@ final class LlamaModel extends CausalLM {
   private final LoraLinear[] gateUp; // Phi-3: [gate; up] in one layer
   private final Map<String, NDArray> gemmaScales = new HashMap<>(); // norm weight -> 1 + w
 
-  LlamaModel(ModelConfig c, NDManager manager, Map<String, NDArray> weights) {
-    super(c, manager, weights);
+  LlamaModel(ModelConfig c, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+    super(c, manager, weights, dtype);
     int n = c.layers();
     q = new LoraLinear[n];
     k = new LoraLinear[n];
@@ -68,6 +69,11 @@ final class LlamaModel extends CausalLM {
         }
       }
     }
+  }
+
+  @Override
+  protected boolean isNorm(String name) {
+    return name.endsWith("norm.weight");
   }
 
   private LoraLinear lin(String path, boolean bias) {
@@ -137,7 +143,7 @@ final class LlamaModel extends CausalLM {
     final KvCache cache;
     final NDArray[] rope; // cos, sin: [T, hd], or [B, 1, T, hd] packed
     final NDArray[] localRope; // the sliding-window layers' own RoPE (Gemma 3)
-    final Map<Integer, NDArray> masks = new HashMap<>(); // window -> [T, offset + T] or packed
+    final Map<Integer, NDArray> masks = new HashMap<>(); // window -> mask; absent: causal
 
     LlamaPass(NDArray ids, Packed packed, KvCache cache) {
       b = ids.getShape().get(0);
@@ -157,9 +163,7 @@ final class LlamaModel extends CausalLM {
         masks.computeIfAbsent(
             window,
             wnd ->
-                packed == null
-                    ? causalMask(offset, t, wnd)
-                    : packed.mask(manager, (int) b, t, wnd));
+                packed == null ? causalMask(offset, t, wnd) : packedMask(packed, (int) b, t, wnd));
       }
     }
 
@@ -220,8 +224,7 @@ final class LlamaModel extends CausalLM {
     String mlpNorm = config.gemmaNorms() ? "pre_feedforward_layernorm" : "post_attention_layernorm";
     NDArray m = rmsNorm(h, p + mlpNorm + ".weight"); // [B, T, D]
     NDArray[] gu = projectGateUp(i, m, training); // gate, up: [B, T, I]
-    NDArray gated =
-        config.gelu() ? geluTanh(gu[0]) : gu[0].mul(gu[0].getNDArrayInternal().sigmoid());
+    NDArray gated = config.gelu() ? geluTanh(gu[0]) : kernels.silu(gu[0]); // [B, T, I]
     NDArray mlpOut = down[i].forward(gated.mul(gu[1]), training); // [B, T, D]
     if (config.gemmaNorms()) {
       mlpOut = rmsNorm(mlpOut, p + "post_feedforward_layernorm.weight");
@@ -273,12 +276,14 @@ final class LlamaModel extends CausalLM {
 
   /**
    * x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm; Gemma scales by (1 +
-   * w) instead (its weights are stored as offsets from 1).
+   * w) instead (its weights are stored as offsets from 1). In bf16 the result is cast back after
+   * the scaling, as Gemma 3 does it (Llama casts before: one rounding apart).
    */
   private NDArray rmsNorm(NDArray x, String weight) {
-    NDArray var = x.square().mean(new int[] {-1}, true); // [B, T, 1]
-    NDArray normed = x.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt());
-    return normed.mul(config.gemmaNorms() ? gemmaScales.get(weight) : w(weight));
+    NDArray x32 = float32(x);
+    NDArray var = x32.square().mean(new int[] {-1}, true); // [B, T, 1]
+    NDArray normed = x32.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt());
+    return compute(normed.mul(config.gemmaNorms() ? gemmaScales.get(weight) : w(weight)));
   }
 
   /**
@@ -292,15 +297,17 @@ final class LlamaModel extends CausalLM {
    * longest document's, as transformers takes it from the largest {@code position_ids}).
    */
   private NDArray[] rope(Rope settings, int offset, int t, int hd, Packed packed, long b) {
-    if (packed == null) {
-      return rope(settings, offset, t, hd);
-    }
-    NDArray[] table = rope(settings, 0, packed.span(), hd); // [P, hd]
     NDArray[] out = new NDArray[2];
-    for (int i = 0; i < 2; i++) {
-      out[i] = packed.byPosition(manager, table[i], (int) b, t).expandDims(1); // [B, 1, T, hd]
+    if (packed == null) {
+      out = rope(settings, offset, t, hd);
+    } else {
+      NDArray[] table = rope(settings, 0, packed.span(), hd); // [P, hd]
+      for (int i = 0; i < 2; i++) {
+        out[i] = packed.byPosition(manager, table[i], (int) b, t).expandDims(1); // [B, 1, T, hd]
+      }
     }
-    return out;
+    // float32 computed, then in the activations' dtype, as transformers' rotary embedding
+    return new NDArray[] {compute(out[0]), compute(out[1])};
   }
 
   private NDArray[] rope(Rope settings, int offset, int t, int hd) {

@@ -2,6 +2,7 @@ package io.loraops.trainer.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -27,6 +28,14 @@ public final class ModelLoader {
 
   /** Loads the model in {@code dir} into {@code manager} (float32). */
   public static CausalLM load(Path dir, NDManager manager) {
+    return load(dir, manager, DataType.FLOAT32);
+  }
+
+  /**
+   * Loads the model in {@code dir} into {@code manager} in {@code dtype}: FLOAT32, or BFLOAT16 for
+   * mixed precision (see {@link CausalLM}).
+   */
+  public static CausalLM load(Path dir, NDManager manager, DataType dtype) {
     ModelConfig config = ModelConfig.read(dir);
     Map<String, Shape> expected = CausalLM.expectedShapes(config);
     Map<String, SafeTensors> fileOf = index(dir);
@@ -73,7 +82,7 @@ public final class ModelLoader {
     } catch (IOException e) {
       throw TrainerException.badConfig("baseModel " + dir + ": " + e.getMessage());
     }
-    return CausalLM.create(config, manager, weights);
+    return CausalLM.create(config, manager, weights, dtype);
   }
 
   private static String canonicalName(ModelConfig config, String name) {

@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -93,12 +94,8 @@ public final class Trainer {
     Progress progress = new Progress(progressOut);
     Engine engine = Engine.getEngine("PyTorch");
     Device device = engine.getGpuCount() > 0 ? Device.gpu() : Device.cpu();
-    if (t.precision().equals("bf16")) {
-      // TODO(issue 3): bf16 autocast on GPUs; CPUs gain nothing from it for LoRA steps here.
-      System.err.println("trainer: precision bf16 is not implemented yet; training in fp32");
-    }
     try (NDManager manager = NDManager.newBaseManager(device)) {
-      CausalLM model = ModelLoader.load(modelDir, manager);
+      CausalLM model = ModelLoader.load(modelDir, manager, dtype(t.precision()));
       if (t.sequenceLength() > model.config().maxPositions()) {
         throw TrainerException.badConfig(
             "training.sequenceLength "
@@ -346,6 +343,20 @@ public final class Trainer {
           files,
           out.toString());
     }
+  }
+
+  /**
+   * The model's dtype for {@code training.precision}: fp32 everything float32; bf16 mixed precision
+   * (frozen weights and activations bf16; LoRA parameters, their gradients, the optimizer state and
+   * the loss float32; see {@link CausalLM}).
+   */
+  public static DataType dtype(String precision) {
+    return switch (precision) {
+      case "fp32" -> DataType.FLOAT32;
+      case "bf16" -> DataType.BFLOAT16;
+      default ->
+          throw TrainerException.badConfig("training.precision " + precision + " is unknown");
+    };
   }
 
   /**

@@ -66,7 +66,9 @@ public class Training {
   private Long seed = 42L;
 
   @JsonPropertyDescription(
-      "Numeric precision: fp32, or bf16 where the GPU supports it. Default fp32.")
+      "Numeric precision: fp32, or bf16 mixed precision (frozen weights and activations in"
+          + " bf16, the adapter, its optimizer state and the loss in fp32), for GPUs and CPUs"
+          + " with bf16 instructions. Default fp32.")
   private Precision precision = Precision.fp32;
 
   @Min(0)

@@ -1,0 +1,204 @@
+package io.loraops.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValueUtils;
+import ai.djl.pytorch.jni.JniUtils;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.zip.CRC32;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * The few libtorch operations DJL 0.35.1's NDArray API lacks, run as methods of a small TorchScript
+ * module (autograd records them like any other op):
+ *
+ * <ul>
+ *   <li>SiLU and the tanh GELU as single ops;
+ *   <li>{@code torch.nn.functional.scaled_dot_product_attention}: the fused attention of libtorch
+ *       (its flash kernel on CPU, flash or memory-efficient on CUDA), which keeps only the output
+ *       and the log-sum-exp of each query for the backward pass, never the [B, H, T, S] scores or
+ *       probabilities of the eager formula;
+ *   <li>casts to and from bfloat16 that autograd sees: DJL's {@code toType} runs under {@code
+ *       NoGradGuard} (the gradient stops there), and its JNI has no bfloat16 code at all ({@code
+ *       toType(BFLOAT16)} aborts the JVM), so bf16 tensors are made and read only through here.
+ * </ul>
+ *
+ * <p>The module is built here from its TorchScript source, as {@code torch.jit.save} writes it
+ * (torch 2.7.1, the libtorch DJL runs), so no binary file is shipped. A bf16 tensor reports {@link
+ * DataType#UNKNOWN} in DJL: ops that pass a dtype to the engine (softmax, duplicate, toType) must
+ * not see one; elementwise ops, linear, matMul, reshape and indexing work.
+ */
+public final class Kernels implements AutoCloseable {
+  /** The TorchScript of the module (the form {@code torch.jit.save} writes into code/). */
+  static final String SOURCE =
+      """
+      class Kernels(Module):
+        __parameters__ = []
+        __buffers__ = []
+        training : bool
+        def forward(self: __torch__.Kernels,
+          q: Tensor,
+          k: Tensor,
+          v: Tensor,
+          mask: Tensor,
+          scale: Tensor) -> Tensor:
+          _0 = torch.scaled_dot_product_attention(q, k, v, mask, 0., False, scale=float(scale))
+          return _0
+        def causal(self: __torch__.Kernels,
+          q: Tensor,
+          k: Tensor,
+          v: Tensor,
+          scale: Tensor) -> Tensor:
+          _1 = torch.scaled_dot_product_attention(q, k, v, None, 0., True, scale=float(scale))
+          return _1
+        def silu(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.silu(x)
+        def gelu_tanh(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.gelu(x, approximate="tanh")
+        def to_bf16(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.to(x, 15)
+        def to_fp32(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.to(x, 6)
+      """;
+
+  private final NDManager manager;
+  private final PtSymbolBlock module;
+
+  private Kernels(NDManager manager, PtSymbolBlock module) {
+    this.manager = manager;
+    this.module = module;
+  }
+
+  /** Loads the module onto {@code manager}'s device; it lives until {@link #close()}. */
+  public static Kernels load(NDManager manager) {
+    try {
+      PtSymbolBlock block =
+          JniUtils.loadModule(
+              (PtNDManager) manager, new ByteArrayInputStream(archive()), false, false);
+      return new Kernels(manager, block);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Attention softmax(q·kᵀ·scale + mask)·v, fused.
+   *
+   * @param q [B, H, T, hd]
+   * @param k [B, H, S, hd]
+   * @param v [B, H, S, hd]
+   * @param mask additive, broadcastable to [B, H, T, S], of q's dtype; null: causal with T = S
+   * @return [B, H, T, hd]
+   */
+  public NDArray attention(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
+    return mask == null ? call("causal", q, k, v, scale) : call("forward", q, k, v, mask, scale);
+  }
+
+  /**
+   * SiLU, x·sigmoid(x), in one op: DJL has only sigmoid and mul, which keep both sigmoid(x) and x
+   * for backward and take two passes over the tensor.
+   */
+  public NDArray silu(NDArray x) {
+    return call("silu", x);
+  }
+
+  /**
+   * The tanh-approximated GELU, 0.5·x·(1 + tanh(sqrt(2/pi)·(x + 0.044715·x³))), in one op (GPT-2's
+   * {@code gelu_new}, Gemma's {@code gelu_pytorch_tanh}; written out it keeps five intermediates of
+   * x's size for backward).
+   */
+  public NDArray geluTanh(NDArray x) {
+    return call("gelu_tanh", x);
+  }
+
+  /** {@code x} as {@code type} (FLOAT32 or BFLOAT16), with the gradient flowing back through. */
+  public NDArray cast(NDArray x, DataType type) {
+    if (type == DataType.FLOAT32) {
+      return x.getDataType() == DataType.FLOAT32 ? x : call("to_fp32", x);
+    }
+    if (type == DataType.BFLOAT16) {
+      return call("to_bf16", x);
+    }
+    throw new IllegalArgumentException("no cast to " + type);
+  }
+
+  private NDArray call(String method, NDArray... inputs) {
+    NDList in = new NDList(inputs.length + 1);
+    for (NDArray a : inputs) {
+      in.add(a);
+    }
+    if (!method.equals("forward")) {
+      NDArray selector = manager.zeros(new ai.djl.ndarray.types.Shape(1));
+      selector.setName("module_method:" + method);
+      in.add(selector);
+    }
+    NDArray out = IValueUtils.forward(module, in, true).singletonOrThrow();
+    if (in.size() > inputs.length) {
+      in.get(inputs.length).close();
+    }
+    return out;
+  }
+
+  @Override
+  public void close() {
+    module.close();
+  }
+
+  /** The TorchScript archive (a zip of stored entries, as torch.jit.save writes it). */
+  static byte[] archive() throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+      // file format 10: gelu's approximate argument (older versions load it as gelu without one)
+      stored(zip, "kernels/.data/version", "10\n".getBytes(StandardCharsets.US_ASCII));
+      stored(zip, "kernels/code/__torch__.py", SOURCE.getBytes(StandardCharsets.UTF_8));
+      stored(zip, "kernels/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'}); // ()
+      stored(zip, "kernels/data.pkl", dataPickle());
+    }
+    return bytes.toByteArray();
+  }
+
+  /** The module object: {@code __torch__.Kernels} with state {'training': True} (pickle v2). */
+  private static byte[] dataPickle() {
+    ByteArrayOutputStream p = new ByteArrayOutputStream();
+    p.write(0x80); // PROTO 2
+    p.write(2);
+    p.writeBytes("c__torch__\nKernels\n".getBytes(StandardCharsets.US_ASCII)); // GLOBAL
+    p.write(')'); // EMPTY_TUPLE
+    p.write(0x81); // NEWOBJ
+    p.write('}'); // EMPTY_DICT
+    byte[] key = "training".getBytes(StandardCharsets.US_ASCII);
+    p.write('X'); // BINUNICODE, 4-byte little-endian length
+    p.writeBytes(new byte[] {(byte) key.length, 0, 0, 0});
+    p.writeBytes(key);
+    p.write(0x88); // NEWTRUE
+    p.write('s'); // SETITEM
+    p.write('b'); // BUILD
+    p.write('.'); // STOP
+    return p.toByteArray();
+  }
+
+  private static void stored(ZipOutputStream zip, String name, byte[] data) throws IOException {
+    ZipEntry e = new ZipEntry(name);
+    e.setMethod(ZipEntry.STORED);
+    e.setSize(data.length);
+    CRC32 crc = new CRC32();
+    crc.update(data);
+    e.setCrc(crc.getValue());
+    zip.putNextEntry(e);
+    zip.write(data);
+    zip.closeEntry();
+  }
+}
