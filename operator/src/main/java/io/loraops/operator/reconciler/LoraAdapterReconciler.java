@@ -49,6 +49,7 @@ import io.loraops.operator.status.LoraAdapterStatusCalculator.ServingResult;
 import io.loraops.operator.status.Reasons;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
+import io.loraops.operator.support.LeanCache;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
 import java.time.Clock;
 import java.time.Duration;
@@ -133,6 +134,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             InformerEventSourceConfiguration.from(ConfigMap.class, LoraAdapter.class)
                 .withName("version-records")
                 .withLabelSelector(Labels.VERSION_RECORD_SELECTOR)
+                .withItemStore(LeanCache.<ConfigMap>withoutManagedFields())
                 .withSecondaryToPrimaryMapper(
                     record ->
                         Set.of(
@@ -147,6 +149,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(Deployment.class, LoraAdapter.class)
                 .withName("serving-targets")
+                .withItemStore(LeanCache.<Deployment>withoutManagedFields())
                 .withSecondaryToPrimaryMapper(
                     deployment ->
                         context

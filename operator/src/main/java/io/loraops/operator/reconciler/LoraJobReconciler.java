@@ -14,13 +14,16 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.RetryInfo;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.loraops.contract.ContractJson;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.LoraJobStatus;
@@ -34,11 +37,13 @@ import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraJobStatusCalculator;
 import io.loraops.operator.status.PublishOutcome;
 import io.loraops.operator.status.Reasons;
+import io.loraops.operator.status.ReconcileErrors;
 import io.loraops.operator.status.TrialObserver;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.status.TrialScheduler;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
+import io.loraops.operator.support.LeanCache;
 import io.loraops.operator.support.Names;
 import io.loraops.operator.sweep.SweepExpander;
 import io.loraops.operator.sweep.Trial;
@@ -66,6 +71,9 @@ import org.jboss.logging.Logger;
  * and a version is found by the LoraJob's uid before a new one is made.
  */
 @ControllerConfiguration(name = LoraJobReconciler.NAME)
+// A failing reconcile is retried for as long as it fails (the default gives up after 5 tries and
+// leaves the job stuck until some other event), and shown in status (ReconcileErrors).
+@GradualRetry(maxAttempts = -1, maxInterval = ReconcileErrors.MAX_RETRY_INTERVAL_SECONDS * 1000)
 @RBACRule(
     apiGroups = "batch",
     resources = "jobs",
@@ -123,6 +131,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             InformerEventSourceConfiguration.from(Job.class, LoraJob.class)
                 .withName("trial-jobs")
                 .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withItemStore(LeanCache.trialJobs())
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
@@ -131,6 +140,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             InformerEventSourceConfiguration.from(Pod.class, LoraJob.class)
                 .withName("trial-pods")
                 .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withItemStore(LeanCache.<Pod>trialPods())
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
@@ -141,6 +151,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   public UpdateControl<LoraJob> reconcile(LoraJob loraJob, Context<LoraJob> context) {
     KubernetesClient client = context.getClient();
     Instant now = clock.instant();
+    if (hasPublished(loraJob)) {
+      // Terminal: no trial is planned, started or recorded and nothing is published again.
+      return report(client, loraJob, recordedTrials(loraJob), publishedOutcome(loraJob), now);
+    }
 
     List<Trial> trials = SweepExpander.expand(loraJob.getSpec());
     Map<String, Job> trialJobs =
@@ -152,12 +166,70 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     recordFinishedTrials(client, loraJob, observed, trialJobs, now);
     startAndSuspendTrials(client, loraJob, trials, observed, trialJobs);
     PublishOutcome publish = publishIfDone(client, loraJob, observed, now);
+    return report(client, loraJob, observed, publish, now);
+  }
 
+  /**
+   * Shows a reconcile that keeps failing (a version record the API server refuses, a missing
+   * permission) as {@code Synced} False {@code ReconcileError} with the error, and a Warning Event
+   * when it starts; the framework retries it either way ({@code @GradualRetry}).
+   */
+  @Override
+  public ErrorStatusUpdateControl<LoraJob> updateErrorStatus(
+      LoraJob loraJob, Context<LoraJob> context, Exception error) {
+    int failedInARow = context.getRetryInfo().map(RetryInfo::getAttemptCount).orElse(0) + 1;
+    if (!ReconcileErrors.shown(failedInARow)) {
+      return ErrorStatusUpdateControl.defaultErrorProcessing();
+    }
+    Instant now = clock.instant();
+    // The framework hands each attempt its own copy of the object: changing it here is safe.
+    LoraJobStatus status = loraJob.getStatus() == null ? new LoraJobStatus() : loraJob.getStatus();
+    List<Condition> previous = status.getConditions();
+    status.setConditions(
+        ReconcileErrors.failing(previous, error, loraJob.getMetadata().getGeneration(), now));
+    if (Objects.equals(previous, status.getConditions())) {
+      return ErrorStatusUpdateControl.noStatusUpdate(); // shown already; retried all the same
+    }
+    for (Condition changed : Conditions.changed(previous, status.getConditions())) {
+      EventRecorder.record(
+          context.getClient(),
+          loraJob,
+          EventRecorder.WARNING,
+          changed.getReason(),
+          changed.getMessage(),
+          now);
+    }
+    return ErrorStatusUpdateControl.patchStatus(StatusPatch.fresh(loraJob, status, LoraJob::new));
+  }
+
+  private UpdateControl<LoraJob> report(
+      KubernetesClient client,
+      LoraJob loraJob,
+      List<TrialStatus> observed,
+      PublishOutcome publish,
+      Instant now) {
     LoraJobStatus status = LoraJobStatusCalculator.compute(loraJob, observed, publish, now);
     metrics.activeTrials(
         loraJob.getMetadata().getNamespace(), loraJob.getSpec().getAdapter(),
         loraJob.getMetadata().getName(), status.getTrialsActive());
     return patchStatusIfChanged(client, loraJob, status, now);
+  }
+
+  /**
+   * Once a version is published the LoraJob is done: its recorded trials are the truth, whatever
+   * happens to their Jobs later (a TTL, a deletion by hand). A lost status is not terminal: the
+   * normal path rebuilds it from the Jobs' recorded results and the version record.
+   */
+  private static boolean hasPublished(LoraJob loraJob) {
+    return loraJob.getStatus() != null && loraJob.getStatus().getPublishedVersion() != null;
+  }
+
+  private static List<TrialStatus> recordedTrials(LoraJob loraJob) {
+    return new ArrayList<>(loraJob.getStatus().getTrials());
+  }
+
+  private static PublishOutcome publishedOutcome(LoraJob loraJob) {
+    return PublishOutcome.published(loraJob.getStatus().getPublishedVersion());
   }
 
   private List<TrialStatus> observe(
@@ -368,10 +440,6 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
 
   private PublishOutcome publishIfDone(
       KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Instant now) {
-    LoraJobStatus previous = loraJob.getStatus();
-    if (previous != null && previous.getPublishedVersion() != null) {
-      return PublishOutcome.published(previous.getPublishedVersion());
-    }
     if (!observed.stream().allMatch(t -> TrialPhase.isTerminal(t.getPhase()))) {
       return PublishOutcome.notAttempted();
     }
