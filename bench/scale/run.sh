@@ -29,6 +29,8 @@ die() { echo "scale-bench: $*" >&2; exit 1; }
 # The chart's JVM options, exactly as values.yaml gives them to the operator container.
 JVM_OPTIONS=$(sed -n 's/^jvmOptions: "\(.*\)"$/\1/p' "$ROOT/charts/lora-operator/values.yaml")
 [ -n "$JVM_OPTIONS" ] || die "no jvmOptions in charts/lora-operator/values.yaml"
+MALLOC_ARENA_MAX=$(sed -n 's/^mallocArenaMax: \([0-9]*\)$/\1/p' "$ROOT/charts/lora-operator/values.yaml")
+[ -n "$MALLOC_ARENA_MAX" ] || die "no mallocArenaMax in charts/lora-operator/values.yaml"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scale-bench.XXXXXX")
 OPERATOR=
@@ -63,7 +65,7 @@ result() { sed -n "s/^scale-bench-result: $1 //p" "$WORK/$1.out"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 # shellcheck disable=SC2086 # JVM_OPTIONS is a list of flags
-QUARKUS_OPERATOR_SDK_NAMESPACES=bench-op \
+MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX QUARKUS_OPERATOR_SDK_NAMESPACES=bench-op \
   QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAJOB_NAMESPACES=bench-op \
   QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAADAPTER_NAMESPACES=bench-op \
   java $JVM_OPTIONS -Dquarkus.http.port="$PORT" -Dquarkus.http.host=127.0.0.1 \
@@ -97,9 +99,9 @@ LIVE_HEAP=$(jcmd "$OPERATOR" GC.heap_info | sed -n 's/.*total [0-9]*K, used \([0
 
 RAW=$(result raw)
 OP=$(result operator)
-python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" <<'EOF'
+python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" <<'EOF'
 import re, sys
-path, n, raw, op, idle, loaded, peak, live, jvm = sys.argv[1:]
+path, n, raw, op, idle, loaded, peak, live, jvm, arenas = sys.argv[1:]
 n, raw, op = int(n), float(raw), float(op)
 buckets = {}
 count = total = maximum = 0.0
@@ -142,6 +144,7 @@ print(f"{'operator (LoraJobs created, Jobs awaited)':44}{op:>9.1f}s{trial_jobs /
 print(f"operator / raw rate: {raw / op:.2f}   (goal >= 0.8)")
 print(f"operator RSS: idle {idle} MiB, settled with {trial_jobs} trial Jobs and pods {loaded} MiB, peak {peak} MiB   (goal <= 300 MiB)")
 print(f"   live heap after a full GC {live} MiB; JVM options (values.yaml jvmOptions): {jvm}")
+print(f"   MALLOC_ARENA_MAX={arenas} (values.yaml mallocArenaMax)")
 if count:
     print(f"lorajob reconcile latency over {int(count)} reconciles: "
           f"p50 {quantile(0.5) * 1000:.0f} ms, p95 {quantile(0.95) * 1000:.0f} ms, "

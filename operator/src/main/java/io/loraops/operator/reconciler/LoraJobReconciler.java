@@ -17,7 +17,6 @@ import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
-import io.javaoperatorsdk.operator.api.reconciler.RetryInfo;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
@@ -177,29 +176,15 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   @Override
   public ErrorStatusUpdateControl<LoraJob> updateErrorStatus(
       LoraJob loraJob, Context<LoraJob> context, Exception error) {
-    int failedInARow = context.getRetryInfo().map(RetryInfo::getAttemptCount).orElse(0) + 1;
-    if (!ReconcileErrors.shown(failedInARow)) {
-      return ErrorStatusUpdateControl.defaultErrorProcessing();
-    }
-    Instant now = clock.instant();
-    // The framework hands each attempt its own copy of the object: changing it here is safe.
-    LoraJobStatus status = loraJob.getStatus() == null ? new LoraJobStatus() : loraJob.getStatus();
-    List<Condition> previous = status.getConditions();
-    status.setConditions(
-        ReconcileErrors.failing(previous, error, loraJob.getMetadata().getGeneration(), now));
-    if (Objects.equals(previous, status.getConditions())) {
-      return ErrorStatusUpdateControl.noStatusUpdate(); // shown already; retried all the same
-    }
-    for (Condition changed : Conditions.changed(previous, status.getConditions())) {
-      EventRecorder.record(
-          context.getClient(),
-          loraJob,
-          EventRecorder.WARNING,
-          changed.getReason(),
-          changed.getMessage(),
-          now);
-    }
-    return ErrorStatusUpdateControl.patchStatus(StatusPatch.fresh(loraJob, status, LoraJob::new));
+    return ErrorStatus.show(
+        loraJob,
+        context,
+        error,
+        clock.instant(),
+        LoraJobStatus::new,
+        LoraJobStatus::getConditions,
+        LoraJobStatus::setConditions,
+        LoraJob::new);
   }
 
   private UpdateControl<LoraJob> report(
