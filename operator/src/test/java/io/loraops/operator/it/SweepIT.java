@@ -14,6 +14,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
@@ -103,6 +105,47 @@ class SweepIT {
     assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
         .isEqualTo(4);
     assertThat(operator.registry.get("lora.adapter.versions").counter().count()).isEqualTo(1);
+
+    // Published is terminal: a trial Job that loses its recorded result is not observed, recorded
+    // or counted again, and a later spec change only moves observedGeneration and Suspended.
+    String t001 = job.getStatus().getTrials().get(1).getJobName();
+    client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withName(t001)
+        .patch(
+            PatchContext.of(PatchType.JSON_MERGE),
+            "{\"metadata\":{\"annotations\":{\"" + Labels.RESULT_ANNOTATION + "\":null}}}");
+    suspend("ranks", true);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () ->
+                loraJob("ranks").getStatus().getObservedGeneration()
+                    == loraJob("ranks").getMetadata().getGeneration());
+    job = loraJob("ranks");
+    assertThat(Conditions.find(job.getStatus().getConditions(), "Suspended").get().getReason())
+        .isEqualTo("Finished");
+    assertThat(job.getStatus().getTrials())
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withName(t001)
+                .get()
+                .getMetadata()
+                .getAnnotations())
+        .as("the result is not recorded again")
+        .doesNotContainKey(Labels.RESULT_ANNOTATION);
+    assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
+        .isEqualTo(4);
 
     // Deleting the LoraJob garbage-collects its Jobs and ConfigMaps; the version stays.
     client.resource(job).delete();
