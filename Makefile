@@ -35,6 +35,15 @@ test: tools vllm ## every test tier: format, unit (*Test), integration (*IT, rea
 	hack/peft-proof/run.sh
 	hack/peft-proof/chat-templates.sh
 
+.PHONY: test-under-load
+test-under-load: tools vllm ## the IT and E2E tiers 3 times in a row while a busy loop per core keeps every core busy (ROUNDS=3, TIERS="it e2e")
+	hack/test-under-load.sh $(or $(ROUNDS),3)
+
+.PHONY: bench-scale
+bench-scale: tools ## N LoraJobs x 4 trials at once (N=1000): trial Job rate vs a raw client, operator RSS, reconcile latency (not a test; minutes)
+	$(MVN) -q -pl operator -am package -DskipTests
+	bench/scale/run.sh $(or $(N),1000)
+
 .PHONY: bench
 bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's adapter switch latency (not a test; minutes)
 	$(MVN) -q install -DskipTests

@@ -12,12 +12,14 @@ import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterStatus;
@@ -47,8 +49,10 @@ import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraAdapterStatusCalculator;
 import io.loraops.operator.status.LoraAdapterStatusCalculator.ServingResult;
 import io.loraops.operator.status.Reasons;
+import io.loraops.operator.status.ReconcileErrors;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
+import io.loraops.operator.support.LeanCache;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
 import java.time.Clock;
 import java.time.Duration;
@@ -70,6 +74,8 @@ import java.util.stream.Collectors;
  * servers' adapter API, or written into the pod templates for a rolling restart.
  */
 @ControllerConfiguration(name = LoraAdapterReconciler.NAME)
+// A failing reconcile is retried for as long as it fails and shown in status (ErrorStatus).
+@GradualRetry(maxAttempts = -1, maxInterval = ReconcileErrors.MAX_RETRY_INTERVAL_SECONDS * 1000)
 @RBACRule(
     apiGroups = "",
     resources = "configmaps",
@@ -133,6 +139,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
             InformerEventSourceConfiguration.from(ConfigMap.class, LoraAdapter.class)
                 .withName("version-records")
                 .withLabelSelector(Labels.VERSION_RECORD_SELECTOR)
+                .withItemStore(LeanCache.<ConfigMap>withoutManagedFields())
                 .withSecondaryToPrimaryMapper(
                     record ->
                         Set.of(
@@ -147,6 +154,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(Deployment.class, LoraAdapter.class)
                 .withName("serving-targets")
+                .withItemStore(LeanCache.<Deployment>withoutManagedFields())
                 .withSecondaryToPrimaryMapper(
                     deployment ->
                         context
@@ -213,6 +221,21 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       List<String> targets,
       List<String> dropped,
       int apiKey) {}
+
+  /** A reconcile that keeps failing shows as Synced False ReconcileError (ErrorStatus). */
+  @Override
+  public ErrorStatusUpdateControl<LoraAdapter> updateErrorStatus(
+      LoraAdapter adapter, Context<LoraAdapter> context, Exception error) {
+    return ErrorStatus.show(
+        adapter,
+        context,
+        error,
+        clock.instant(),
+        LoraAdapterStatus::new,
+        LoraAdapterStatus::getConditions,
+        LoraAdapterStatus::setConditions,
+        LoraAdapter::new);
+  }
 
   @Override
   public UpdateControl<LoraAdapter> reconcile(LoraAdapter adapter, Context<LoraAdapter> context) {

@@ -14,6 +14,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
@@ -21,6 +22,7 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import io.loraops.contract.ContractJson;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.LoraJobStatus;
@@ -38,11 +40,13 @@ import io.loraops.operator.status.Conditions;
 import io.loraops.operator.status.LoraJobStatusCalculator;
 import io.loraops.operator.status.PublishOutcome;
 import io.loraops.operator.status.Reasons;
+import io.loraops.operator.status.ReconcileErrors;
 import io.loraops.operator.status.TrialObserver;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.status.TrialScheduler;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
+import io.loraops.operator.support.LeanCache;
 import io.loraops.operator.support.Names;
 import io.loraops.operator.sweep.SweepExpander;
 import io.loraops.operator.sweep.Trial;
@@ -71,6 +75,9 @@ import org.jboss.logging.Logger;
  * and a version is found by the LoraJob's uid before a new one is made.
  */
 @ControllerConfiguration(name = LoraJobReconciler.NAME)
+// A failing reconcile is retried for as long as it fails (the default gives up after 5 tries and
+// leaves the job stuck until some other event), and shown in status (ReconcileErrors).
+@GradualRetry(maxAttempts = -1, maxInterval = ReconcileErrors.MAX_RETRY_INTERVAL_SECONDS * 1000)
 @RBACRule(
     apiGroups = "batch",
     resources = "jobs",
@@ -147,6 +154,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             InformerEventSourceConfiguration.from(Job.class, LoraJob.class)
                 .withName("trial-jobs")
                 .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withItemStore(LeanCache.trialJobs())
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
@@ -155,6 +163,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             InformerEventSourceConfiguration.from(Pod.class, LoraJob.class)
                 .withName("trial-pods")
                 .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .withItemStore(LeanCache.<Pod>trialPods())
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
@@ -172,6 +181,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   public UpdateControl<LoraJob> reconcile(LoraJob loraJob, Context<LoraJob> context) {
     KubernetesClient client = context.getClient();
     Instant now = clock.instant();
+    if (hasPublished(loraJob)) {
+      // Terminal: no trial is planned, started or recorded and nothing is published again.
+      return report(client, loraJob, recordedTrials(loraJob), publishedOutcome(loraJob), now);
+    }
 
     List<Trial> trials = SweepExpander.expand(loraJob.getSpec());
     Map<String, Job> trialJobs =
@@ -192,12 +205,56 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     recordFinishedTrials(client, loraJob, observed, trialJobs, now);
     startAndSuspendTrials(client, loraJob, trials, observed, trialJobs);
     PublishOutcome publish = publishIfDone(client, loraJob, observed, now);
+    return report(client, loraJob, observed, publish, now);
+  }
 
+  /**
+   * Shows a reconcile that keeps failing (a version record the API server refuses, a missing
+   * permission) as {@code Synced} False {@code ReconcileError} with the error, and a Warning Event
+   * when it starts; the framework retries it either way ({@code @GradualRetry}).
+   */
+  @Override
+  public ErrorStatusUpdateControl<LoraJob> updateErrorStatus(
+      LoraJob loraJob, Context<LoraJob> context, Exception error) {
+    return ErrorStatus.show(
+        loraJob,
+        context,
+        error,
+        clock.instant(),
+        LoraJobStatus::new,
+        LoraJobStatus::getConditions,
+        LoraJobStatus::setConditions,
+        LoraJob::new);
+  }
+
+  private UpdateControl<LoraJob> report(
+      KubernetesClient client,
+      LoraJob loraJob,
+      List<TrialStatus> observed,
+      PublishOutcome publish,
+      Instant now) {
     LoraJobStatus status = LoraJobStatusCalculator.compute(loraJob, observed, publish, now);
     metrics.activeTrials(
         loraJob.getMetadata().getNamespace(), loraJob.getSpec().getAdapter(),
         loraJob.getMetadata().getName(), status.getTrialsActive());
     return patchStatusIfChanged(client, loraJob, status, now);
+  }
+
+  /**
+   * Once a version is published the LoraJob is done: its recorded trials are the truth, whatever
+   * happens to their Jobs later (a TTL, a deletion by hand). A lost status is not terminal: the
+   * normal path rebuilds it from the Jobs' recorded results and the version record.
+   */
+  private static boolean hasPublished(LoraJob loraJob) {
+    return loraJob.getStatus() != null && loraJob.getStatus().getPublishedVersion() != null;
+  }
+
+  private static List<TrialStatus> recordedTrials(LoraJob loraJob) {
+    return new ArrayList<>(loraJob.getStatus().getTrials());
+  }
+
+  private static PublishOutcome publishedOutcome(LoraJob loraJob) {
+    return PublishOutcome.published(loraJob.getStatus().getPublishedVersion());
   }
 
   private List<TrialStatus> observe(
@@ -408,10 +465,6 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
 
   private PublishOutcome publishIfDone(
       KubernetesClient client, LoraJob loraJob, List<TrialStatus> observed, Instant now) {
-    LoraJobStatus previous = loraJob.getStatus();
-    if (previous != null && previous.getPublishedVersion() != null) {
-      return PublishOutcome.published(previous.getPublishedVersion());
-    }
     if (!observed.stream().allMatch(t -> TrialPhase.isTerminal(t.getPhase()))) {
       return PublishOutcome.notAttempted();
     }

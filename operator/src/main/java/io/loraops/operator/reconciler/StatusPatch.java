@@ -15,10 +15,15 @@ final class StatusPatch {
    */
   static <S, R extends CustomResource<?, S>> UpdateControl<R> of(
       R current, S status, Supplier<R> fresh) {
+    return UpdateControl.patchStatus(fresh(current, status, fresh));
+  }
+
+  /** The patch object itself, for the error path's {@code ErrorStatusUpdateControl}. */
+  static <S, R extends CustomResource<?, S>> R fresh(R current, S status, Supplier<R> fresh) {
     R patch = fresh.get();
     patch.getMetadata().setName(current.getMetadata().getName());
     patch.getMetadata().setNamespace(current.getMetadata().getNamespace());
     patch.setStatus(status);
-    return UpdateControl.patchStatus(patch);
+    return patch;
   }
 }

@@ -57,10 +57,12 @@ public final class LoraAdapterStatusCalculator {
    * The Event a changed condition deserves: Ready both ways (a Warning when it turns False for a
    * reason other than there being no version yet, or none served yet), Degraded turning True (a
    * Warning), any other condition turning True; none for Reconciling and Stalled, which repeat
-   * another condition's news.
+   * another condition's news, nor for Synced (its turning False has its own Warning, from the error
+   * path).
    */
   public static Optional<String> eventType(Condition changed) {
-    if (Conditions.isKstatus(changed.getType())) {
+    if (Conditions.isKstatus(changed.getType())
+        || ReconcileErrors.SYNCED.equals(changed.getType())) {
       return Optional.empty();
     }
     boolean isTrue = Conditions.TRUE.equals(changed.getStatus());
@@ -265,7 +267,10 @@ public final class LoraAdapterStatusCalculator {
     status.setConditions(
         Conditions.apply(
             previous == null ? null : previous.getConditions(),
-            Conditions.withKstatus(List.of(ready, progressing, degraded), RECONCILING, STALLED),
+            Conditions.withKstatus(
+                List.of(ready, progressing, degraded, ReconcileErrors.synced()),
+                RECONCILING,
+                STALLED),
             adapter.getMetadata().getGeneration(),
             now));
     status.setPhase(phase);

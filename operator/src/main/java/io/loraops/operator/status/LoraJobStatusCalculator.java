@@ -25,6 +25,8 @@ import java.util.stream.Collectors;
  *       Publishing}, {@code Suspended}, or the Failed reason.
  *   <li>{@code Failed}: True {@code AllTrialsFailed}, {@code NoComparableTrial}, {@code
  *       BaseModelMismatch}; False {@code NoFailure}.
+ *   <li>{@code Synced}: True {@code ReconcileSucceeded}; False {@code ReconcileError} (written by
+ *       {@link ReconcileErrors} when reconciles keep failing).
  *   <li>{@code Reconciling} (Progressing True) and {@code Stalled} (Failed True), for kstatus.
  * </ul>
  */
@@ -37,10 +39,13 @@ public final class LoraJobStatusCalculator {
 
   /**
    * The Event a changed condition deserves: becoming True is news (a Warning for Failed); becoming
-   * False is implied by another condition becoming True, so it gets none.
+   * False is implied by another condition becoming True, so it gets none. Synced turning True again
+   * gets none either (its turning False has its own Warning, from the error path).
    */
   public static Optional<String> eventType(Condition changed) {
-    if (!Conditions.TRUE.equals(changed.getStatus()) || Conditions.isKstatus(changed.getType())) {
+    if (!Conditions.TRUE.equals(changed.getStatus())
+        || Conditions.isKstatus(changed.getType())
+        || ReconcileErrors.SYNCED.equals(changed.getType())) {
       return Optional.empty();
     }
     return Optional.of(
@@ -119,7 +124,8 @@ public final class LoraJobStatusCalculator {
                 failure
                     .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
                     .orElse(
-                        new Conditions.Desired(FAILED, false, Reasons.NO_FAILURE, "no failure"))),
+                        new Conditions.Desired(FAILED, false, Reasons.NO_FAILURE, "no failure")),
+                ReconcileErrors.synced()),
             Conditions.is(PROGRESSING, true),
             Conditions.is(FAILED, true));
 

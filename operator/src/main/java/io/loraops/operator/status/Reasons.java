@@ -24,6 +24,10 @@ public final class Reasons {
   public static final String NO_COMPARABLE_TRIAL = "NoComparableTrial";
   public static final String BASE_MODEL_MISMATCH = "BaseModelMismatch";
 
+  // Synced (ReconcileErrors): whether the last reconcile succeeded
+  public static final String RECONCILE_SUCCEEDED = "ReconcileSucceeded";
+  public static final String RECONCILE_ERROR = "ReconcileError";
+
   // Reconciling and Stalled (kstatus) when they repeat no other condition
   public static final String SETTLED = "Settled";
   public static final String STALLED = "Stalled";

@@ -113,34 +113,36 @@ public final class FakeKubelet {
 
   private void finish(Pod pod, String phase, int exitCode, String reason, String message) {
     String now = Instant.now().toString();
-    client
-        .pods()
-        .inNamespace(namespace)
-        .withName(pod.getMetadata().getName())
-        .editStatus(
-            p ->
-                new PodBuilder(p)
-                    .editOrNewStatus()
-                    .withPhase(phase)
-                    .withStartTime(now)
-                    .withContainerStatuses(
-                        new ContainerStatusBuilder()
-                            .withName(TrialJobBuilder.CONTAINER)
-                            .withImage(p.getSpec().getContainers().get(0).getImage())
-                            .withImageID("")
-                            .withReady(false)
-                            .withRestartCount(0)
-                            .withNewState()
-                            .withNewTerminated()
-                            .withExitCode(exitCode)
-                            .withReason(reason)
-                            .withMessage(message)
-                            .withStartedAt(now)
-                            .withFinishedAt(now)
-                            .endTerminated()
-                            .endState()
-                            .build())
-                    .endStatus()
-                    .build());
+    Conflicts.retry(
+        () ->
+            client
+                .pods()
+                .inNamespace(namespace)
+                .withName(pod.getMetadata().getName())
+                .editStatus(
+                    p ->
+                        new PodBuilder(p)
+                            .editOrNewStatus()
+                            .withPhase(phase)
+                            .withStartTime(now)
+                            .withContainerStatuses(
+                                new ContainerStatusBuilder()
+                                    .withName(TrialJobBuilder.CONTAINER)
+                                    .withImage(p.getSpec().getContainers().get(0).getImage())
+                                    .withImageID("")
+                                    .withReady(false)
+                                    .withRestartCount(0)
+                                    .withNewState()
+                                    .withNewTerminated()
+                                    .withExitCode(exitCode)
+                                    .withReason(reason)
+                                    .withMessage(message)
+                                    .withStartedAt(now)
+                                    .withFinishedAt(now)
+                                    .endTerminated()
+                                    .endState()
+                                    .build())
+                            .endStatus()
+                            .build()));
   }
 }

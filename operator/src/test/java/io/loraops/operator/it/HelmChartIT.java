@@ -185,7 +185,12 @@ class HelmChartIT {
         .containsEntry("LORA_TRAINER_IMAGE", "example/trainer:9")
         .containsEntry("LORA_TRAINER_IMAGE_PULL_POLICY", "Always")
         .containsEntry("LORA_TRIAL_RUN_AS_USER", "4242")
-        .containsEntry("QUARKUS_OPERATOR_SDK_NAMESPACES", "JOSDK_ALL_NAMESPACES");
+        .containsEntry("QUARKUS_OPERATOR_SDK_NAMESPACES", "JOSDK_ALL_NAMESPACES")
+        .containsEntry("MALLOC_ARENA_MAX", "2");
+    // The JVM settings bench/scale measures (values.yaml jvmOptions) replace the image's.
+    assertThat(env(c).get("JAVA_OPTS"))
+        .contains("-XX:+UseSerialGC", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError");
+    assertThat(c.getResources().getLimits().get("memory").toString()).isEqualTo("512Mi");
     assertThat(objects).noneMatch(o -> o.getKind().equals("ServiceMonitor"));
 
     List<HasMetadata> monitored =

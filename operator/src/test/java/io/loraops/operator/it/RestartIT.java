@@ -45,15 +45,17 @@ class RestartIT {
     // The status is lost while no operator runs (a restore from backup, a buggy client): it is
     // rebuilt from the trial Jobs' recorded results and the version record, and no second
     // version appears.
-    client
-        .resources(LoraJob.class)
-        .inNamespace(namespace)
-        .withName("restart")
-        .editStatus(
-            j -> {
-              j.setStatus(new LoraJobStatus());
-              return j;
-            });
+    Conflicts.retry(
+        () ->
+            client
+                .resources(LoraJob.class)
+                .inNamespace(namespace)
+                .withName("restart")
+                .editStatus(
+                    j -> {
+                      j.setStatus(new LoraJobStatus());
+                      return j;
+                    }));
     try (OperatorHarness third = OperatorHarness.start(client, namespace)) {
       await().atMost(Duration.ofSeconds(30)).until(() -> SweepIT.isComplete(loraJob()));
       assertThat(loraJob().getStatus().getPublishedVersion()).isEqualTo(1);

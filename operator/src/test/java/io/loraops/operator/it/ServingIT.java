@@ -9,7 +9,6 @@ import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraAdapterSpec;
@@ -415,24 +414,17 @@ class ServingIT {
    * person would (a busy machine makes that race likely).
    */
   private void edit(java.util.function.Consumer<LoraAdapter> change) {
-    for (int attempt = 1; ; attempt++) {
-      try {
-        client
-            .resources(LoraAdapter.class)
-            .inNamespace(namespace)
-            .withName(ADAPTER)
-            .edit(
-                a -> {
-                  change.accept(a);
-                  return a;
-                });
-        return;
-      } catch (KubernetesClientException e) {
-        if (e.getCode() != 409 || attempt == 10) {
-          throw e;
-        }
-      }
-    }
+    Conflicts.retry(
+        () ->
+            client
+                .resources(LoraAdapter.class)
+                .inNamespace(namespace)
+                .withName(ADAPTER)
+                .edit(
+                    a -> {
+                      change.accept(a);
+                      return a;
+                    }));
   }
 
   static String path(int version) {

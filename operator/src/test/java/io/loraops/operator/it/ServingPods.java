@@ -99,46 +99,48 @@ final class ServingPods implements AutoCloseable {
   }
 
   private void writeRunning(Pod pod, String ip, String now) {
-    client
-        .pods()
-        .inNamespace(namespace)
-        .withName(pod.getMetadata().getName())
-        .editStatus(
-            p ->
-                new PodBuilder(p)
-                    .editOrNewStatus()
-                    .withPhase("Running")
-                    .withHostIP("127.0.0.1")
-                    .withPodIP(ip)
-                    .withPodIPs(new PodIPBuilder().withIp(ip).build())
-                    .withStartTime(now)
-                    .withConditions(
-                        new PodConditionBuilder()
-                            .withType("Ready")
-                            .withStatus("True")
-                            .withLastTransitionTime(now)
-                            .build(),
-                        new PodConditionBuilder()
-                            .withType("ContainersReady")
-                            .withStatus("True")
-                            .withLastTransitionTime(now)
-                            .build())
-                    .withContainerStatuses(
-                        new ContainerStatusBuilder()
-                            .withName(p.getSpec().getContainers().get(0).getName())
-                            .withImage(p.getSpec().getContainers().get(0).getImage())
-                            .withImageID("")
-                            .withReady(true)
-                            .withStarted(true)
-                            .withRestartCount(0)
-                            .withNewState()
-                            .withNewRunning()
-                            .withStartedAt(now)
-                            .endRunning()
-                            .endState()
-                            .build())
-                    .endStatus()
-                    .build());
+    Conflicts.retry(
+        () ->
+            client
+                .pods()
+                .inNamespace(namespace)
+                .withName(pod.getMetadata().getName())
+                .editStatus(
+                    p ->
+                        new PodBuilder(p)
+                            .editOrNewStatus()
+                            .withPhase("Running")
+                            .withHostIP("127.0.0.1")
+                            .withPodIP(ip)
+                            .withPodIPs(new PodIPBuilder().withIp(ip).build())
+                            .withStartTime(now)
+                            .withConditions(
+                                new PodConditionBuilder()
+                                    .withType("Ready")
+                                    .withStatus("True")
+                                    .withLastTransitionTime(now)
+                                    .build(),
+                                new PodConditionBuilder()
+                                    .withType("ContainersReady")
+                                    .withStatus("True")
+                                    .withLastTransitionTime(now)
+                                    .build())
+                            .withContainerStatuses(
+                                new ContainerStatusBuilder()
+                                    .withName(p.getSpec().getContainers().get(0).getName())
+                                    .withImage(p.getSpec().getContainers().get(0).getImage())
+                                    .withImageID("")
+                                    .withReady(true)
+                                    .withStarted(true)
+                                    .withRestartCount(0)
+                                    .withNewState()
+                                    .withNewRunning()
+                                    .withStartedAt(now)
+                                    .endRunning()
+                                    .endState()
+                                    .build())
+                            .endStatus()
+                            .build()));
   }
 
   private static String envValue(Pod pod, String name) {

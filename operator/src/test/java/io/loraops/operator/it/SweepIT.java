@@ -3,14 +3,20 @@ package io.loraops.operator.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
@@ -22,6 +28,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -98,6 +105,47 @@ class SweepIT {
     assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
         .isEqualTo(4);
     assertThat(operator.registry.get("lora.adapter.versions").counter().count()).isEqualTo(1);
+
+    // Published is terminal: a trial Job that loses its recorded result is not observed, recorded
+    // or counted again, and a later spec change only moves observedGeneration and Suspended.
+    String t001 = job.getStatus().getTrials().get(1).getJobName();
+    client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withName(t001)
+        .patch(
+            PatchContext.of(PatchType.JSON_MERGE),
+            "{\"metadata\":{\"annotations\":{\"" + Labels.RESULT_ANNOTATION + "\":null}}}");
+    suspend("ranks", true);
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () ->
+                loraJob("ranks").getStatus().getObservedGeneration()
+                    == loraJob("ranks").getMetadata().getGeneration());
+    job = loraJob("ranks");
+    assertThat(Conditions.find(job.getStatus().getConditions(), "Suspended").get().getReason())
+        .isEqualTo("Finished");
+    assertThat(job.getStatus().getTrials())
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withName(t001)
+                .get()
+                .getMetadata()
+                .getAnnotations())
+        .as("the result is not recorded again")
+        .doesNotContainKey(Labels.RESULT_ANNOTATION);
+    assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
+        .isEqualTo(4);
 
     // Deleting the LoraJob garbage-collects its Jobs and ConfigMaps; the version stays.
     client.resource(job).delete();
@@ -234,6 +282,112 @@ class SweepIT {
         EVAL_LOSS_BY_TRIAL::get, () -> isComplete(loraJob("pausing")), Duration.ofSeconds(90));
     assertThat(loraJob("pausing").getStatus().getPublishedVersion()).isEqualTo(1);
     assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(3);
+  }
+
+  /**
+   * A reconcile that keeps failing shows in status, not only in the log: while an admission policy
+   * refuses version records, the finished sweep says so in Synced (with the API server's answer)
+   * and a Warning Event; once the policy is gone, the operator's own retries publish.
+   */
+  @Test
+  void aVersionRecordTheApiServerRefusesShowsInSyncedUntilItCanBeWritten() {
+    String policy = "refuse-version-records-" + namespace;
+    for (String yaml : refuseVersionRecords(policy)) {
+      client.resource(Serialization.unmarshal(yaml, GenericKubernetesResource.class)).create();
+    }
+    try {
+      // The policy applies once the API server has loaded it: a probe record is refused.
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .ignoreExceptions()
+          .until(
+              () ->
+                  Assertions.catchThrowable(
+                          () ->
+                              client
+                                  .configMaps()
+                                  .inNamespace(namespace)
+                                  .resource(
+                                      new ConfigMapBuilder()
+                                          .withNewMetadata()
+                                          .withGenerateName("probe-")
+                                          .addToLabels(Labels.VERSION, "0")
+                                          .endMetadata()
+                                          .build())
+                                  .create())
+                      != null);
+      client.resource(Manifests.loraJob(Manifests.sweep("refused", "4", 1, 1), namespace)).create();
+
+      kubelet.succeedEveryTrialUntil(
+          trial -> 1.5,
+          () -> {
+            LoraJob job = loraJob("refused");
+            return job.getStatus() != null
+                && Conditions.find(job.getStatus().getConditions(), "Synced")
+                    .filter(c -> "False".equals(c.getStatus()))
+                    .isPresent();
+          },
+          Duration.ofSeconds(60));
+      Condition synced =
+          Conditions.find(loraJob("refused").getStatus().getConditions(), "Synced").get();
+      assertThat(synced.getReason()).isEqualTo("ReconcileError");
+      assertThat(synced.getMessage())
+          .contains("the API server answered 422")
+          .contains("version records are frozen here");
+      assertThat(loraJob("refused").getStatus().getPublishedVersion()).isNull();
+      await().atMost(Duration.ofSeconds(10)).until(() -> eventReasons().contains("ReconcileError"));
+    } finally {
+      client
+          .resource(
+              Serialization.unmarshal(
+                  refuseVersionRecords(policy).get(1), GenericKubernetesResource.class))
+          .delete();
+      client
+          .resource(
+              Serialization.unmarshal(
+                  refuseVersionRecords(policy).get(0), GenericKubernetesResource.class))
+          .delete();
+    }
+
+    // Retries go on (at most a minute apart) and publish once the record can be written.
+    await().atMost(Duration.ofSeconds(90)).until(() -> isComplete(loraJob("refused")));
+    LoraJob job = loraJob("refused");
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(Conditions.isTrue(job.getStatus().getConditions(), "Synced")).isTrue();
+    assertThat(versionRecords()).hasSize(1);
+    assertThat(eventReasons().stream().filter("ReconcileError"::equals))
+        .as("one Warning when Synced turned False, not one per retry")
+        .hasSize(1);
+  }
+
+  /** A ValidatingAdmissionPolicy and its binding: no version record in this test's namespace. */
+  private java.util.List<String> refuseVersionRecords(String name) {
+    return java.util.List.of(
+        """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicy
+        metadata: {name: %1$s}
+        spec:
+          failurePolicy: Fail
+          matchConstraints:
+            resourceRules:
+              - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}
+          validations:
+            - expression: "!has(object.metadata.labels) || !('%2$s' in object.metadata.labels)"
+              message: version records are frozen here (a test policy)
+        """
+            .formatted(name, Labels.VERSION),
+        """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingAdmissionPolicyBinding
+        metadata: {name: %1$s}
+        spec:
+          policyName: %1$s
+          validationActions: [Deny]
+          matchResources:
+            namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: %2$s}}
+        """
+            .formatted(name, namespace));
   }
 
   private void suspend(String name, boolean suspend) {

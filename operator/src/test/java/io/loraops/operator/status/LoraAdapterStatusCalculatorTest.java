@@ -43,7 +43,7 @@ class LoraAdapterStatusCalculatorTest {
     assertThat(ready(status).getReason()).isEqualTo("NoVersions");
     assertThat(status.getConditions())
         .extracting(Condition::getType)
-        .containsExactly("Ready", "Progressing", "Degraded", "Reconciling", "Stalled");
+        .containsExactly("Ready", "Progressing", "Degraded", "Synced", "Reconciling", "Stalled");
     assertThat(condition(status, "Reconciling").getStatus())
         .as("waits for its first version")
         .isEqualTo("True");

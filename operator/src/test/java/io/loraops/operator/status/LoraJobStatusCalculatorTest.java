@@ -36,7 +36,7 @@ class LoraJobStatusCalculatorTest {
     assertThat(status.getConditions())
         .extracting(Condition::getType)
         .containsExactly(
-            "Progressing", "Suspended", "Complete", "Failed", "Reconciling", "Stalled");
+            "Progressing", "Suspended", "Complete", "Failed", "Synced", "Reconciling", "Stalled");
     assertThat(status.getConditions())
         .allSatisfy(
             c -> {
