@@ -11,6 +11,7 @@ import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.it.ControlPlane;
 import io.loraops.operator.status.Conditions;
+import io.loraops.operator.support.Labels;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -237,6 +238,49 @@ final class LocalMode implements AutoCloseable {
                   && Conditions.isTrue(j.getStatus().getConditions(), "Complete");
             });
     return loraJob(name);
+  }
+
+  /** Waits until LoraJob {@code name} has at least {@code n} succeeded trials. */
+  void awaitTrialsSucceeded(String name, int n) {
+    await()
+        .atMost(Duration.ofMinutes(3))
+        .pollInterval(Duration.ofMillis(300))
+        .until(
+            () -> {
+              LoraJob j = loraJob(name);
+              return j != null
+                  && j.getStatus() != null
+                  && j.getStatus().getTrialsSucceeded() != null
+                  && j.getStatus().getTrialsSucceeded() >= n;
+            });
+  }
+
+  /**
+   * Waits until LoraJob {@code name} completes and checks that nothing was done twice: version 1
+   * published, one trial Job per trial ({@code trials}), one version record.
+   */
+  void assertPublishedOnceFrom(String name, int trials) {
+    LoraJob job = awaitComplete(name, Duration.ofMinutes(5));
+    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withLabel(Labels.LORA_JOB, name)
+                .list()
+                .getItems())
+        .hasSize(trials);
+    assertThat(
+            client
+                .configMaps()
+                .inNamespace(namespace)
+                .withLabel(Labels.ADAPTER, name)
+                .withLabel(Labels.VERSION)
+                .list()
+                .getItems())
+        .hasSize(1);
   }
 
   LoraJob loraJob(String name) {

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
@@ -254,42 +253,10 @@ class LocalModeE2E {
   void operatorKilledMidSweepFinishesWithoutDuplicateJobsOrVersions() throws Exception {
     local.applyQuickstartAs("restarted", "parallelism: 2", "parallelism: 1");
 
-    await()
-        .atMost(Duration.ofMinutes(3))
-        .pollInterval(Duration.ofMillis(300))
-        .until(
-            () -> {
-              LoraJob j = local.loraJob("restarted");
-              return j != null
-                  && j.getStatus() != null
-                  && j.getStatus().getTrialsSucceeded() != null
-                  && j.getStatus().getTrialsSucceeded() >= 1;
-            });
+    local.awaitTrialsSucceeded("restarted", 1);
     local.killOperator();
 
-    LoraJob job = local.awaitComplete("restarted", Duration.ofMinutes(5));
-    assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
-    List<Job> jobs =
-        local
-            .client
-            .batch()
-            .v1()
-            .jobs()
-            .inNamespace(local.namespace)
-            .withLabel(Labels.LORA_JOB, "restarted")
-            .list()
-            .getItems();
-    assertThat(jobs).hasSize(4);
-    assertThat(
-            local
-                .client
-                .configMaps()
-                .inNamespace(local.namespace)
-                .withLabel(Labels.ADAPTER, "restarted")
-                .withLabel(Labels.VERSION)
-                .list()
-                .getItems())
-        .hasSize(1);
+    local.assertPublishedOnceFrom("restarted", 4);
   }
 
   private Path trialDir(String job) {

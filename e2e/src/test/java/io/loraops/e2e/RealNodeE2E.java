@@ -7,7 +7,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
-import io.loraops.operator.support.Labels;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -25,17 +24,7 @@ class RealNodeE2E {
   void theStandbyReplicaFinishesTheSweepWhenTheLeaderIsKilled() throws Exception {
     try (LocalMode local = new LocalMode("ha", "replicas=2")) {
       local.applyQuickstartAs("ha", "parallelism: 2", "parallelism: 1");
-      await()
-          .atMost(Duration.ofMinutes(3))
-          .pollInterval(Duration.ofMillis(300))
-          .until(
-              () -> {
-                LoraJob j = local.loraJob("ha");
-                return j != null
-                    && j.getStatus() != null
-                    && j.getStatus().getTrialsSucceeded() != null
-                    && j.getStatus().getTrialsSucceeded() >= 1;
-              });
+      local.awaitTrialsSucceeded("ha", 1);
 
       List<Pod> replicas = local.operatorPods();
       assertThat(replicas).hasSize(2);
@@ -64,29 +53,7 @@ class RealNodeE2E {
           "leader failover: %s took the Lease %.1f s after %s was killed%n",
           standby, (System.nanoTime() - killed) / 1e9, leader);
 
-      LoraJob job = local.awaitComplete("ha", Duration.ofMinutes(5));
-      assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
-      assertThat(
-              local
-                  .client
-                  .batch()
-                  .v1()
-                  .jobs()
-                  .inNamespace(local.namespace)
-                  .withLabel(Labels.LORA_JOB, "ha")
-                  .list()
-                  .getItems())
-          .hasSize(4);
-      assertThat(
-              local
-                  .client
-                  .configMaps()
-                  .inNamespace(local.namespace)
-                  .withLabel(Labels.ADAPTER, "ha")
-                  .withLabel(Labels.VERSION)
-                  .list()
-                  .getItems())
-          .hasSize(1);
+      local.assertPublishedOnceFrom("ha", 4);
       assertThat(local.operatorPods()).hasSize(2);
     }
   }
