@@ -59,12 +59,18 @@ up() {
   done
   [ "$(id -u)" = 0 ] || die "the local node (containerd, kubelet) needs root"
 
+  # The cluster's tools (compiled from Go modules on a first run) and the Maven build download
+  # and compile at the same time: on a fresh machine that is minutes saved.
+  "${ROOT}/hack/install-tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm \
+    >"${LOGS}/tools.log" 2>&1 &
+  local tools_pid=$!
   if [ "${LORA_DEMO_SKIP_BUILD:-0}" != 1 ]; then
     timed "building (first run downloads dependencies; a few minutes)" build \
       bash -c "cd '$ROOT' && mvn -B -q -ntp install -DskipTests"
   fi
-  timed "installing the cluster's tools (.tools/bin: etcd, kube-apiserver, kubelet, ...)" tools \
-    "${ROOT}/hack/install-tools.sh"
+  timed "installing the cluster's tools (.tools/bin: etcd, kube-apiserver, kubelet, ...; built alongside)" tools-wait \
+    wait "$tools_pid"
+  grep -q 'tools ready' "${LOGS}/tools.log" || die "tool install failed; see ${LOGS}/tools.log"
   timed "starting the control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)" control-plane-up \
     "${ROOT}/hack/control-plane.sh" up "$CLUSTER"
   cp "${CLUSTER}/kubeconfig" "$KUBECONFIG_FILE"
