@@ -94,7 +94,7 @@ class TrainingTest {
    */
   @ParameterizedTest
   @CsvSource({"fp32, false", "bf16, true"})
-  void nativeMemoryStaysFlatOver200Steps(String precision, boolean checkpointing) throws Exception {
+  void nativeMemoryStaysFlatOver300Steps(String precision, boolean checkpointing) throws Exception {
     try (NDManager m = NDManager.newBaseManager()) {
       CausalLM model = ModelLoader.load(Fixtures.model("tiny-gpt2"), m, Trainer.dtype(precision));
       List<LoraLinear> layers =
@@ -115,34 +115,36 @@ class TrainingTest {
       }
       Batches batches = new Batches(ex, 8, 1, 1, true);
       Engine engine = Engine.getEngine("PyTorch");
-      long arraysAt50 = 0;
-      long rssAt50 = 0;
-      for (int step = 0; step < 200; step++) {
+      // The allocator's pools keep growing for the first hundred steps or so (once +22% between
+      // steps 50 and 200 in bf16 with checkpointing, on a busy machine): the window starts after.
+      long arraysAt100 = 0;
+      long rssAt100 = 0;
+      for (int step = 0; step < 300; step++) {
         Trainer.accumulate(
             engine, model, m, opt, List.of(batches.get(step)), step + 1, () -> {}, checkpointing);
         opt.step(1e-3, 1.0);
-        if (step == 49) {
+        if (step == 99) {
           System.gc();
-          arraysAt50 = ((BaseNDManager) m).getManagedArrays().size();
-          rssAt50 = rssKb();
+          arraysAt100 = ((BaseNDManager) m).getManagedArrays().size();
+          rssAt100 = rssKb();
         }
       }
       System.gc();
-      long arraysAt200 = ((BaseNDManager) m).getManagedArrays().size();
-      long rssAt200 = rssKb();
-      assertThat(arraysAt200).as("arrays held by the model's manager").isEqualTo(arraysAt50);
+      long arraysAt300 = ((BaseNDManager) m).getManagedArrays().size();
+      long rssAt300 = rssKb();
+      assertThat(arraysAt300).as("arrays held by the model's manager").isEqualTo(arraysAt100);
       System.out.printf(
-          "%s%s: RSS %d MiB at step 50, %+d KiB by step 200 (%.2f%%)%n",
+          "%s%s: RSS %d MiB at step 100, %+d KiB by step 300 (%.2f%%)%n",
           precision,
           checkpointing ? " checkpointed" : "",
-          rssAt50 / 1024,
-          rssAt200 - rssAt50,
-          100.0 * (rssAt200 - rssAt50) / rssAt50);
+          rssAt100 / 1024,
+          rssAt300 - rssAt100,
+          100.0 * (rssAt300 - rssAt100) / rssAt100);
       // A leak of the step's intermediates (logits alone are 8 x 128 x vocab floats, attention
       // outputs 8 x 4 x 128 x 8 per layer) would add several MiB per step, over 500 MiB here
-      // (RSS near 300 MiB); measured -3.3% (fp32) and +1.4% (bf16, checkpointed).
-      assertThat((double) (rssAt200 - rssAt50) / rssAt50)
-          .as("RSS growth from step 50 to 200, relative")
+      // (RSS near 300 MiB).
+      assertThat((double) (rssAt300 - rssAt100) / rssAt100)
+          .as("RSS growth from step 100 to 300, relative")
           .isLessThan(0.05);
     }
   }
