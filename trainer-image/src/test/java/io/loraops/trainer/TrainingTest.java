@@ -115,8 +115,7 @@ class TrainingTest {
       }
       Batches batches = new Batches(ex, 8, 1, 1, true);
       Engine engine = Engine.getEngine("PyTorch");
-      // The allocator's pools keep growing for the first hundred steps or so (once +22% between
-      // steps 50 and 200 in bf16 with checkpointing, on a busy machine): the window starts after.
+      // The window starts once the allocator's pools have settled.
       long arraysAt100 = 0;
       long rssAt100 = 0;
       for (int step = 0; step < 300; step++) {
@@ -141,11 +140,13 @@ class TrainingTest {
           rssAt300 - rssAt100,
           100.0 * (rssAt300 - rssAt100) / rssAt100);
       // A leak of the step's intermediates (logits alone are 8 x 128 x vocab floats, attention
-      // outputs 8 x 4 x 128 x 8 per layer) would add several MiB per step, over 500 MiB here
-      // (RSS near 300 MiB).
-      assertThat((double) (rssAt300 - rssAt100) / rssAt100)
-          .as("RSS growth from step 100 to 300, relative")
-          .isLessThan(0.05);
+      // outputs 8 x 4 x 128 x 8 per layer) would add several MiB per step, over 500 MiB in these
+      // 200 steps. The bound is half that: this JVM's RSS also moves with what the module's other
+      // tests left to the allocator (in CI's full run -29% to +32% over the same window; run
+      // alone -9% to +1%), which says nothing about this loop.
+      assertThat(rssAt300 - rssAt100)
+          .as("RSS growth from step 100 to 300, KiB")
+          .isLessThan(256L * 1024);
     }
   }
 

@@ -77,9 +77,6 @@ public final class Kernels implements AutoCloseable {
   private final NDManager manager;
   private final PtSymbolBlock module;
 
-  /** Whether this thread runs TorchScript without the graph executor's optimizations. */
-  private static final ThreadLocal<Boolean> PLAIN_EXECUTOR = ThreadLocal.withInitial(() -> false);
-
   private Kernels(NDManager manager, PtSymbolBlock module) {
     this.manager = manager;
     this.module = module;
@@ -139,13 +136,6 @@ public final class Kernels implements AutoCloseable {
   }
 
   private NDArray call(String method, NDArray... inputs) {
-    if (!PLAIN_EXECUTOR.get()) {
-      // libtorch's profiling executor re-plans these one-op methods after a few runs (per thread,
-      // per shape, per grad mode) and keeps what it planned: RSS grew by up to 47% over 200
-      // steps in bf16 with checkpointing. Run them as scripted, as written.
-      JniUtils.setGraphExecutorOptimize(false);
-      PLAIN_EXECUTOR.set(true);
-    }
     NDList in = new NDList(inputs.length + 1);
     for (NDArray a : inputs) {
       in.add(a);
