@@ -225,11 +225,13 @@ podLogsDir: ${NODE}/pod-logs
 # Images come from no registry: never collect them.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-# Evict only when the disk is really full: a developer's disk is not a node's.
+# Evict only when the disk is really full, in absolute terms: a developer's disk is not a
+# node's (2% of a 250 GB disk is 5 GB; under that, kubelet tainted the node disk-pressure and
+# no pod was scheduled).
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 2%
-  imagefs.available: 2%
+  nodefs.available: 1Gi
+  imagefs.available: 1Gi
   nodefs.inodesFree: 1%
 maxPods: 40
 serializeImagePulls: false
