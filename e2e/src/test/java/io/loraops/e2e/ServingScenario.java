@@ -124,7 +124,7 @@ abstract class ServingScenario {
     pin(version);
     await()
         .ignoreExceptions()
-        .atMost(Duration.ofSeconds(90))
+        .atMost(Duration.ofMinutes(3))
         .pollInterval(Duration.ofMillis(300))
         .untilAsserted(
             () -> {
@@ -141,7 +141,7 @@ abstract class ServingScenario {
     pin(version);
     await()
         .ignoreExceptions()
-        .atMost(Duration.ofSeconds(90))
+        .atMost(Duration.ofMinutes(3))
         .untilAsserted(
             () ->
                 assertThat(RolloutAssertions.assertRolledBack(adapter(), serving))
@@ -178,9 +178,11 @@ abstract class ServingScenario {
       loadsBefore.put(pod, loads(pod, name));
     }
     pin(version);
+    // Longer than the probe's latency bound (60 s in the vLLM example): a pod that replaced a
+    // killed one answers its first probe only after vLLM's CPU build has compiled for it.
     await()
         .ignoreExceptions()
-        .atMost(Duration.ofSeconds(60))
+        .atMost(Duration.ofMinutes(3))
         .pollInterval(Duration.ofMillis(300))
         .until(
             () -> {
