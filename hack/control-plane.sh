@@ -30,77 +30,12 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager) # start order; stopped 
 SERVICE_CIDR="10.0.0.0/24"
 SERVICE_IP="10.0.0.1"
 
-die() { echo "control-plane: $*" >&2; exit 1; }
-log() { echo "control-plane: $*"; }
+PROC_NAME=control-plane
+# shellcheck source=lib/processes.sh
+source "${ROOT}/hack/lib/processes.sh"
+on_fail() { stop_all; }
 
 usage() { die "usage: $0 up|down|status <dir>"; }
-
-# ---- processes ----------------------------------------------------------------------------
-pidfile() { echo "${DIR}/run/$1.pid"; }
-
-# Prints the pid of component $1 if it is alive AND is the process we started (its command
-# line names our state directory), so a recycled pid is never touched.
-running_pid() {
-  local f pid cmdline
-  f="$(pidfile "$1")"
-  [[ -f "${f}" ]] || return 1
-  pid="$(<"${f}")"
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  [[ -r "/proc/${pid}/cmdline" ]] || return 1
-  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
-  [[ "${cmdline}" == *"${DIR}/"* ]] || return 1
-  echo "${pid}"
-}
-
-log_tail() {
-  local f="${DIR}/logs/$1.log"
-  [[ -f "${f}" ]] || return 0
-  echo "---- last lines of ${f} ----" >&2
-  tail -n 20 "${f}" >&2
-}
-
-# fail COMPONENT MESSAGE: one-line reason + the component's log, stops what was started.
-fail() {
-  echo "control-plane: $2" >&2
-  [[ -n "$1" ]] && log_tail "$1"
-  stop_all >/dev/null 2>&1 || true
-  exit 1
-}
-
-start_component() {
-  local name="$1"
-  shift
-  # setsid: the processes outlive the calling shell and do not get its Ctrl-C; only 'down'
-  # stops them. In a script (no job control) setsid execs in place, so $! is their pid.
-  # 9>&-: the daemons must not inherit (and so hold forever) the <dir> lock on fd 9.
-  setsid "${BIN_DIR}/${name}" "$@" </dev/null >>"${DIR}/logs/${name}.log" 2>&1 9>&- &
-  echo "$!" >"$(pidfile "${name}")"
-}
-
-# stop_components NAME...: SIGTERM to each that runs, then up to 10s for all of them to
-# exit before SIGKILL.
-stop_components() {
-  local name pid i n names=() pids=()
-  for name in "$@"; do
-    if pid="$(running_pid "${name}")"; then
-      kill -TERM "${pid}" 2>/dev/null || true
-      names+=("${name}")
-      pids+=("${pid}")
-    fi
-    rm -f "$(pidfile "${name}")"
-  done
-  for i in "${!pids[@]}"; do
-    for ((n = 0; n < 100; n++)); do
-      kill -0 "${pids[i]}" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "${pids[i]}" 2>/dev/null; then
-      kill -KILL "${pids[i]}" 2>/dev/null || true
-      log "${names[i]} (pid ${pids[i]}) did not stop in 10s; killed"
-    fi
-    log "stopped ${names[i]} (pid ${pids[i]})"
-  done
-}
 
 # The apiserver and kcm stop together (kcm's errors while its apiserver goes away do not
 # matter); etcd last, so the apiserver can finish its writes.
@@ -110,38 +45,6 @@ stop_all() {
 }
 
 # ---- ports --------------------------------------------------------------------------------
-# Listening TCP ports (IPv4 and IPv6) read from /proc, so no extra tool is needed.
-listening_ports() {
-  local f
-  for f in /proc/net/tcp /proc/net/tcp6; do
-    # state 0A = LISTEN; local address is HEXIP:HEXPORT
-    [[ -r "${f}" ]] && awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' "${f}"
-  done | sort -u | while read -r hex; do echo $((16#${hex})); done
-}
-
-# (Captured first: 'producer | grep -q' can fail with SIGPIPE under pipefail.)
-port_in_use() {
-  local ports
-  ports="$(listening_ports)"
-  grep -qx -- "$1" <<<"${ports}"
-}
-
-# Picks a free port below the kernel's ephemeral range (32768+), so an outgoing connection
-# does not take it between now and the bind.
-TAKEN=" "
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
-    [[ "${TAKEN}" == *" ${p} "* ]] && continue
-    port_in_use "${p}" && continue
-    TAKEN+="${p} "
-    echo "${p}"
-    return 0
-  done
-  die "found no free TCP port on 127.0.0.1"
-}
-
 # choose_port VAR ENV_NAME SAVED: the env override wins, then the port used last time in this
 # <dir> (keeps an existing kubeconfig valid), then a random free one.
 choose_port() {
@@ -153,7 +56,7 @@ choose_port() {
   elif [[ -n "${saved}" ]] && ! port_in_use "${saved}" && [[ "${TAKEN}" != *" ${saved} "* ]]; then
     p="${saved}"
   else
-    p="$(free_port)"
+    free_port p
   fi
   TAKEN+="${p} "
   printf -v "${var}" '%s' "${p}"
@@ -262,27 +165,6 @@ etcd_healthy() { [[ "$(curl -s --max-time 2 "http://127.0.0.1:${ETCD_PORT}/healt
 
 default_sa_exists() { kubectl_ -n default get serviceaccount default >/dev/null 2>&1; }
 
-# wait_for COMPONENT MESSAGE CHECK...: polls CHECK until it succeeds; fails at once if any
-# started component died, or when the shared startup deadline passes.
-wait_for() {
-  local component="$1" message="$2" c
-  shift 2
-  until "$@"; do
-    for c in "${COMPONENTS[@]}"; do
-      if [[ -f "$(pidfile "${c}")" ]] && ! running_pid "${c}" >/dev/null; then
-        fail "${c}" "${c} exited during startup"
-      fi
-    done
-    ((SECONDS < DEADLINE)) || fail "${component}" "${message} after ${TIMEOUT}s"
-    sleep 0.25
-  done
-}
-
-all_running() {
-  local c
-  for c in "${COMPONENTS[@]}"; do running_pid "${c}" >/dev/null || return 1; done
-}
-
 cmd_up() {
   local t0=${SECONDS} c
   load_ports
@@ -327,7 +209,7 @@ cmd_up() {
 
   # --unsafe-no-fsync: tests throw the data away, and fsync dominates etcd latency on
   # shared disks.
-  start_component etcd \
+  start_component etcd "${BIN_DIR}/etcd" \
     --name=lora-local --data-dir="${DIR}/etcd" \
     --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
@@ -345,7 +227,7 @@ cmd_up() {
   # --kubelet-preferred-address-types=Hostname,...: hack/node.sh's kubelet listens on 127.0.0.1
   #   as node 'localhost' (a node's InternalIP cannot be a loopback address).
   # --authorization-mode=Node,RBAC: that kubelet is authorized as a node, as in a real cluster.
-  start_component kube-apiserver \
+  start_component kube-apiserver "${BIN_DIR}/kube-apiserver" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
     --tls-cert-file="${pki}/apiserver.crt" --tls-private-key-file="${pki}/apiserver.key" \
@@ -367,7 +249,7 @@ cmd_up() {
   #   serviceaccount-token, ...). --use-service-account-credentials=false: every controller
   #   uses kcm's own (system:masters) token.
   # --flex-volume-plugin-dir: kcm creates it when missing; keep that inside <dir>.
-  start_component kube-controller-manager \
+  start_component kube-controller-manager "${BIN_DIR}/kube-controller-manager" \
     --kubeconfig="${pki}/kcm.kubeconfig" \
     --authentication-kubeconfig="${pki}/kcm.kubeconfig" \
     --authorization-kubeconfig="${pki}/kcm.kubeconfig" \
@@ -425,6 +307,7 @@ if [[ ! -d "$2" ]]; then
   usage
 fi
 DIR="$(cd "$2" && pwd)"
+PROC_STATE="${DIR}" PROC_MARK="${DIR}/"
 # Serialize up/down on one <dir> (two test JVMs, make demo + tests).
 if [[ "${CMD}" != status ]] && command -v flock >/dev/null 2>&1; then
   exec 9>"${DIR}/control-plane.lock"

@@ -55,82 +55,14 @@ COMPONENTS=(kube-scheduler containerd kubelet) # start order; stopped in reverse
 # device-plugin folder, the CNI result cache); 'down' removes those that 'up' found missing.
 FIXED_PATHS=(/run/containerd /var/lib/kubelet /var/lib/cni)
 
-die() { echo "node: $*" >&2; exit 1; }
-log() { echo "node: $*"; }
+PROC_NAME=node
+# shellcheck source=lib/processes.sh
+source "${ROOT}/hack/lib/processes.sh"
+
 usage() { die "usage: $0 up|down|status <control-plane dir>"; }
-
-# ---- processes (as hack/control-plane.sh) -------------------------------------------------
-pidfile() { echo "${NODE}/run/$1.pid"; }
-
-running_pid() {
-  local f pid cmdline
-  f="$(pidfile "$1")"
-  [[ -f "${f}" ]] || return 1
-  pid="$(<"${f}")"
-  [[ "${pid}" =~ ^[0-9]+$ && -r "/proc/${pid}/cmdline" ]] || return 1
-  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
-  [[ "${cmdline}" == *"${DIR}/"* ]] || return 1
-  echo "${pid}"
-}
-
-start_component() {
-  local name="$1" exe="$2"
-  shift 2
-  setsid "${exe}" "$@" </dev/null >>"${NODE}/logs/${name}.log" 2>&1 9>&- &
-  echo "$!" >"$(pidfile "${name}")"
-}
-
-stop_component() {
-  local pid n
-  pid="$(running_pid "$1")" || { rm -f "$(pidfile "$1")"; return 0; }
-  kill -TERM "${pid}" 2>/dev/null || true
-  for ((n = 0; n < 100; n++)); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "${pid}" 2>/dev/null || true
-  rm -f "$(pidfile "$1")"
-  log "stopped $1 (pid ${pid})"
-}
-
-fail() {
-  echo "node: $2" >&2
-  if [[ -n "$1" && -f "${NODE}/logs/$1.log" ]]; then
-    echo "---- last lines of ${NODE}/logs/$1.log ----" >&2
-    tail -n 25 "${NODE}/logs/$1.log" >&2
-  fi
-  exit 1
-}
-
-wait_for() {
-  local component="$1" message="$2" c
-  shift 2
-  until "$@"; do
-    for c in "${COMPONENTS[@]}"; do
-      if [[ -f "$(pidfile "${c}")" ]] && ! running_pid "${c}" >/dev/null; then
-        fail "${c}" "${c} exited during startup"
-      fi
-    done
-    ((SECONDS < DEADLINE)) || fail "${component}" "${message} after ${TIMEOUT}s"
-    sleep 0.5
-  done
-}
 
 kubectl_() { "${BIN_DIR}/kubectl" --kubeconfig "${DIR}/kubeconfig" --request-timeout=10s "$@"; }
 ctr_() { ctr --address "${NODE}/containerd/containerd.sock" --namespace k8s.io "$@"; }
-
-# A free port below the kernel's ephemeral range (32768+), so no outgoing connection takes it
-# before the daemon binds it.
-free_port() {
-  python3 -c '
-import random, socket
-while True:
-    port = random.randint(20000, 32000)
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    print(port)
-    break'
-}
 
 # ---- configuration ------------------------------------------------------------------------
 write_containerd_config() {
@@ -377,11 +309,6 @@ advertise_resources() {
   kubectl_ label node "${NODE_NAME}" --overwrite loraops.io/simulated-gpus=true >/dev/null
 }
 
-all_running() {
-  local c
-  for c in "${COMPONENTS[@]}"; do running_pid "${c}" >/dev/null || return 1; done
-}
-
 cmd_up() {
   local t0=${SECONDS} c
   [[ -f "${DIR}/kubeconfig" ]] || die "no control plane in ${DIR} (hack/control-plane.sh up ${DIR})"
@@ -408,7 +335,9 @@ cmd_up() {
   [[ -x "${CNI_BIN}/bridge" ]] || die "missing ${CNI_BIN}/bridge (apt-get install containernetworking-plugins)"
 
   mkdir -p "${NODE}/run" "${NODE}/logs"
-  SCHEDULER_PORT="$(free_port)" KUBELET_PORT="$(free_port)" KUBELET_HEALTHZ_PORT="$(free_port)"
+  free_port SCHEDULER_PORT
+  free_port KUBELET_PORT
+  free_port KUBELET_HEALTHZ_PORT
   write_containerd_config
   write_kubelet_config
   save_sysctls
@@ -437,10 +366,10 @@ cmd_up() {
 }
 
 stop_all() {
-  stop_component kubelet
+  stop_components kubelet
   kill_pods
-  stop_component containerd
-  stop_component kube-scheduler
+  stop_components containerd
+  stop_components kube-scheduler
   unmount_below "${NODE}"
   remove_rules
   ip link delete "${BRIDGE}" 2>/dev/null || true
@@ -477,6 +406,7 @@ cmd_status() {
 [[ -d "$2" ]] || { [[ "$1" != up ]] && { log "nothing running in $2"; exit 0; }; die "no control plane in $2"; }
 DIR="$(cd "$2" && pwd)"
 NODE="${DIR}/node"
+PROC_STATE="${NODE}" PROC_MARK="${DIR}/"
 if [[ "$1" != status ]] && command -v flock >/dev/null 2>&1; then
   mkdir -p "${NODE}"
   exec 9>"${NODE}/node.lock"
