@@ -39,6 +39,11 @@ test: tools vllm ## every test tier: format, unit (*Test), integration (*IT, rea
 test-under-load: tools vllm ## the IT and E2E tiers 3 times in a row while a busy loop per core keeps every core busy (ROUNDS=3, TIERS="it e2e")
 	hack/test-under-load.sh $(or $(ROUNDS),3)
 
+.PHONY: chaos
+chaos: tools ## fault injection with figures: the operator SIGKILLed across sweeps, publishes and rollouts, leader failover, an API server restart (RUNS=20, SEED=n replays; not a test; minutes)
+	$(MVN) -pl operator -am verify -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false \
+	  -Dit.test=ChaosIT -Dfailsafe.failIfNoSpecifiedTests=false -Dchaos.runs=$(or $(RUNS),20) $(if $(SEED),-Dchaos.seed=$(SEED))
+
 .PHONY: bench-scale
 bench-scale: tools ## N LoraJobs x 4 trials at once (N=1000): trial Job rate vs a raw client, operator RSS, reconcile latency (not a test; minutes)
 	$(MVN) -q -pl operator -am package -DskipTests

@@ -189,7 +189,7 @@ class HelmChartIT {
         .containsEntry("MALLOC_ARENA_MAX", "2");
     // The JVM settings bench/scale measures (values.yaml jvmOptions) replace the image's.
     assertThat(env(c).get("JAVA_OPTS"))
-        .contains("-XX:+UseSerialGC", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError");
+        .contains("-XX:+UseSerialGC", "-Xms32m", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError");
     assertThat(c.getResources().getLimits().get("memory").toString()).isEqualTo("512Mi");
     assertThat(objects).noneMatch(o -> o.getKind().equals("ServiceMonitor"));
 

@@ -1,9 +1,10 @@
 package io.loraops.operator.it;
 
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 
-/** LoraJob manifests for tests, written as a user would write them. */
+/** LoraJob and LoraAdapter manifests for tests, written as a user would write them. */
 final class Manifests {
   private Manifests() {}
 
@@ -27,6 +28,12 @@ final class Manifests {
             parallelism: %d
         """
         .formatted(name, backoffLimit, ranks, parallelism);
+  }
+
+  static LoraAdapter loraAdapter(String yaml, String namespace) {
+    LoraAdapter adapter = Serialization.unmarshal(yaml, LoraAdapter.class);
+    adapter.getMetadata().setNamespace(namespace);
+    return adapter;
   }
 
   static LoraJob loraJob(String yaml, String namespace) {

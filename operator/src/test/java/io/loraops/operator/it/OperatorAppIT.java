@@ -5,16 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.LoraJob;
-import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,38 +22,20 @@ class OperatorAppIT {
 
   KubernetesClient client = ControlPlane.client();
   String namespace = ControlPlane.newNamespace("app");
-  Process app;
-  int port;
+  OperatorProcess app;
 
   @BeforeEach
-  void startTheOperator() throws Exception {
-    Path jar = Path.of("target/quarkus-app/quarkus-run.jar");
-    assertThat(jar).as("built by `mvn package`").exists();
-    try (ServerSocket socket = new ServerSocket(0)) {
-      port = socket.getLocalPort();
-    }
-    Path log = Path.of("target/operator-app-it.log");
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dquarkus.http.port=" + port,
-                "-Dquarkus.operator-sdk.namespaces=" + namespace,
-                "-jar",
-                jar.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile());
-    pb.environment().put("KUBECONFIG", ControlPlane.kubeconfig().toString());
-    app = pb.start();
+  void startTheOperator() {
+    app = OperatorProcess.start(namespace, Path.of("target/operator-app-it.log"), Map.of());
     await()
         .atMost(Duration.ofSeconds(60))
         .ignoreExceptions()
-        .until(() -> get("/q/health/ready").statusCode() == 200);
+        .until(() -> app.get("/q/health/ready").statusCode() == 200);
   }
 
   @AfterEach
-  void stopTheOperator() throws Exception {
-    app.destroy();
-    app.waitFor();
+  void stopTheOperator() {
+    app.close();
   }
 
   @Test
@@ -134,7 +111,7 @@ class OperatorAppIT {
     assertThat(ControlPlane.kubectl("explain", "lorajob.spec.sweep.alphaPerRank"))
         .contains("alpha = alphaPerRank x rank");
 
-    String metrics = get("/q/metrics").body();
+    String metrics = app.get("/q/metrics").body();
     assertThat(metrics)
         .contains(
             "lora_trials_total{adapter=\"support-bot\",namespace=\""
@@ -150,12 +127,5 @@ class OperatorAppIT {
         // One series per controller, never per custom resource: the label set stays bounded.
         .doesNotContain("resource_name=")
         .doesNotContain("kubectl-sweep");
-  }
-
-  private HttpResponse<String> get(String path) throws IOException, InterruptedException {
-    return HttpClient.newHttpClient()
-        .send(
-            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
-            HttpResponse.BodyHandlers.ofString());
   }
 }

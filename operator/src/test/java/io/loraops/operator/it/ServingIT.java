@@ -7,7 +7,6 @@ import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
-import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
@@ -464,47 +463,8 @@ class ServingIT {
     deployment(name, replicas, Map.of());
   }
 
-  /** A Deployment of {@code replicas} stand-in vLLM pods, the pods carrying {@code podLabels}. */
   private void deployment(String name, int replicas, Map<String, String> podLabels) {
-    Map<String, String> labels = new java.util.HashMap<>(podLabels);
-    labels.put("app", name);
-    Deployment d =
-        new DeploymentBuilder()
-            .withNewMetadata()
-            .withName(name)
-            .withNamespace(namespace)
-            .withLabels(Map.of("app", name))
-            .endMetadata()
-            .withNewSpec()
-            .withReplicas(replicas)
-            .withNewSelector()
-            .withMatchLabels(Map.of("app", name))
-            .endSelector()
-            .withNewTemplate()
-            .withNewMetadata()
-            .withLabels(labels)
-            .endMetadata()
-            .withNewSpec()
-            .addNewContainer()
-            .withName("vllm")
-            .withImage("vllm/vllm-openai:v0.11.0")
-            .addNewVolumeMount()
-            .withName("adapters")
-            .withMountPath("/adapters")
-            .withReadOnly(true)
-            .endVolumeMount()
-            .endContainer()
-            .addNewVolume()
-            .withName("adapters")
-            .withNewPersistentVolumeClaim()
-            .withClaimName("adapters")
-            .endPersistentVolumeClaim()
-            .endVolume()
-            .endSpec()
-            .endTemplate()
-            .endSpec()
-            .build();
-    client.resource(d).create();
+    client.resource(ServingPods.deployment(namespace, name, replicas, podLabels)).create();
   }
 
   private LoraAdapter adapter(

@@ -6,6 +6,8 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodConditionBuilder;
 import io.fabric8.kubernetes.api.model.PodIPBuilder;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -51,11 +53,59 @@ final class ServingPods implements AutoCloseable {
     loop.scheduleWithFixedDelay(this::sync, 0, 200, TimeUnit.MILLISECONDS);
   }
 
+  /**
+   * A Deployment of {@code replicas} vLLM pods (played by stand-ins), the pods carrying {@code
+   * podLabels}, mounting the adapters claim read-only as a vLLM Deployment does.
+   */
+  static Deployment deployment(
+      String namespace, String name, int replicas, Map<String, String> podLabels) {
+    Map<String, String> labels = new java.util.HashMap<>(podLabels);
+    labels.put("app", name);
+    return new DeploymentBuilder()
+        .withNewMetadata()
+        .withName(name)
+        .withNamespace(namespace)
+        .withLabels(Map.of("app", name))
+        .endMetadata()
+        .withNewSpec()
+        .withReplicas(replicas)
+        .withNewSelector()
+        .withMatchLabels(Map.of("app", name))
+        .endSelector()
+        .withNewTemplate()
+        .withNewMetadata()
+        .withLabels(labels)
+        .endMetadata()
+        .withNewSpec()
+        .addNewContainer()
+        .withName("vllm")
+        .withImage("vllm/vllm-openai:v0.11.0")
+        .addNewVolumeMount()
+        .withName("adapters")
+        .withMountPath("/adapters")
+        .withReadOnly(true)
+        .endVolumeMount()
+        .endContainer()
+        .addNewVolume()
+        .withName("adapters")
+        .withNewPersistentVolumeClaim()
+        .withClaimName("adapters")
+        .endPersistentVolumeClaim()
+        .endVolume()
+        .endSpec()
+        .endTemplate()
+        .endSpec()
+        .build();
+  }
+
   private void sync() {
     try {
       var pods = client.pods().inNamespace(namespace).list().getItems();
       Set<String> live = ConcurrentHashMap.newKeySet();
       for (Pod pod : pods) {
+        if (!ofADeployment(pod)) {
+          continue; // a trial pod: FakeKubelet plays those
+        }
         String name = pod.getMetadata().getName();
         live.add(name);
         if (pod.getMetadata().getDeletionTimestamp() == null && !servers.containsKey(name)) {
@@ -69,6 +119,11 @@ final class ServingPods implements AutoCloseable {
     } catch (RuntimeException e) {
       // the next round retries (an exception escaping would cancel the schedule for good)
     }
+  }
+
+  private static boolean ofADeployment(Pod pod) {
+    return pod.getMetadata().getOwnerReferences().stream()
+        .anyMatch(o -> "ReplicaSet".equals(o.getKind()));
   }
 
   private void start(Pod pod) {
