@@ -40,9 +40,10 @@ test-under-load: tools vllm ## the IT and E2E tiers 3 times in a row while a bus
 	hack/test-under-load.sh $(or $(ROUNDS),3)
 
 .PHONY: chaos
-chaos: tools ## fault injection with figures: the operator SIGKILLed across sweeps, publishes and rollouts, leader failover, an API server restart (RUNS=20, SEED=n replays; not a test; minutes)
-	$(MVN) -pl operator -am verify -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false \
-	  -Dit.test=ChaosIT -Dfailsafe.failIfNoSpecifiedTests=false -Dchaos.runs=$(or $(RUNS),20) $(if $(SEED),-Dchaos.seed=$(SEED))
+chaos: tools ## fault injection with figures: the operator SIGKILLed across sweeps, publishes and rollouts, leader failover, an API server restart; trainers SIGKILLed and resumed (RUNS=20, SEED=n replays; not a test; about 25 minutes)
+	$(MVN) -pl operator,trainer-image -am verify -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false \
+	  -Dit.test=ChaosIT,TrainerKillIT -Dfailsafe.failIfNoSpecifiedTests=false \
+	  -Dchaos.runs=$(or $(RUNS),20) -Dchaos.trainer-runs=$(or $(RUNS),20) $(if $(SEED),-Dchaos.seed=$(SEED))
 
 .PHONY: bench-scale
 bench-scale: tools ## N LoraJobs x 4 trials at once (N=1000): trial Job rate vs a raw client, operator RSS, reconcile latency (not a test; minutes)
