@@ -18,7 +18,7 @@ multiply-add = 2 FLOPs, T = sequence length, L layers, A = heads x head_dim:
   Forward 2N; backward 2N for the gradients of the activations (dX = dY W). A frozen weight gets no
   gradient, so the 2N of weight gradients that full training adds (6N in all) is not done and not
   counted. Block 0's q/k/v input gradient (not needed: the embedding is frozen) is counted all the
-  same (0.4% of 4N on llama-1b).
+  same (0.25% of 4N on llama-1b).
 - Attention: QK^T and PV, 2 T A FLOPs each per token and layer forward, twice that backward (dQ, dK
   from dS; dP, dV): 12 L T A, counted over the full T x T square as PaLM's MFU does (12 L H Q T),
   although a causal kernel computes about half of it, and the flash kernels' recomputation of QK^T in
@@ -32,6 +32,7 @@ LoRA step it overstates the work by 2 N. The table's "MFU@6N" column gives that 
 comparison with numbers published that way; both sides are scored with the same FLOPs per token.
 """
 import json
+import math
 import os
 import re
 import sys
@@ -91,12 +92,24 @@ def flops_per_token(cfg, seq, rank, targets):
     return 4 * n + attention + 6 * n_lora, 6 * n + attention, n, n_lora
 
 
+def matmul_weights(model):
+    """N read off model.safetensors' header: every *_proj weight and the LM head (the embedding when
+    tied), so the FLOPs formula is checked against the shapes the two sides actually load."""
+    with open(os.path.join(model, "model.safetensors"), "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    size = {k: math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    head = size.get("lm_head.weight", size.get("model.embed_tokens.weight", 0))
+    return sum(v for k, v in size.items() if k.endswith("_proj.weight")) + head
+
+
 def main():
     model, batch, seq, rank, targets, device, java_file, peft_file = sys.argv[1:9]
     batch, seq, rank = int(batch), int(seq), int(rank)
     with open(os.path.join(model, "config.json")) as f:
         cfg = json.load(f)
     fpt, fpt6, n, n_lora = flops_per_token(cfg, seq, rank, targets)
+    if matmul_weights(model) != n:
+        raise SystemExit(f"report: config.json gives N = {n}, model.safetensors {matmul_weights(model)}")
     peak = peak_tflops(device)
     sides = {}
     for name, path in (("java", java_file), ("peft", peft_file)):
