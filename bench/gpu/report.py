@@ -118,6 +118,10 @@ def main():
                 sides[name] = json.loads(f.read().strip().splitlines()[-1])
         except (OSError, ValueError, IndexError) as e:
             sides[name] = {"error": f"no result ({e})"}
+    java = sides["java"]
+    if device != "cpu" and "error" not in java and not java.get("device", "").startswith("gpu"):
+        # DJL found no GPU (its JNA binding of libcudart): a CPU figure must not pass for a GPU one
+        sides["java"] = {"error": f"ran on {java.get('device')}, not on the {device}; see java.log"}
     gpu = any("peak_gpu_mb" in r for r in sides.values())
     mem_key, mem_label = ("peak_gpu_mb", "peak GPU MB") if gpu else ("peak_rss_mb", "peak RSS MB")
 
