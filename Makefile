@@ -56,6 +56,11 @@ bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's a
 	bench/trainer/run.sh
 	bench/serve/run.sh
 
+.PHONY: gpu-kit
+gpu-kit: ## the GPU check (bench/gpu) as one tarball, target/lora-gpu-kit.tar.gz: trainer jar, DJL's JNI sources, a Java runtime, scripts; run ./run.sh on the GPU machine
+	$(MVN) -q -pl trainer-image -am install -DskipTests
+	bench/gpu/kit.sh
+
 .PHONY: demo
 demo: ## the whole loop locally: control plane, a kubelet + containerd node, the images, the operator from its chart; publishes and serves an adapter
 	hack/demo.sh up

@@ -5,6 +5,10 @@ Same shapes, threads, precision, batch, sequence length, rank and target modules
 (`lora-trainer.jar bench`); prints one JSON line. Attention is transformers' SDPA (its default and
 fastest standard setting); with --bf16, PEFT's standard mixed precision: the model loaded in bf16,
 the LoRA weights float32 (PEFT's autocast_adapter_dtype), forward and loss under torch.autocast(bf16).
+With --device cuda (bench/gpu), each timed step ends when the GPU is done (synchronize), AdamW is
+the fused CUDA kernel (transformers' default optimizer there), and the peak GPU memory is reported
+as the Java side measures it: device memory in use after each step (CUDA context + the caching
+allocator's reservation), besides torch's own allocated/reserved peaks.
 """
 import argparse
 import json
@@ -31,6 +35,7 @@ def main():
     ap.add_argument("targets")
     ap.add_argument("rank", type=int)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--prompt-fraction", type=float, default=0.0,
                     help="leading positions of each row without loss (SFT prompts); PEFT still computes their logits")
     ap.add_argument("--gradient-checkpointing", action="store_true",
@@ -45,8 +50,11 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(3)
     dtype = torch.bfloat16 if a.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa")
-    cfg = LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0, target_modules=a.targets.split(","),
+    cuda = a.device == "cuda"
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa").to(a.device)
+    # "all-linear" is PEFT's own shorthand (every linear layer but the LM head), as the Java side's
+    modules = a.targets if a.targets == "all-linear" else a.targets.split(",")
+    cfg = LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0, target_modules=modules,
                      task_type="CAUSAL_LM")
     if a.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -54,7 +62,7 @@ def main():
     model = get_peft_model(model, cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, fused=cuda)
     vocab = model.config.vocab_size
     lengths = None
     if a.lengths:
@@ -63,6 +71,8 @@ def main():
     times = []
     real_tokens = 0
     cpu_start = 0.0
+    losses = []
+    peak_gpu = -1
     for s in range(2 + a.steps):
         if s == 2:
             cpu_start = time.process_time()
@@ -84,8 +94,11 @@ def main():
             targets[:, -1] = -100
             targets[:, : int(a.prompt_fraction * a.seq)] = -100
             tokens = a.batch * a.seq
+        ids, targets, mask = (None if t is None else t.to(a.device) for t in (ids, targets, mask))
+        if cuda:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.bf16):
             logits = model(input_ids=ids, attention_mask=mask).logits
             loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab).float(), targets.view(-1),
                                                      ignore_index=-100)
@@ -93,6 +106,11 @@ def main():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad()
+        losses.append(loss.item())  # waits for the GPU, as the Java side reading its loss
+        if cuda:
+            torch.cuda.synchronize()
+            free, total = torch.cuda.mem_get_info()
+            peak_gpu = max(peak_gpu, total - free)
         if s >= 2:
             times.append(time.perf_counter() - t0)
             real_tokens += tokens
@@ -109,6 +127,12 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        **({"peak_gpu_mb": peak_gpu / 2**20,
+            "torch_max_allocated_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "torch_max_reserved_mb": torch.cuda.max_memory_reserved() / 2**20} if cuda else {}),
     }))
 
 

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.util.cuda.CudaUtils;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -220,6 +221,13 @@ final class DevCommands {
       List<List<Example>> packedRows =
           lengths == null ? null : Batches.pack(examples(lengths, model.config().vocabSize()), seq);
       long realTokens = 0;
+      double firstLoss = Double.NaN;
+      double lastLoss = Double.NaN;
+      // On a GPU, device memory in use (CUDA context + libtorch's caching allocator) after each
+      // step: the allocator keeps what it reserved, so the largest value is the step's peak
+      // reservation. PEFT's side of bench/gpu measures the same way.
+      boolean gpu = m.getDevice().isGpu();
+      long peakGpuBytes = -1;
       for (int s = 0; s < warmup + steps; s++) {
         Batch b =
             packedRows != null
@@ -229,8 +237,15 @@ final class DevCommands {
           cpuStart = os.getProcessCpuTime();
         }
         long t0 = System.nanoTime();
-        Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
+        // reading the loss waits for the forward and backward passes (CUDA runs asynchronously)
+        double loss =
+            Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
         opt.step(1e-4, 1.0);
+        firstLoss = s == 0 ? loss : firstLoss;
+        lastLoss = loss;
+        if (gpu) {
+          peakGpuBytes = Math.max(peakGpuBytes, CudaUtils.getGpuMemory(m.getDevice()).getUsed());
+        }
         if (s >= warmup) {
           times[s - warmup] = (System.nanoTime() - t0) / 1e9;
           realTokens += b.tokens();
@@ -252,6 +267,13 @@ final class DevCommands {
       res.put("cpu_s_per_step", (os.getProcessCpuTime() - cpuStart) / 1e9 / steps);
       res.put("peak_rss_mb", peakRssMb());
       res.put("threads", System.getProperty("ai.djl.pytorch.num_threads"));
+      res.put("device", m.getDevice().toString());
+      res.put("engine_version", engine.getVersion());
+      res.put("loss_first", firstLoss);
+      res.put("loss_last", lastLoss);
+      if (gpu) {
+        res.put("peak_gpu_mb", peakGpuBytes / 1048576.0);
+      }
       System.out.println(ContractJson.toJson(res));
     }
   }

@@ -51,7 +51,8 @@ public final class TinyModels {
           "tiny-llama-h32",
           "tiny-qwen3-h32",
           "gpt2-small",
-          "llama-100m");
+          "llama-100m",
+          "llama-1b");
 
   static final int UNK = 0;
   static final int PAD = 1;
@@ -126,6 +127,12 @@ public final class TinyModels {
       case "tiny-llama-h32" -> llama(c, tokVocab, 64, 2, 2, 1, 128, 256, false);
       case "tiny-qwen3-h32" -> qwen3(c, tokVocab, 64, 2, 4, 2, 32, 128, 512);
       case "llama-100m" -> llama(c, 32000, 768, 12, 12, 4, 2048, 2048, true);
+      case "llama-1b" -> {
+        // Llama-3.2-1B's shape (1.24B parameters, 128256 vocab, GQA 32/8, tied head) for the GPU
+        // benchmark (bench/gpu); its long-context RoPE scaling is left out (same FLOPs).
+        llama(c, 128256, 2048, 16, 32, 8, 8192, 8192, true);
+        c.put("rope_theta", 500000.0);
+      }
       default ->
           throw new IllegalArgumentException("unknown preset " + preset + "; one of " + PRESETS);
     }
