@@ -190,7 +190,7 @@ class HelmChartIT {
     // The JVM settings bench/scale measures (values.yaml jvmOptions) replace the image's.
     assertThat(env(c).get("JAVA_OPTS"))
         .contains("-XX:+UseSerialGC", "-Xms32m", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError");
-    assertThat(c.getResources().getLimits().get("memory").toString()).isEqualTo("512Mi");
+    assertThat(c.getResources().getLimits().get("memory").toString()).isEqualTo("384Mi");
     assertThat(objects).noneMatch(o -> o.getKind().equals("ServiceMonitor"));
 
     List<HasMetadata> monitored =
