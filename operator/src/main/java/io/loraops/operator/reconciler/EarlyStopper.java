@@ -1,20 +1,13 @@
 package io.loraops.operator.reconciler;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
-import io.loraops.contract.ContractJson;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.status.MedianStoppingRule;
 import io.loraops.operator.status.Reasons;
-import io.loraops.operator.status.TrialObserver;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
@@ -70,23 +63,7 @@ final class EarlyStopper {
       }
       stopped(trial, decision, now);
       boolean queued = Labels.isQueued(job);
-      ObjectNode patch = JsonNodeFactory.instance.objectNode();
-      patch
-          .putObject("metadata")
-          .putObject("annotations")
-          .put(Labels.RESULT_ANNOTATION, TrialObserver.resultAnnotation(trial));
-      if (!queued) {
-        patch.putObject("spec").put("suspend", true);
-      }
-      Job updated =
-          client
-              .batch()
-              .v1()
-              .jobs()
-              .inNamespace(job.getMetadata().getNamespace())
-              .withName(job.getMetadata().getName())
-              .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
-      jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
+      Job updated = TrialJobs.recordResult(client, jobs, loraJob, job, trial, !queued);
       if (queued) {
         deactivateWorkload.accept(updated);
       }
