@@ -24,8 +24,10 @@ import java.util.Optional;
 public final class MedianStoppingRule {
 
   /** A trial to stop, with the rule's numbers. */
-  public record Decision(String trial, long step, Double loss, double median, int compared) {
+  public record Decision(String trial, long step, Double loss, double median, int compared)
+      implements StopDecision {
 
+    @Override
     public String message() {
       return String.format(
           Locale.ROOT,
