@@ -6,8 +6,10 @@ import io.loraops.operator.api.v1alpha1.LoraJobSpec;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
@@ -80,7 +82,8 @@ public final class AshaStoppingRule {
         || spec.getTraining().getMaxSteps() == null) {
       return List.of();
     }
-    return rungs(rule.getMinSteps(), rule.getReductionFactor(), spec.getTraining().getMaxSteps());
+    return rungs(
+        rule.getMinSteps(), rule.reductionFactorOrDefault(), spec.getTraining().getMaxSteps());
   }
 
   /** {@code minSteps x eta^k} for k = 0, 1, ... below {@code maxSteps}. */
@@ -98,59 +101,63 @@ public final class AshaStoppingRule {
     if (rungs.isEmpty()) {
       return stop;
     }
-    int eta = spec.getSweep().getEarlyStopping().getReductionFactor();
+    int eta = spec.getSweep().getEarlyStopping().reductionFactorOrDefault();
+    Map<Long, Map<String, EvalPoint>> atRungs = atRungs(trials, rungs);
     for (TrialStatus trial : trials) {
       if (TrialPhase.RUNNING.equals(trial.getPhase())
           && !Reasons.FINISHING.equals(trial.getReason())) {
-        judge(trial, trials, rungs, eta).ifPresent(stop::add);
+        judge(trial.getName(), atRungs, rungs, eta).ifPresent(stop::add);
       }
     }
     return stop;
   }
 
   private static Optional<Decision> judge(
-      TrialStatus trial, List<TrialStatus> trials, List<Long> rungs, int eta) {
+      String trial, Map<Long, Map<String, EvalPoint>> atRungs, List<Long> rungs, int eta) {
     for (long rung : rungs) {
-      Optional<EvalPoint> own = evalAt(trial, rung);
-      if (own.isEmpty()) {
+      Map<String, EvalPoint> reachedRung = atRungs.get(rung);
+      EvalPoint own = reachedRung.get(trial);
+      if (own == null) {
         continue;
       }
-      Instant reached = reachedAt(own.get());
+      Instant reached = reachedAt(own);
       List<Double> losses = new ArrayList<>();
-      for (TrialStatus other : trials) {
-        boolean self = other.getName().equals(trial.getName());
-        evalAt(other, rung)
-            .filter(e -> self || !reachedAt(e).isAfter(reached))
-            .ifPresent(e -> losses.add(orWorst(e.getLoss())));
-      }
+      reachedRung.forEach(
+          (other, eval) -> {
+            if (other.equals(trial) || !reachedAt(eval).isAfter(reached)) {
+              losses.add(orWorst(eval.getLoss()));
+            }
+          });
       int kept = losses.size() / eta;
       if (kept == 0) {
         continue; // fewer than eta trials reached this rung: none is cut here
       }
       double cutoff = losses.stream().sorted().toList().get(kept - 1);
-      if (orWorst(own.get().getLoss()) > cutoff) {
+      if (orWorst(own.getLoss()) > cutoff) {
         return Optional.of(
-            new Decision(
-                trial.getName(),
-                rung,
-                own.get().getLoss(),
-                losses.size(),
-                kept,
-                cutoff,
-                eta,
-                rungs));
+            new Decision(trial, rung, own.getLoss(), losses.size(), kept, cutoff, eta, rungs));
       }
     }
     return Optional.empty();
   }
 
-  private static Optional<EvalPoint> evalAt(TrialStatus trial, long step) {
-    if (trial.getProgress() == null) {
-      return Optional.empty();
+  /** Each rung's evaluations, by trial name. */
+  private static Map<Long, Map<String, EvalPoint>> atRungs(
+      List<TrialStatus> trials, List<Long> rungs) {
+    Map<Long, Map<String, EvalPoint>> atRungs = new HashMap<>();
+    rungs.forEach(rung -> atRungs.put(rung, new HashMap<>()));
+    for (TrialStatus trial : trials) {
+      if (trial.getProgress() == null) {
+        continue;
+      }
+      for (EvalPoint eval : trial.getProgress().getEvals()) {
+        Map<String, EvalPoint> rung = eval.getStep() == null ? null : atRungs.get(eval.getStep());
+        if (rung != null) {
+          rung.put(trial.getName(), eval);
+        }
+      }
     }
-    return trial.getProgress().getEvals().stream()
-        .filter(e -> e.getStep() != null && e.getStep() == step)
-        .findFirst();
+    return atRungs;
   }
 
   private static Instant reachedAt(EvalPoint eval) {

@@ -75,7 +75,7 @@ public final class MedianStoppingRule {
       for (TrialStatus other : finished) {
         lossAt(other, point.getStep()).ifPresent(others::add);
       }
-      if (others.size() < rule.getMinTrials()) {
+      if (others.size() < rule.minTrialsOrDefault()) {
         continue; // not enough finished trials reached this step: try an earlier one
       }
       double median = median(others);

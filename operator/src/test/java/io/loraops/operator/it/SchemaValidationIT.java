@@ -100,7 +100,8 @@ class SchemaValidationIT {
   @Test
   void validAshaIsAccepted() {
     LoraJob created = client.resource(Manifests.loraJob(VALID_ASHA, namespace)).create();
-    assertThat(created.getSpec().getSweep().getEarlyStopping().getReductionFactor()).isEqualTo(3);
+    assertThat(created.getSpec().getSweep().getEarlyStopping().reductionFactorOrDefault())
+        .isEqualTo(3);
     LoraJob evalEvery5 =
         Manifests.loraJob(
             VALID_ASHA.replace("evalEverySteps: 10", "evalEverySteps: 5").replace("valid", "v5"),

@@ -48,14 +48,27 @@ public class EarlyStopping {
   @JsonPropertyDescription(
       "Median only: how many finished trials must have an eval loss at the step before the"
           + " rule judges it. Default 2.")
-  private Integer minTrials = 2;
+  private Integer minTrials;
 
   @Min(2)
   @Max(100)
   @JsonPropertyDescription(
       "ASHA only: eta, the reduction factor. Rungs are eta times apart and the top 1/eta of a"
           + " rung continues. Default 3.")
-  private Integer reductionFactor = 3;
+  private Integer reductionFactor;
+
+  // No field initializers: a default written into the object (by a typed client, or as a schema
+  // default) would make "set with the other rule" impossible to tell from "not set".
+
+  /** {@link #minTrials}, or its default. */
+  public int minTrialsOrDefault() {
+    return minTrials == null ? 2 : minTrials;
+  }
+
+  /** {@link #reductionFactor}, or its default. */
+  public int reductionFactorOrDefault() {
+    return reductionFactor == null ? 3 : reductionFactor;
+  }
 
   /** Early-stopping rules. */
   public enum Rule {
