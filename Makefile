@@ -50,6 +50,11 @@ bench-scale: tools ## N LoraJobs x 4 trials at once (N=1000): trial Job rate vs 
 	$(MVN) -q -pl operator -am package -DskipTests
 	bench/scale/run.sh $(or $(N),1000)
 
+.PHONY: bench-progress
+bench-progress: tools ## the live-progress channel at N running trials (N=100) through a real API server, side by side with the channel off (not a test; minutes)
+	$(MVN) -q -pl operator -am package -DskipTests
+	bench/progress/run.sh $(or $(N),100)
+
 .PHONY: bench
 bench: ## trainer tokens/s vs Hugging Face PEFT side by side, and the server's adapter switch latency (not a test; minutes)
 	$(MVN) -q install -DskipTests

@@ -14,6 +14,7 @@ import java.util.TreeMap;
  *
  * @param step latest optimizer step reported (0 before the first)
  * @param evals eval loss by step
+ * @param evaluatedAt kubelet timestamp of each evaluation's line, by step (the first one seen)
  * @param lastLineAt kubelet timestamp of the newest line read (where the next read starts)
  */
 public record PodProgress(
@@ -23,13 +24,23 @@ public record PodProgress(
     Double tokensPerSecond,
     Double elapsedSeconds,
     NavigableMap<Long, Double> evals,
+    NavigableMap<Long, Instant> evaluatedAt,
     Instant lastLineAt) {
 
   public static final PodProgress EMPTY =
-      new PodProgress(0, null, null, null, null, Collections.emptyNavigableMap(), null);
+      new PodProgress(
+          0,
+          null,
+          null,
+          null,
+          null,
+          Collections.emptyNavigableMap(),
+          Collections.emptyNavigableMap(),
+          null);
 
   public PodProgress {
     evals = Collections.unmodifiableNavigableMap(new TreeMap<>(evals));
+    evaluatedAt = Collections.unmodifiableNavigableMap(new TreeMap<>(evaluatedAt));
   }
 
   public PodProgress fold(List<ProgressLines.Line> lines) {
@@ -39,6 +50,7 @@ public record PodProgress(
     Double tps = tokensPerSecond;
     Double elapsed = elapsedSeconds;
     TreeMap<Long, Double> evals = new TreeMap<>(this.evals);
+    TreeMap<Long, Instant> evaluatedAt = new TreeMap<>(this.evaluatedAt);
     Instant last = lastLineAt;
     for (ProgressLines.Line line : lines) {
       ProgressEvent e = line.event();
@@ -60,12 +72,15 @@ public record PodProgress(
         case "eval" -> {
           if (e.loss() != null) {
             evals.put(e.step(), e.loss());
+            if (line.at() != null) {
+              evaluatedAt.merge(e.step(), line.at(), (a, b) -> a.isBefore(b) ? a : b);
+            }
           }
           step = Math.max(step, e.step());
         }
         default -> step = Math.max(step, e.step());
       }
     }
-    return new PodProgress(step, total, loss, tps, elapsed, evals, last);
+    return new PodProgress(step, total, loss, tps, elapsed, evals, evaluatedAt, last);
   }
 }

@@ -5,6 +5,7 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.TrialProgress;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
+import io.loraops.operator.status.AshaStoppingRule;
 import io.loraops.operator.status.TrialPhase;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -12,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The reconcile's side of live progress: tells the {@link ProgressPoller} which pods to follow (the
@@ -48,7 +50,8 @@ public final class TrialProgressTracker {
       poller.progress(ref.uid()).ifPresent(p -> live.put(trial.getName(), p));
     }
     poller.follow(ResourceID.fromResource(loraJob), follow);
-    TrialProgresses.attach(observed, previous(loraJob), live);
+    TrialProgresses.attach(
+        observed, previous(loraJob), live, Set.copyOf(AshaStoppingRule.rungs(loraJob.getSpec())));
   }
 
   /** A trial that ended in this reconcile: its result is not recorded on its Job yet. */

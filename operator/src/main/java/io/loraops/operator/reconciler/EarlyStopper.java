@@ -1,20 +1,16 @@
 package io.loraops.operator.reconciler;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
-import io.loraops.contract.ContractJson;
+import io.loraops.operator.api.v1alpha1.EarlyStopping;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.metrics.LoraMetrics;
+import io.loraops.operator.status.AshaStoppingRule;
 import io.loraops.operator.status.MedianStoppingRule;
 import io.loraops.operator.status.Reasons;
-import io.loraops.operator.status.TrialObserver;
+import io.loraops.operator.status.StopDecision;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
@@ -25,7 +21,8 @@ import java.util.function.Consumer;
 import org.jboss.logging.Logger;
 
 /**
- * Stops the trials {@code sweep.earlyStopping} judges worse than the finished ones.
+ * Stops the trials {@code sweep.earlyStopping} judges worse than the others (its rule: {@link
+ * MedianStoppingRule} or {@link AshaStoppingRule}).
  *
  * <p>A stopped trial's result (phase {@code EarlyStopped}, the rule's numbers) is recorded on its
  * Job in the same write that suspends it, so the decision is durable before anything depends on it:
@@ -59,9 +56,16 @@ final class EarlyStopper {
     if (loraJob.getSpec().getSweep() == null) {
       return;
     }
-    List<MedianStoppingRule.Decision> decisions =
-        MedianStoppingRule.decide(loraJob.getSpec().getSweep().getEarlyStopping(), observed);
-    for (MedianStoppingRule.Decision decision : decisions) {
+    EarlyStopping rule = loraJob.getSpec().getSweep().getEarlyStopping();
+    if (rule == null) {
+      return;
+    }
+    List<? extends StopDecision> decisions =
+        switch (rule.getRule()) {
+          case Median -> MedianStoppingRule.decide(rule, observed);
+          case ASHA -> AshaStoppingRule.decide(loraJob.getSpec(), observed);
+        };
+    for (StopDecision decision : decisions) {
       TrialStatus trial =
           observed.stream().filter(t -> t.getName().equals(decision.trial())).findFirst().get();
       Job job = trialJobs.get(trial.getName());
@@ -70,23 +74,7 @@ final class EarlyStopper {
       }
       stopped(trial, decision, now);
       boolean queued = Labels.isQueued(job);
-      ObjectNode patch = JsonNodeFactory.instance.objectNode();
-      patch
-          .putObject("metadata")
-          .putObject("annotations")
-          .put(Labels.RESULT_ANNOTATION, TrialObserver.resultAnnotation(trial));
-      if (!queued) {
-        patch.putObject("spec").put("suspend", true);
-      }
-      Job updated =
-          client
-              .batch()
-              .v1()
-              .jobs()
-              .inNamespace(job.getMetadata().getNamespace())
-              .withName(job.getMetadata().getName())
-              .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
-      jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
+      Job updated = TrialJobs.recordResult(client, jobs, loraJob, job, trial, !queued);
       if (queued) {
         deactivateWorkload.accept(updated);
       }
@@ -122,7 +110,7 @@ final class EarlyStopper {
   }
 
   /** The trial's status once stopped (changed in place). */
-  static void stopped(TrialStatus trial, MedianStoppingRule.Decision decision, Instant now) {
+  static void stopped(TrialStatus trial, StopDecision decision, Instant now) {
     trial.setPhase(TrialPhase.EARLY_STOPPED);
     trial.setReason(Reasons.EARLY_STOPPED);
     trial.setMessage(

@@ -23,7 +23,6 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
-import io.loraops.contract.ContractJson;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.api.v1alpha1.LoraJobStatus;
 import io.loraops.operator.api.v1alpha1.Objective;
@@ -299,20 +298,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
           || TrialObserver.recordedResult(job).isPresent()) {
         continue;
       }
-      ObjectNode patch = JsonNodeFactory.instance.objectNode();
-      patch
-          .putObject("metadata")
-          .putObject("annotations")
-          .put(Labels.RESULT_ANNOTATION, TrialObserver.resultAnnotation(trial));
-      Job updated =
-          client
-              .batch()
-              .v1()
-              .jobs()
-              .inNamespace(job.getMetadata().getNamespace())
-              .withName(job.getMetadata().getName())
-              .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
-      jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
+      TrialJobs.recordResult(client, jobs, loraJob, job, trial, false);
 
       boolean succeeded = TrialPhase.SUCCEEDED.equals(trial.getPhase());
       metrics.trialFinished(
@@ -404,15 +390,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     } else {
       annotations.put(Labels.WORKLOAD_DEACTIVATED_ANNOTATION, "true");
     }
-    Job updated =
-        client
-            .batch()
-            .v1()
-            .jobs()
-            .inNamespace(namespace)
-            .withName(job.getMetadata().getName())
-            .patch(PatchContext.of(PatchType.JSON_MERGE), ContractJson.toJson(patch));
-    jobs.handleRecentResourceUpdate(ResourceID.fromResource(loraJob), updated, job);
+    TrialJobs.mergePatch(client, jobs, loraJob, job, patch);
   }
 
   private TrialStatus createTrial(

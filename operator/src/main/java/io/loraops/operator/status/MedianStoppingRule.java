@@ -24,8 +24,10 @@ import java.util.Optional;
 public final class MedianStoppingRule {
 
   /** A trial to stop, with the rule's numbers. */
-  public record Decision(String trial, long step, Double loss, double median, int compared) {
+  public record Decision(String trial, long step, Double loss, double median, int compared)
+      implements StopDecision {
 
+    @Override
     public String message() {
       return String.format(
           Locale.ROOT,
@@ -73,7 +75,7 @@ public final class MedianStoppingRule {
       for (TrialStatus other : finished) {
         lossAt(other, point.getStep()).ifPresent(others::add);
       }
-      if (others.size() < rule.getMinTrials()) {
+      if (others.size() < rule.minTrialsOrDefault()) {
         continue; // not enough finished trials reached this step: try an earlier one
       }
       double median = median(others);

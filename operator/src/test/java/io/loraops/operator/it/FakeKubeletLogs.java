@@ -31,7 +31,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 
@@ -40,9 +43,10 @@ import javax.net.ssl.SSLContext;
  * in the test, trial pods bound to it and reported Running, and their logs served at {@code
  * /containerLogs/<ns>/<pod>/<container>} as the kubelet serves them ({@code timestamps}, {@code
  * sinceTime} at one-second granularity, {@code limitBytes}). The operator reads them through the
- * real API server's {@code pods/log}, which proxies here.
+ * real API server's {@code pods/log}, which proxies here. Public for bench/progress, which runs it
+ * against the packaged operator.
  */
-final class FakeKubeletLogs implements AutoCloseable {
+public final class FakeKubeletLogs implements AutoCloseable {
 
   private record Line(Instant at, String text) {}
 
@@ -50,15 +54,22 @@ final class FakeKubeletLogs implements AutoCloseable {
   private final String namespace;
   private final String node;
   private final HttpsServer server;
+  // Several reads at once, as the operator's readers and a kubelet serve them.
+  private final ExecutorService serving = Executors.newFixedThreadPool(4);
   private final Map<String, List<Line>> logs = new ConcurrentHashMap<>();
-  final AtomicInteger reads = new AtomicInteger();
 
-  FakeKubeletLogs(KubernetesClient client, String namespace) throws IOException {
+  /** Log reads served, and the bytes of their bodies. */
+  public final AtomicInteger reads = new AtomicInteger();
+
+  public final AtomicLong bytes = new AtomicLong();
+
+  public FakeKubeletLogs(KubernetesClient client, String namespace) throws IOException {
     this.client = client;
     this.namespace = namespace;
     this.node = "fake-kubelet-" + namespace;
     server = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 16);
     server.setHttpsConfigurator(new HttpsConfigurator(sslContext()));
+    server.setExecutor(serving);
     server.createContext("/containerLogs/", this::serve);
     server.start();
     client
@@ -84,8 +95,13 @@ final class FakeKubeletLogs implements AutoCloseable {
         .patchStatus();
   }
 
+  /** The Node this kubelet serves. */
+  public String node() {
+    return node;
+  }
+
   /** Binds the pod to this node and reports its trainer running. */
-  void start(Pod pod) {
+  public void start(Pod pod) {
     String name = pod.getMetadata().getName();
     client
         .bindings()
@@ -133,12 +149,12 @@ final class FakeKubeletLogs implements AutoCloseable {
                     .build());
   }
 
-  boolean started(Pod pod) {
+  public boolean started(Pod pod) {
     return node.equals(pod.getSpec().getNodeName());
   }
 
   /** The trainer prints a progress line. */
-  void print(Pod pod, ProgressEvent event) {
+  public void print(Pod pod, ProgressEvent event) {
     logs.computeIfAbsent(pod.getMetadata().getName(), p -> new CopyOnWriteArrayList<>())
         .add(new Line(Instant.now(), ContractJson.toJson(event)));
   }
@@ -193,6 +209,7 @@ final class FakeKubeletLogs implements AutoCloseable {
         body = java.util.Arrays.copyOf(body, limit);
       }
     }
+    bytes.addAndGet(body.length);
     exchange.getResponseHeaders().add("Content-Type", "text/plain");
     exchange.sendResponseHeaders(200, body.length == 0 ? -1 : body.length);
     try (OutputStream os = exchange.getResponseBody()) {
@@ -251,6 +268,7 @@ final class FakeKubeletLogs implements AutoCloseable {
   @Override
   public void close() {
     server.stop(0);
+    serving.shutdownNow();
     reapDeletedPods();
     client.nodes().withName(node).delete();
   }

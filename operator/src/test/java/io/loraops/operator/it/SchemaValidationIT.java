@@ -65,6 +65,50 @@ class SchemaValidationIT {
         .hasMessageContaining(expected);
   }
 
+  static final String VALID_ASHA =
+      VALID
+          .replace(
+              "training: {maxSteps: 20, sequenceLength: 64}",
+              "training: {maxSteps: 90, evalEverySteps: 10, sequenceLength: 64}")
+          .replace(
+              "parallelism: 1", "parallelism: 1\n    earlyStopping: {rule: ASHA, minSteps: 10}");
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(
+      delimiter = '|',
+      textBlock =
+          """
+          eta 1                   | 'minSteps: 10}'            | 'minSteps: 10, reductionFactor: 1}' | spec.sweep.earlyStopping.reductionFactor
+          minTrials with ASHA     | 'minSteps: 10}'            | 'minSteps: 10, minTrials: 2}'       | sweep.earlyStopping.minTrials applies to rule Median only
+          eta with Median         | 'rule: ASHA, minSteps: 10}' | 'rule: Median, minSteps: 10, reductionFactor: 3}' | sweep.earlyStopping.reductionFactor applies to rule ASHA only
+          no maxSteps             | 'maxSteps: 90,'            | 'epochs: 1,'                        | rule ASHA lays its rungs out up to training.maxSteps
+          rungs between evals     | 'evalEverySteps: 10'       | 'evalEverySteps: 4'                 | minSteps must be a multiple of training.evalEverySteps
+          first rung at the end   | 'minSteps: 10}'            | 'minSteps: 90}'                     | sweep.earlyStopping.minSteps must be smaller than training.maxSteps
+          """)
+  void invalidAshaIsRefusedNamingTheField(
+      String what, String find, String replace, String expected) {
+    String manifest = VALID_ASHA.replace(find, replace);
+    assertThat(manifest).as("fixture edit applies").isNotEqualTo(VALID_ASHA);
+    GenericKubernetesResource raw =
+        Serialization.unmarshal(manifest, GenericKubernetesResource.class);
+    raw.getMetadata().setNamespace(namespace);
+    assertThatThrownBy(() -> client.resource(raw).create())
+        .isInstanceOf(KubernetesClientException.class)
+        .hasMessageContaining(expected);
+  }
+
+  @Test
+  void validAshaIsAccepted() {
+    LoraJob created = client.resource(Manifests.loraJob(VALID_ASHA, namespace)).create();
+    assertThat(created.getSpec().getSweep().getEarlyStopping().reductionFactorOrDefault())
+        .isEqualTo(3);
+    LoraJob evalEvery5 =
+        Manifests.loraJob(
+            VALID_ASHA.replace("evalEverySteps: 10", "evalEverySteps: 5").replace("valid", "v5"),
+            namespace);
+    assertThat(client.resource(evalEvery5).create()).isNotNull();
+  }
+
   @Test
   void validLoraJobIsAccepted() {
     LoraJob created = client.resource(Manifests.loraJob(VALID, namespace)).create();

@@ -6,6 +6,7 @@ import io.loraops.operator.api.v1alpha1.EvalPoint;
 import io.loraops.operator.api.v1alpha1.TrialMetrics;
 import io.loraops.operator.api.v1alpha1.TrialProgress;
 import java.time.Instant;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** Progress lines as the trainer prints them and the kubelet serves them, folded into state. */
@@ -43,18 +44,20 @@ class ProgressLinesTest {
     assertThat(once.trainLoss()).isEqualTo(3.1);
     assertThat(once.elapsedSeconds()).isEqualTo(3.0);
     assertThat(once.evals()).containsEntry(2L, 3.05);
+    assertThat(once.evaluatedAt()).containsEntry(2L, Instant.parse("2026-11-26T10:00:03.5Z"));
     assertThat(once.lastLineAt()).isEqualTo(Instant.parse("2026-11-26T10:00:03.5Z"));
   }
 
   @Test
   void trialProgressHasTheLatestValuesAndTheTimeLeft() {
-    TrialProgress p = TrialProgresses.merge(null, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)));
+    TrialProgress p =
+        TrialProgresses.merge(null, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)), Set.of());
 
     assertThat(p.getStep()).isEqualTo(2);
     assertThat(p.getEvalLoss()).isEqualTo(3.05);
     assertThat(p.getTokensPerSecond()).isEqualTo(860.0);
     assertThat(p.getEtaSeconds()).as("1.5 s/step x 38 steps").isEqualTo(57);
-    assertThat(p.getEvals()).containsExactly(new EvalPoint(2L, 3.05));
+    assertThat(p.getEvals()).containsExactly(new EvalPoint(2L, 3.05, "2026-11-26T10:00:03.500Z"));
   }
 
   @Test
@@ -64,9 +67,24 @@ class ProgressLinesTest {
     before.setTotalSteps(40L);
 
     TrialProgress p =
-        TrialProgresses.merge(before, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)));
+        TrialProgresses.merge(before, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)), Set.of());
 
-    assertThat(p.getEvals()).containsExactly(new EvalPoint(1L, 3.3), new EvalPoint(2L, 3.05));
+    assertThat(p.getEvals())
+        .containsExactly(
+            new EvalPoint(1L, 3.3), new EvalPoint(2L, 3.05, "2026-11-26T10:00:03.500Z"));
+  }
+
+  @Test
+  void anEvaluationKeepsTheTimeItsStepWasFirstReached() {
+    TrialProgress before = new TrialProgress();
+    before.getEvals().add(new EvalPoint(2L, 3.1, "2026-11-26T09:00:00Z"));
+
+    TrialProgress p =
+        TrialProgresses.merge(before, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)), Set.of());
+
+    assertThat(p.getEvals())
+        .as("a retried pod evaluated step 2 again: the new loss, the first time")
+        .containsExactly(new EvalPoint(2L, 3.05, "2026-11-26T09:00:00Z"));
   }
 
   @Test
@@ -78,11 +96,21 @@ class ProgressLinesTest {
               .formatted(s, s == 60 ? "\"NaN\"" : "1.0"));
     }
     TrialProgress p =
-        TrialProgresses.merge(null, PodProgress.EMPTY.fold(ProgressLines.parse(log.toString())));
+        TrialProgresses.merge(
+            null, PodProgress.EMPTY.fold(ProgressLines.parse(log.toString())), Set.of());
 
     assertThat(p.getEvals()).hasSize(TrialProgresses.MAX_EVALS);
     assertThat(p.getEvals().get(p.getEvals().size() - 1)).isEqualTo(new EvalPoint(60L, null));
     assertThat(p.getEvalLoss()).isNull();
+
+    TrialProgress rungs =
+        TrialProgresses.merge(
+            null, PodProgress.EMPTY.fold(ProgressLines.parse(log.toString())), Set.of(1L, 3L));
+    assertThat(rungs.getEvals())
+        .as("the evaluations at ASHA's rungs are kept beyond the cap")
+        .hasSize(TrialProgresses.MAX_EVALS + 2)
+        .extracting(EvalPoint::getStep)
+        .startsWith(1L, 3L, 11L);
   }
 
   @Test
@@ -94,10 +122,14 @@ class ProgressLinesTest {
 
     TrialProgress p =
         TrialProgresses.finished(
-            TrialProgresses.merge(null, PodProgress.EMPTY.fold(ProgressLines.parse(LOG))), m);
+            TrialProgresses.merge(null, PodProgress.EMPTY.fold(ProgressLines.parse(LOG)), Set.of()),
+            m,
+            Set.of());
 
     assertThat(p.getStep()).isEqualTo(40);
     assertThat(p.getEtaSeconds()).isZero();
-    assertThat(p.getEvals()).containsExactly(new EvalPoint(2L, 3.05), new EvalPoint(40L, 2.5));
+    assertThat(p.getEvals())
+        .containsExactly(
+            new EvalPoint(2L, 3.05, "2026-11-26T10:00:03.500Z"), new EvalPoint(40L, 2.5));
   }
 }

@@ -22,6 +22,21 @@ import lombok.Data;
         "!has(self.sweep) || !has(self.sweep.earlyStopping) || !has(self.training.maxSteps)"
             + " || self.sweep.earlyStopping.minSteps < self.training.maxSteps",
     message = "sweep.earlyStopping.minSteps must be smaller than training.maxSteps")
+@ValidationRule(
+    value =
+        "!has(self.sweep) || !has(self.sweep.earlyStopping) || self.sweep.earlyStopping.rule !="
+            + " 'ASHA' || has(self.training.maxSteps)",
+    message =
+        "sweep.earlyStopping rule ASHA lays its rungs out up to training.maxSteps: set"
+            + " training.maxSteps")
+@ValidationRule(
+    value =
+        "!has(self.sweep) || !has(self.sweep.earlyStopping) || self.sweep.earlyStopping.rule !="
+            + " 'ASHA' || !has(self.training.evalEverySteps) || self.training.evalEverySteps <= 0"
+            + " || self.sweep.earlyStopping.minSteps % self.training.evalEverySteps == 0",
+    message =
+        "sweep.earlyStopping rule ASHA compares trials at its rungs (minSteps x"
+            + " reductionFactor^k): minSteps must be a multiple of training.evalEverySteps")
 public class LoraJobSpec {
 
   @Required
