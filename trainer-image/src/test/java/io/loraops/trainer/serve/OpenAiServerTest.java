@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraops.trainer.Fixtures;
 import io.loraops.trainer.data.TextTokenizer;
 import io.loraops.trainer.lora.LoraLinear;
+import io.loraops.trainer.lora.MergedExport;
 import io.loraops.trainer.lora.PeftAdapter;
 import io.loraops.trainer.lora.RandomAdapter;
 import io.loraops.trainer.model.CausalLM;
@@ -432,6 +433,26 @@ class OpenAiServerTest {
     assertThat(u.get("prompt_tokens").asInt()).isEqualTo(4);
     assertThat(u.get("total_tokens").asInt())
         .isEqualTo(u.get("prompt_tokens").asInt() + u.get("completion_tokens").asInt());
+  }
+
+  @Test
+  void theMergedExportServedAsABaseWithNoLoraAnswersAsTheAdapterOnItsBase() throws Exception {
+    assertThat(load("a2", pod("a2"), false).statusCode()).isEqualTo(200);
+    String adapted = complete("a2", 16);
+    assertThat(adapted).isNotEqualTo(complete("tiny-llama", 16));
+    Path merged = adapters.resolve("a2-merged");
+    MergedExport.export(model, adapters.resolve("a2"), merged, 20_000); // sharded
+
+    close();
+    engine = InferenceEngine.load(merged.toString(), "a2-merged", 16);
+    server =
+        new OpenAiServer(engine, new PrintStream(logBytes, true, StandardCharsets.UTF_8), null);
+    server.start("127.0.0.1", 0);
+
+    JsonNode models = JSON.readTree(get("/v1/models").body()).get("data");
+    assertThat(models).hasSize(1); // a plain base: no adapter loaded
+    assertThat(models.get(0).get("id").asText()).isEqualTo("a2-merged");
+    assertThat(complete("a2-merged", 16)).isEqualTo(adapted);
   }
 
   @Test
