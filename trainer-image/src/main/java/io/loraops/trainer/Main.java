@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
  * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
  * java -jar lora-trainer.jar serve --model &lt;dir&gt; [--served-model-name N] [--port 8000] ...
- * java -jar lora-trainer.jar export-merged --base-model &lt;dir&gt; --adapter &lt;dir&gt; --out &lt;dir&gt; [--max-shard-size 5GB]
+ * java -jar lora-trainer.jar export-merged --base-model &lt;dir&gt; --adapter &lt;dir&gt; --out &lt;dir&gt; [--max-shard-size 5GB] [--base-model-name N]
  * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [random|random_rslora|nan]
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * java -jar lora-trainer.jar chat-render &lt;modelDir&gt; &lt;conversations.json&gt;   chat template proof
@@ -120,7 +120,8 @@ public final class Main {
   }
 
   static final String EXPORT_MERGED_USAGE =
-      "export-merged --base-model <dir> --adapter <dir> --out <dir> [--max-shard-size 5GB]";
+      "export-merged --base-model <dir> --adapter <dir> --out <dir> [--max-shard-size 5GB]"
+          + " [--base-model-name NAME]";
 
   /**
    * {@code export-merged}: the base with the adapter merged in, as a Hugging Face model folder
@@ -130,7 +131,8 @@ public final class Main {
     Map<String, String> opts = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String key = args[i];
-      if (!List.of("--base-model", "--adapter", "--out", "--max-shard-size").contains(key)
+      if (!List.of("--base-model", "--adapter", "--out", "--max-shard-size", "--base-model-name")
+              .contains(key)
           || i + 1 >= args.length) {
         return usage("export-merged: unknown option or missing value: " + key);
       }
@@ -150,7 +152,8 @@ public final class Main {
             Path.of(opts.get("--base-model")),
             Path.of(opts.get("--adapter")),
             Path.of(opts.get("--out")),
-            shard);
+            shard,
+            opts.get("--base-model-name"));
     Map<String, Object> line = new LinkedHashMap<>();
     line.put("event", r.existing() ? "merged-export-exists" : "merged-export-written");
     line.put("out", r.out().toString());

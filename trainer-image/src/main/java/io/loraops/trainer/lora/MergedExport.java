@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 
@@ -84,11 +85,27 @@ public final class MergedExport {
    */
   public static Result export(Path base, Path adapter, Path out, long maxShardBytes)
       throws IOException {
+    return export(base, adapter, out, maxShardBytes, null);
+  }
+
+  /**
+   * As {@link #export(Path, Path, Path, long)}; with {@code baseModelName} (the name the base is
+   * known by, e.g. a LoraJob's {@code baseModel.name}) the adapter's {@code
+   * base_model_name_or_path} must also be that name (or a path with the same last segment, as
+   * {@link PeftAdapter#baseMatches} compares; empty: unknown, accepted): shapes alone cannot tell a
+   * model from its fine-tuned sibling.
+   */
+  public static Result export(
+      Path base, Path adapter, Path out, long maxShardBytes, String baseModelName)
+      throws IOException {
     if (maxShardBytes <= 0) {
       throw TrainerException.badConfig("--max-shard-size must be positive, got " + maxShardBytes);
     }
     out = out.toAbsolutePath().normalize();
     ObjectNode record = record(base, adapter);
+    if (baseModelName != null) {
+      checkBaseName(adapter, base, baseModelName);
+    }
     Result existing = existing(out, record);
     if (existing != null) {
       return existing;
@@ -160,7 +177,7 @@ public final class MergedExport {
   }
 
   /** Every tensor of the base files in name order, with the module it merges into, if any. */
-  private static List<Planned> plan(ModelLoader.Checkpoint ck, java.util.Set<String> adapted) {
+  private static List<Planned> plan(ModelLoader.Checkpoint ck, Set<String> adapted) {
     Map<String, String> moduleOf = new TreeMap<>(); // stored weight name -> adapted module path
     for (String path : adapted) {
       moduleOf.put(ck.stored().get(path + ".weight"), path);
@@ -289,6 +306,26 @@ public final class MergedExport {
     return r;
   }
 
+  private static void checkBaseName(Path adapter, Path base, String name) throws IOException {
+    JsonNode c = JSON.readTree(adapter.resolve(PeftAdapter.CONFIG_FILE).toFile());
+    String declared = c == null ? "" : c.path("base_model_name_or_path").asText("");
+    // The given name, not the folder's: the same name, or the same last path segment of it.
+    if (!PeftAdapter.baseMatches(declared, name, name)) {
+      throw TrainerException.badConfig(
+          "export-merged: adapter "
+              + adapter
+              + " was trained on base model '"
+              + declared
+              + "' ("
+              + PeftAdapter.CONFIG_FILE
+              + " base_model_name_or_path), not on '"
+              + name
+              + "' (--base-model-name) at "
+              + base
+              + "; merge it into its own base model");
+    }
+  }
+
   /**
    * The result of an earlier export of the same inputs at {@code out}, or null when {@code out}
    * does not exist or is empty; anything else there is refused.
@@ -298,7 +335,7 @@ public final class MergedExport {
       return null;
     }
     Path recorded = out.resolve(RECORD_FILE);
-    if (Files.isRegularFile(recorded)) {
+    if (Files.isDirectory(out) && Files.isRegularFile(recorded)) {
       JsonNode r = JSON.readTree(recorded.toFile());
       if (r.path("baseConfigDigest").equals(record.get("baseConfigDigest"))
           && r.path("adapterDigest").equals(record.get("adapterDigest"))) {

@@ -97,6 +97,29 @@ public final class PeftAdapter {
   }
 
   /**
+   * Whether an adapter declaring base model {@code declared} fits a base model served or known as
+   * {@code servedName} from folder {@code modelPath}: empty (unknown), that name, the model
+   * folder's path or name, or a path ending in that name (the trainer writes the trial's base model
+   * name, else the model path).
+   */
+  public static boolean baseMatches(String declared, String servedName, String modelPath) {
+    if (declared.isBlank()) {
+      return true;
+    }
+    String dirName = fileName(modelPath);
+    return declared.equals(servedName)
+        || declared.equals(modelPath)
+        || declared.equals(dirName)
+        || fileName(declared).equals(dirName);
+  }
+
+  private static String fileName(String path) {
+    String p =
+        path.endsWith("/") && path.length() > 1 ? path.substring(0, path.length() - 1) : path;
+    return p.substring(p.lastIndexOf('/') + 1);
+  }
+
+  /**
    * Fields of adapter_config.json that do not change what the adapter computes (bookkeeping, or how
    * A and B were initialised) or that {@link #load} reads itself: any value is accepted.
    */

@@ -355,7 +355,9 @@ class MergedExportTest {
                   "--out",
                   out.toString(),
                   "--max-shard-size",
-                  "20KB"
+                  "20KB",
+                  "--base-model-name",
+                  "tiny-llama" // what the adapter declares
                 }))
         .isZero();
     assertThat(out.resolve(MergedExport.INDEX_FILE)).exists();
@@ -365,6 +367,15 @@ class MergedExportTest {
                   "export-merged", "--base-model", base.toString(), "--out", out.toString()
                 }))
         .isEqualTo(ExitCodes.BAD_CONFIG);
+    // Same shapes, another base by name (a fine-tuned sibling would look just the same).
+    assertThatThrownBy(
+            () ->
+                MergedExport.export(
+                    base, adapter, tmp.resolve("y"), SMALL_SHARDS, "meta-llama/Llama-3.2-1B"))
+        .isInstanceOf(TrainerException.class)
+        .hasMessageContaining("was trained on base model 'tiny-llama'")
+        .hasMessageContaining("not on 'meta-llama/Llama-3.2-1B' (--base-model-name)");
+    assertThat(tmp.resolve("y")).doesNotExist();
     assertThat(
             Main.run(
                 new String[] {

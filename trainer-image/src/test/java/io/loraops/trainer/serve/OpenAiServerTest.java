@@ -678,10 +678,10 @@ class OpenAiServerTest {
 
   @Test
   void baseModelMatchesByServedNameOrFolder() {
-    assertThat(InferenceEngine.baseMatches("", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("m", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("tiny", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("/lora/models/tiny", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("other", "m", "/x/tiny")).isFalse();
+    assertThat(PeftAdapter.baseMatches("", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("m", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("tiny", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("/lora/models/tiny", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("other", "m", "/x/tiny")).isFalse();
   }
 }
