@@ -136,9 +136,8 @@ public final class PeftAdapter {
           "lora_dropout",
           "use_rslora",
           "target_modules",
-          "init_lora_weights",
-          "loftq_config",
-          "eva_config",
+          "init_lora_weights", // checked below
+          "eva_config", // EVA initialises A and B only
           "corda_config",
           "megatron_core",
           "runtime_config",
@@ -160,6 +159,16 @@ public final class PeftAdapter {
     List<String> found = new ArrayList<>();
     if (!c.path("peft_type").asText("LORA").equals("LORA")) {
       found.add("peft_type " + c.path("peft_type").asText() + " (not LORA)");
+    }
+    JsonNode init = c.path("init_lora_weights");
+    if (!init.isMissingNode()
+        && !init.isNull()
+        && !init.isBoolean()
+        && !List.of("gaussian", "eva").contains(init.asText())) {
+      // PiSSA, OLoRA, CorDA and LoftQ initialise by changing W0 itself: such an adapter applies
+      // only to that changed base (PEFT converts it to plain LoRA when saving with
+      // path_initial_model_for_weight_conversion, which writes init_lora_weights true).
+      found.add("init_lora_weights=" + init.asText() + " (an initialisation that changes W0)");
     }
     if (!c.path("bias").asText("none").equals("none")) {
       found.add("bias=" + c.path("bias").asText() + " (trained biases)");

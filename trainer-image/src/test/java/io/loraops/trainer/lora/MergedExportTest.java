@@ -301,6 +301,12 @@ class MergedExportTest {
         "modules_to_save=[\"lm_head\"]");
     refused.put(edited(good, "bias", c -> c.put("bias", "all")), "bias=all");
     refused.put(
+        edited(good, "pissa", c -> c.put("init_lora_weights", "pissa")),
+        "init_lora_weights=pissa (an initialisation that changes W0)");
+    refused.put(
+        edited(good, "loftq", c -> c.putObject("loftq_config").put("loftq_bits", 4)),
+        "loftq_config={\"loftq_bits\":4}");
+    refused.put(
         edited(good, "ranks", c -> c.putObject("rank_pattern").put("q_proj", 8)), "rank_pattern=");
     refused.put(edited(good, "future", c -> c.put("shiny_new_feature", 3)), "shiny_new_feature=3");
     refused.put(
@@ -334,6 +340,8 @@ class MergedExportTest {
               c.putNull("target_parameters");
               c.put("qalora_group_size", 16);
               c.put("use_qalora", false);
+              c.put("init_lora_weights", "gaussian");
+              c.putObject("loftq_config");
             });
     assertThat(MergedExport.export(base, neutral, tmp.resolve("ok"), SMALL_SHARDS).mergedModules())
         .hasSize(4);
