@@ -303,7 +303,7 @@ class VllmDifferentialE2E {
         "--out",
         merged.toString(),
         "--max-shard-size",
-        "500KB"); // sharded, with an index, as a real checkpoint
+        "100KB"); // sharded, with an index, as a real checkpoint
     assertThat(merged.resolve("model.safetensors.index.json")).exists();
     try (InferenceProcess plain = InferenceProcess.vllmWithoutLora(merged, merged.getParent())) {
       plain.awaitReady(Duration.ofMinutes(4));

@@ -247,7 +247,11 @@ public final class LoraLinear {
       return;
     }
     try (NDArray d = delta()) { // [out, in]
-      mergedWeight = weight.add(compute.apply(d));
+      NDArray cast = compute.apply(d); // d itself in fp32
+      mergedWeight = weight.add(cast);
+      if (cast != d) {
+        cast.close();
+      }
     }
     merged = true;
   }
