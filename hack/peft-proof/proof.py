@@ -339,10 +339,13 @@ def merged_checks(name, model_dir, ref_dir, adapter, unmerged, ids, work, jar, l
     for shard in sorted(set(index.values())):
         with safe_open(str(merged / shard), "pt") as f:
             dtypes |= {f.get_slice(k).get_dtype() for k in f.keys()}
-    same_config = (merged / "config.json").read_bytes() == (model_dir / "config.json").read_bytes()
+    # config.json (so the dtype is the base's), generation_config.json and the tokenizer as the base's
+    copied = [f for f in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+              if (model_dir / f).exists()]
+    same_config = all((merged / f).read_bytes() == (model_dir / f).read_bytes() for f in copied)
     res[f"4 {label}: merged layout"] = (
         len(set(index.values())) > 1 and dtypes == {want} and same_config,
-        f"{len(set(index.values()))} {'/'.join(sorted(dtypes))}")
+        f"{len(set(index.values()))} {'/'.join(sorted(dtypes))}, {len(copied)} files")
     loadable = merged
     if ref_dir != model_dir:  # transformers-5 config: transformers 4.57 reads the twin's config
         loadable = work / f"merged-{tag}-tf4"
