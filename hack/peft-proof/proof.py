@@ -13,7 +13,11 @@ checks:
      gives the same logits as the Java model (max abs diff <= 1e-4, fp32);
   2. the same init (Java's initial adapter), data (Java's batches, replayed) and hyperparameters
      give the same loss for 10 optimizer steps (max relative diff <= 1e-3);
-  3. an adapter written by PEFT (random A and B, rsLoRA) loads in Java with the same logits.
+  3. an adapter written by PEFT (random A and B, rsLoRA) loads in Java with the same logits;
+  4. `lora-trainer export-merged` of both adapters (1 and 3) writes a sharded folder that
+     transformers loads with no missing or unexpected keys, whose logits equal PEFT's
+     merge_and_unload() and the unmerged model (max abs diff <= 1e-4, fp32; a half-precision base
+     stays half precision: the reference is then PEFT's merge rounded to it).
 Also checks that Python `tokenizers` tokenizes the dataset as the Java side did.
 Prints a pass/fail table; exits 1 if any check fails.
 """
@@ -309,6 +313,65 @@ def check_case(name, preset, targets, jar, root):
     jl3 = load_file(str(work / "java-logits-peft.safetensors"))
     d3 = (peft_logits(peft3, jl3["input_ids"].long()) - jl3["logits"]).abs().max().item()
     res["3 PEFT adapter in Java max|diff|"] = (d3 <= LOGITS_TOL, f"{d3:.2e}")
+    # 4. Merged export (lora-trainer export-merged) of the Java adapter and of the PEFT one.
+    res.update(merged_checks(name, model_dir, ref_dir, out, peft1, ids, work, jar, "Java adapter"))
+    res.update(merged_checks(name, model_dir, ref_dir, pdir, peft3, ids, work, jar, "PEFT rsLoRA"))
+    return res
+
+
+def merged_checks(name, model_dir, ref_dir, adapter, unmerged, ids, work, jar, label):
+    """lora-trainer export-merged of `adapter` into `model_dir`, in shards of 20 KB: transformers
+    loads the folder with no missing or unexpected keys, and its logits equal PEFT's
+    merge_and_unload() of the same base and adapter and the unmerged PEFT model `unmerged`. A layout
+    case's export keeps the base's half precision, so its reference is PEFT's fp32 merge rounded to
+    that dtype; the unmerged fp32 model then differs by that rounding and is shown for information."""
+    from safetensors import safe_open
+    tag = label.split()[0].lower()
+    merged = work / f"merged-{tag}"
+    shutil.rmtree(merged, ignore_errors=True)
+    java(["export-merged", "--base-model", model_dir, "--adapter", adapter, "--out", merged,
+          "--max-shard-size", "20KB"], jar)
+    res = {}
+    dtype = LAYOUT_CASES[name][1] if name in LAYOUT_CASES else torch.float32
+    want = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}[dtype]
+    index = json.loads((merged / "model.safetensors.index.json").read_text())["weight_map"]
+    dtypes = set()
+    for shard in sorted(set(index.values())):
+        with safe_open(str(merged / shard), "pt") as f:
+            dtypes |= {f.get_slice(k).get_dtype() for k in f.keys()}
+    # config.json (so the dtype is the base's), generation_config.json and the tokenizer as the base's
+    copied = [f for f in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+              if (model_dir / f).exists()]
+    same_config = all((merged / f).read_bytes() == (model_dir / f).read_bytes() for f in copied)
+    res[f"4 {label}: merged layout"] = (
+        len(set(index.values())) > 1 and dtypes == {want} and same_config,
+        f"{len(set(index.values()))} {'/'.join(sorted(dtypes))}, {len(copied)} files")
+    loadable = merged
+    if ref_dir != model_dir:  # transformers-5 config: transformers 4.57 reads the twin's config
+        loadable = work / f"merged-{tag}-tf4"
+        shutil.rmtree(loadable, ignore_errors=True)
+        shutil.copytree(merged, loadable)
+        shutil.copy(ref_dir / "config.json", loadable / "config.json")
+    torch.manual_seed(0)
+    ours, info = AutoModelForCausalLM.from_pretrained(
+        str(loadable), dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+    ours.eval()
+    problems = {k: v for k, v in info.items() if v}
+    res[f"4 {label}: transformers loads it"] = (not problems, "no missing/unexpected" if not problems
+                                                else str(problems)[:60])
+    reference = PeftModel.from_pretrained(base_model(ref_dir), str(adapter)).merge_and_unload()
+    if dtype != torch.float32:  # the weights only: model.to() would round RoPE's buffers too
+        with torch.no_grad():
+            for p in reference.parameters():
+                p.copy_(p.to(dtype).to(torch.float32))
+    ours_logits = peft_logits(ours, ids)
+    d = (ours_logits - peft_logits(reference, ids)).abs().max().item()
+    res[f"4 {label}: = merge_and_unload"] = (d <= LOGITS_TOL, f"{d:.2e}")
+    du = (ours_logits - peft_logits(unmerged, ids)).abs().max().item()
+    if dtype == torch.float32:
+        res[f"4 {label}: = unmerged"] = (du <= LOGITS_TOL, f"{du:.2e}")
+    else:
+        res[f"4 {label}: = unmerged"] = (True, f"{du:.2e} (info: {want})")
     return res
 
 

@@ -76,6 +76,18 @@ final class InferenceProcess implements AutoCloseable {
     return new InferenceProcess("vllm", command, logDir.resolve("vllm.log"));
   }
 
+  /**
+   * vLLM serving {@code model} as a plain base model with LoRA disabled (a merged export): the
+   * flags of {@link #VLLM_FLAGS} without the LoRA ones, log in {@code logDir}/vllm.log.
+   */
+  static InferenceProcess vllmWithoutLora(Path model, Path logDir) throws IOException {
+    List<String> command = new ArrayList<>();
+    command.add(LocalMode.REPO.resolve("hack/vllm").toString());
+    command.addAll(List.of("--model", model.toString(), "--served-model-name", servedName(model)));
+    command.addAll(List.of("--dtype", "float32", "--max-model-len", "128"));
+    return new InferenceProcess("vllm (no LoRA)", command, logDir.resolve("vllm.log"));
+  }
+
   /** The project's server serving {@code model} under its folder's name. */
   static InferenceProcess ours(Path model, Path logDir) throws IOException {
     return new InferenceProcess(

@@ -279,6 +279,50 @@ class VllmDifferentialE2E {
     }
   }
 
+  /**
+   * {@code lora-trainer export-merged} of the all-linear adapter, served by a second vLLM with LoRA
+   * disabled as a plain base model: the same greedy token ids as that adapter on vLLM and on our
+   * server, log-probabilities within 1e-4 (merged weights differ from the unmerged path only by
+   * float32 rounding).
+   */
+  @Test
+  void theMergedExportServedByVllmWithLoraOffAnswersAsTheAdapter() throws Exception {
+    String adapter = "all-linear-r16";
+    Path merged = work.resolve("merged").resolve(model + "-" + adapter + "-merged");
+    if (Files.exists(merged)) { // an earlier run's export, of other weights perhaps
+      try (var files = Files.walk(merged)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
+    }
+    trainer(
+        "export-merged",
+        "--base-model",
+        work.resolve(model).toString(),
+        "--adapter",
+        models.get(adapter).toString(),
+        "--out",
+        merged.toString(),
+        "--max-shard-size",
+        "100KB"); // sharded, with an index, as a real checkpoint
+    assertThat(merged.resolve("model.safetensors.index.json")).exists();
+    try (InferenceProcess plain = InferenceProcess.vllmWithoutLora(merged, merged.getParent())) {
+      plain.awaitReady(Duration.ofMinutes(4));
+      String name = InferenceProcess.servedName(merged);
+      for (String prompt : PROMPTS) {
+        Greedy reference = greedy(vllm, adapter, prompt);
+        String what = name + " on '" + prompt + "'";
+        for (Greedy other : List.of(greedy(plain, name, prompt), greedy(ours, adapter, prompt))) {
+          assertThat(other.tokens()).as(what + ": token ids").isEqualTo(reference.tokens());
+          for (int i = 0; i < TOKENS; i++) {
+            assertThat(other.logprobs().get(i))
+                .as(what + ": log-probability of token " + i)
+                .isCloseTo(reference.logprobs().get(i), within(LOGPROB_TOLERANCE));
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void chatCompletionsWithTheModelsOwnTemplateAgree() throws Exception {
     double worst = 0;

@@ -2,11 +2,13 @@ package io.loraops.trainer;
 
 import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.ExitCodes;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
 import io.loraops.trainer.data.TextTokenizer;
+import io.loraops.trainer.lora.MergedExport;
 import io.loraops.trainer.model.TinyModels;
 import io.loraops.trainer.report.Reports;
 import io.loraops.trainer.serve.ServeMain;
@@ -17,7 +19,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The trainer's command line.
@@ -29,6 +36,7 @@ import java.util.Locale;
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
  * java -jar lora-trainer.jar bench &lt;modelDir&gt; &lt;batch&gt; &lt;seq&gt; &lt;steps&gt; &lt;targets&gt; &lt;rank&gt;
  * java -jar lora-trainer.jar serve --model &lt;dir&gt; [--served-model-name N] [--port 8000] ...
+ * java -jar lora-trainer.jar export-merged --base-model &lt;dir&gt; --adapter &lt;dir&gt; --out &lt;dir&gt; [--max-shard-size 5GB] [--base-model-name N]
  * java -jar lora-trainer.jar gen-adapter &lt;modelDir&gt; &lt;outDir&gt; &lt;rank&gt; &lt;targets&gt; &lt;seed&gt; [random|random_rslora|nan]
  * java -jar lora-trainer.jar bench-serve &lt;url&gt; &lt;adapterV1&gt; &lt;adapterV2&gt; [rounds]
  * java -jar lora-trainer.jar chat-render &lt;modelDir&gt; &lt;conversations.json&gt;   chat template proof
@@ -64,6 +72,8 @@ public final class Main {
               : usage("proof-train <config> <dumpDir>");
         case "serve":
           return ServeMain.run(rest, System.out);
+        case "export-merged":
+          return exportMerged(rest);
         case "warm-up":
           return rest.length == 0 ? warmUp() : usage("warm-up takes no argument");
         case "gen-model":
@@ -99,11 +109,87 @@ public final class Main {
             + "       lora-trainer "
             + ServeOptions.USAGE
             + "\n"
+            + "       lora-trainer "
+            + EXPORT_MERGED_USAGE
+            + "\n"
             + "       lora-trainer gen-adapter <modelDir> <outDir> <rank> <targets> <seed> [random|random_rslora|nan]\n"
             + "       lora-trainer bench-serve <url> <adapterV1> <adapterV2> [rounds]\n"
             + "       lora-trainer chat-render <modelDir> <conversations.json>\n"
             + "       lora-trainer rank-similarity <adapterDir> <adapterDir>");
     return ExitCodes.BAD_CONFIG;
+  }
+
+  static final String EXPORT_MERGED_USAGE =
+      "export-merged --base-model <dir> --adapter <dir> --out <dir> [--max-shard-size 5GB]"
+          + " [--base-model-name NAME]";
+
+  /**
+   * {@code export-merged}: the base with the adapter merged in, as a Hugging Face model folder
+   * ({@link MergedExport}); prints one JSON line (out, files, digest, merged modules).
+   */
+  static int exportMerged(String[] args) throws IOException {
+    Map<String, String> opts = new LinkedHashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      String key = args[i];
+      if (!List.of("--base-model", "--adapter", "--out", "--max-shard-size", "--base-model-name")
+              .contains(key)
+          || i + 1 >= args.length) {
+        return usage("export-merged: unknown option or missing value: " + key);
+      }
+      opts.put(key, args[++i]);
+    }
+    for (String required : List.of("--base-model", "--adapter", "--out")) {
+      if (!opts.containsKey(required)) {
+        return usage("export-merged needs " + required);
+      }
+    }
+    long shard =
+        opts.containsKey("--max-shard-size")
+            ? parseSize(opts.get("--max-shard-size"))
+            : MergedExport.DEFAULT_MAX_SHARD_BYTES;
+    MergedExport.Result r =
+        MergedExport.export(
+            Path.of(opts.get("--base-model")),
+            Path.of(opts.get("--adapter")),
+            Path.of(opts.get("--out")),
+            shard,
+            opts.get("--base-model-name"));
+    Map<String, Object> line = new LinkedHashMap<>();
+    line.put("event", r.existing() ? "merged-export-exists" : "merged-export-written");
+    line.put("out", r.out().toString());
+    line.put("digest", r.digest());
+    line.put("files", r.files());
+    line.put("mergedModules", r.mergedModules().size());
+    System.out.println(new ObjectMapper().writeValueAsString(line));
+    return 0;
+  }
+
+  /**
+   * A size as transformers' {@code max_shard_size} takes it: bytes, or a number with KB, MB, GB
+   * (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+   */
+  static long parseSize(String s) {
+    Matcher m = Pattern.compile("(\\d+)\\s*([KMG]i?B)?").matcher(s.trim());
+    if (!m.matches()) {
+      throw TrainerException.badConfig(
+          "--max-shard-size " + s + ": expected bytes or a number with KB, MB, GB, KiB, MiB, GiB");
+    }
+    long n = Long.parseLong(m.group(1));
+    String unit = m.group(2) == null ? "B" : m.group(2);
+    long factor =
+        switch (unit) {
+          case "KB" -> 1_000L;
+          case "MB" -> 1_000_000L;
+          case "GB" -> 1_000_000_000L;
+          case "KiB" -> 1L << 10;
+          case "MiB" -> 1L << 20;
+          case "GiB" -> 1L << 30;
+          default -> 1L;
+        };
+    if (n <= 0) {
+      throw TrainerException.badConfig("--max-shard-size must be positive, got " + s);
+    }
+    return Math.multiplyExact(n, factor);
   }
 
   /**

@@ -7,6 +7,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import io.loraops.trainer.data.Batches;
@@ -27,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -136,7 +138,7 @@ class LoraInvariantsTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"tiny-gpt2", "tiny-llama"})
+  @ValueSource(strings = {"tiny-gpt2", "tiny-llama", "tiny-phi3"})
   void mergeAddsScaledBATimesAndUnmergeRestores(String preset) throws Exception {
     try (NDManager m = NDManager.newBaseManager()) {
       CausalLM model = ModelLoader.load(Fixtures.model(preset), m);
@@ -167,10 +169,48 @@ class LoraInvariantsTest {
         assertThat(mergedLogits[i]).isCloseTo(adapted[i], within(1e-4f));
       }
       layers.forEach(LoraLinear::unmerge);
-      float[] restored = l.weight().toFloatArray();
-      for (int i = 0; i < w0.length; i++) {
-        assertThat(restored[i]).isCloseTo(w0[i], within(1e-6f));
+      // Bit-exact: merge keeps W0 and unmerge puts it back. Subtracting scale·B·A again would not
+      // be: (w + d) - d != w in float32 for most w (checked below on these very weights).
+      assertThat(l.weight().toFloatArray()).containsExactly(w0);
+      assertThat(logits(model)).containsExactly(adapted);
+      int inexact = 0;
+      for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+          float d = merged[o * in + i] - w0[o * in + i];
+          inexact += (merged[o * in + i] - d) != w0[o * in + i] ? 1 : 0;
+        }
       }
+      assertThat(inexact).as("weights that subtracting would not restore").isPositive();
+    }
+  }
+
+  @Test
+  void mergeAndUnmergeWorkOnBf16WeightsAndUnmergeRestoresTheOutputsExactly() throws Exception {
+    Path adapter = tmp.resolve("bf16-adapter");
+    RandomAdapter.write(
+        Fixtures.model("tiny-llama"),
+        adapter,
+        4,
+        List.of("all-linear"),
+        1,
+        "tiny",
+        RandomAdapter.Weights.RANDOM);
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model("tiny-llama"), m, DataType.BFLOAT16);
+      float[] base = logits(model);
+      PeftAdapter.read(adapter, model);
+      float[] adapted = logits(model);
+      model.linears().values().forEach(LoraLinear::merge);
+      float[] merged = logits(model);
+      model.linears().values().forEach(LoraLinear::unmerge);
+      assertThat(logits(model)).containsExactly(adapted);
+      float dMerged = 0;
+      float dBase = 0;
+      for (int i = 0; i < adapted.length; i++) {
+        dMerged = Math.max(dMerged, Math.abs(merged[i] - adapted[i]));
+        dBase = Math.max(dBase, Math.abs(base[i] - adapted[i]));
+      }
+      assertThat(dMerged).as("merged vs unmerged, bf16").isLessThan(dBase / 10);
     }
   }
 

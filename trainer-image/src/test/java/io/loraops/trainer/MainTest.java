@@ -217,4 +217,15 @@ class MainTest {
         .isTrue();
     assertThat(Main.isNativeOom(new ai.djl.engine.EngineException("shape mismatch"))).isFalse();
   }
+
+  @Test
+  void maxShardSizeParsesAsTransformersWritesIt() {
+    assertThat(Main.parseSize("5GB")).isEqualTo(5_000_000_000L);
+    assertThat(Main.parseSize("20KB")).isEqualTo(20_000L);
+    assertThat(Main.parseSize("2MiB")).isEqualTo(2L << 20);
+    assertThat(Main.parseSize("1234")).isEqualTo(1234L);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Main.parseSize("5 TB"))
+        .isInstanceOf(TrainerException.class)
+        .hasMessageContaining("--max-shard-size");
+  }
 }

@@ -16,7 +16,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The safetensors codec: F32 round trip with metadata and aligned header; BF16 and F16 reads. */
+/**
+ * The safetensors codec: F32 round trip with metadata and aligned header; BF16 and F16 reads and
+ * writes.
+ */
 class SafeTensorsTest {
   @TempDir Path tmp;
 
@@ -63,6 +66,35 @@ class SafeTensorsTest {
       SafeTensors st = SafeTensors.open(f);
       assertThat(st.load("b", m).toFloatArray()).containsExactly(1.5f);
       assertThat(st.load("h", m).toFloatArray()).containsExactly(-2f, 65504f);
+    }
+  }
+
+  @Test
+  void halfPrecisionWritesRoundToNearestEvenAsTorchDoes() throws Exception {
+    float one = 1f;
+    float tieDown = 1f + 0x1p-8f; // halfway between bf16 1 and 1 + 2^-7: the even one is 1
+    float tieUp = 1f + 3 * 0x1p-8f; // halfway between 1 + 2^-7 and 1 + 2^-6: the even one is above
+    float[] v = {one, tieDown, tieUp, -tieUp, Float.NaN, Float.POSITIVE_INFINITY, Float.MAX_VALUE};
+    try (NDManager m = NDManager.newBaseManager()) {
+      NDArray a = m.create(v, new Shape(v.length));
+      ByteBuffer bf16 = SafeTensors.encode(a, "BF16");
+      float[] back = new float[v.length];
+      for (int i = 0; i < v.length; i++) {
+        back[i] = Float.intBitsToFloat((bf16.getShort(2 * i) & 0xffff) << 16);
+      }
+      assertThat(back[0]).isEqualTo(1f);
+      assertThat(back[1]).isEqualTo(1f);
+      assertThat(back[2]).isEqualTo(1f + 0x1p-6f);
+      assertThat(back[3]).isEqualTo(-(1f + 0x1p-6f));
+      assertThat(back[4]).isNaN();
+      assertThat(back[5]).isEqualTo(Float.POSITIVE_INFINITY);
+      assertThat(back[6]).isEqualTo(Float.POSITIVE_INFINITY); // overflows, as torch's cast does
+
+      // F16 through the engine: 1 + 2^-11 is halfway between 1 and 1 + 2^-10, rounds to 1.
+      NDArray h = m.create(new float[] {1f + 0x1p-11f, 65520f}, new Shape(2));
+      ByteBuffer f16 = SafeTensors.encode(h, "F16");
+      assertThat(f16.getShort(0)).isEqualTo((short) 0x3c00); // 1.0
+      assertThat(f16.getShort(2)).isEqualTo((short) 0x7c00); // inf: 65520 rounds past 65504
     }
   }
 }

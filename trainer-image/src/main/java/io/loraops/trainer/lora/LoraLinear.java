@@ -25,7 +25,7 @@ import java.util.function.UnaryOperator;
  *
  *   scale = alpha / r   (LoRA, Hu et al. 2021, section 4.1)
  *         = alpha / sqrt(r)   (rsLoRA, Kalajdzievski 2023)
- *   merge:   W0 <- W0 + scale·B·A     unmerge: W0 <- W0 - scale·B·A
+ *   merge:   W <- W0 + scale·B·A      unmerge: W <- W0 (kept, so bit-exact)
  * </pre>
  *
  * <p>Weights are kept in PyTorch's {@code nn.Linear} layout {@code [out, in]}; GPT-2's {@code
@@ -39,7 +39,8 @@ import java.util.function.UnaryOperator;
  */
 public final class LoraLinear {
   private final String path;
-  private final NDArray weight; // W0 [out, in], frozen
+  private final NDArray weight; // W0 [out, in], frozen, never written
+  private NDArray mergedWeight; // W0 + scale·B·A [out, in] while merged, else null
   private final NDArray bias; // [out] or null, frozen
   private final UnaryOperator<NDArray>
       compute; // A and B -> the activations' dtype (mixed precision)
@@ -178,8 +179,9 @@ public final class LoraLinear {
     return loraA != null;
   }
 
+  /** The weight forward applies, [out, in]: W0, or W0 + scale·B·A while merged. */
   public NDArray weight() {
-    return weight;
+    return merged ? mergedWeight : weight;
   }
 
   public NDArray bias() {
@@ -204,7 +206,7 @@ public final class LoraLinear {
 
   /** x [..., in] -> [..., out]. */
   public NDArray forward(NDArray x, boolean training) {
-    NDArray y = x.getNDArrayInternal().linear(x, weight, bias).singletonOrThrow(); // [B, T, out]
+    NDArray y = x.getNDArrayInternal().linear(x, weight(), bias).singletonOrThrow(); // [B, T, out]
     if (active != null) {
       y = y.add(loraPath(x, active.a(), active.b(), active.scale())); // inference, no dropout
     }
@@ -227,30 +229,40 @@ public final class LoraLinear {
 
   /** scale·B·A [out, in], the weight update the adapter stands for. */
   public NDArray delta() {
-    return loraB.matMul(loraA).mul(scale); // [out, r] x [r, in] -> [out, in]
+    try (NDArray ba = loraB.matMul(loraA)) { // [out, r] x [r, in] -> [out, in]
+      return ba.mul(scale);
+    }
   }
 
-  /** W0 <- W0 + scale·B·A, so inference needs no extra matmuls. */
+  /**
+   * W <- W0 + scale·B·A, so inference needs no extra matmuls. The sum is a new tensor and W0 is
+   * kept untouched: subtracting scale·B·A again would restore W0 only up to float rounding (in fp32
+   * {@code (w + d) - d != w} for many w), while keeping it makes {@link #unmerge} bit-exact, for
+   * twice the adapted layers' weight memory while merged. The update is computed in float32 (A, B
+   * are float32) and cast once to W0's dtype by {@code compute}: with bf16 weights the sum is bf16
+   * + bf16(scale·B·A), as PEFT merges a bf16 layer.
+   */
   public void merge() {
     if (loraA == null || merged) {
       return;
     }
-    try (NDArray ba = loraB.matMul(loraA);
-        NDArray d = ba.mul(scale)) { // [out, in]
-      weight.addi(d);
+    try (NDArray d = delta()) { // [out, in]
+      NDArray cast = compute.apply(d); // d itself in fp32
+      mergedWeight = weight.add(cast);
+      if (cast != d) {
+        cast.close();
+      }
     }
     merged = true;
   }
 
-  /** W0 <- W0 - scale·B·A; restores W0 up to float rounding. */
+  /** W <- W0: the original weight, bit for bit (see {@link #merge}). */
   public void unmerge() {
     if (!merged) {
       return;
     }
-    try (NDArray ba = loraB.matMul(loraA);
-        NDArray d = ba.mul(scale)) { // [out, in]
-      weight.subi(d);
-    }
     merged = false;
+    mergedWeight.close();
+    mergedWeight = null;
   }
 }

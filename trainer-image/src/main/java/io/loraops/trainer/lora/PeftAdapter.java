@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -96,6 +97,98 @@ public final class PeftAdapter {
   }
 
   /**
+   * Whether an adapter declaring base model {@code declared} fits a base model served or known as
+   * {@code servedName} from folder {@code modelPath}: empty (unknown), that name, the model
+   * folder's path or name, or a path ending in that name (the trainer writes the trial's base model
+   * name, else the model path).
+   */
+  public static boolean baseMatches(String declared, String servedName, String modelPath) {
+    if (declared.isBlank()) {
+      return true;
+    }
+    String dirName = fileName(modelPath);
+    return declared.equals(servedName)
+        || declared.equals(modelPath)
+        || declared.equals(dirName)
+        || fileName(declared).equals(dirName);
+  }
+
+  private static String fileName(String path) {
+    String p =
+        path.endsWith("/") && path.length() > 1 ? path.substring(0, path.length() - 1) : path;
+    return p.substring(p.lastIndexOf('/') + 1);
+  }
+
+  /**
+   * Fields of adapter_config.json that do not change what the adapter computes (bookkeeping, or how
+   * A and B were initialised) or that {@link #load} reads itself: any value is accepted.
+   */
+  private static final Set<String> UNDERSTOOD =
+      Set.of(
+          "peft_type",
+          "task_type",
+          "auto_mapping",
+          "base_model_name_or_path",
+          "revision",
+          "inference_mode",
+          "r",
+          "lora_alpha",
+          "lora_dropout",
+          "use_rslora",
+          "target_modules",
+          "init_lora_weights", // checked below
+          "eva_config", // EVA initialises A and B only
+          "corda_config",
+          "megatron_core",
+          "runtime_config",
+          "peft_version",
+          "qalora_group_size", // used only with use_qalora, refused below
+          // PEFT itself sets it from the layer type (true for GPT-2's Conv1D, false for nn.Linear)
+          // whatever the file says; A and B have the same shapes either way.
+          "fan_in_fan_out",
+          "bias"); // checked below
+
+  /**
+   * What in {@code c} asks for more than plain LoRA on the target modules (null: nothing): a PEFT
+   * feature this trainer does not implement (DoRA, per-module ranks, trained biases, modules saved
+   * whole, layer selection, ...) or a field it does not know, set to anything but its neutral value
+   * (null, false, empty). A new PEFT field is thus refused until someone checks what it means,
+   * rather than ignored: merged into weights or served, an ignored feature would be wrong silently.
+   */
+  static String unsupportedFeatures(JsonNode c) {
+    List<String> found = new ArrayList<>();
+    if (!c.path("peft_type").asText("LORA").equals("LORA")) {
+      found.add("peft_type " + c.path("peft_type").asText() + " (not LORA)");
+    }
+    JsonNode init = c.path("init_lora_weights");
+    if (!init.isMissingNode()
+        && !init.isNull()
+        && !init.isBoolean()
+        && !List.of("gaussian", "eva").contains(init.asText())) {
+      // PiSSA, OLoRA, CorDA and LoftQ initialise by changing W0 itself: such an adapter applies
+      // only to that changed base (PEFT converts it to plain LoRA when saving with
+      // path_initial_model_for_weight_conversion, which writes init_lora_weights true).
+      found.add("init_lora_weights=" + init.asText() + " (an initialisation that changes W0)");
+    }
+    if (!c.path("bias").asText("none").equals("none")) {
+      found.add("bias=" + c.path("bias").asText() + " (trained biases)");
+    }
+    for (var it = c.fields(); it.hasNext(); ) {
+      var f = it.next();
+      JsonNode v = f.getValue();
+      boolean neutral =
+          v.isNull()
+              || (v.isBoolean() && !v.asBoolean())
+              || (v.isContainerNode() && v.isEmpty())
+              || (v.isTextual() && v.asText().isEmpty());
+      if (!UNDERSTOOD.contains(f.getKey()) && !neutral) {
+        found.add(f.getKey() + "=" + v);
+      }
+    }
+    return found.isEmpty() ? null : String.join(", ", found);
+  }
+
+  /**
    * An adapter read from its files and checked against a model, installed nowhere yet.
    *
    * @param spec rank, alpha, dropout, targets and rsLoRA from adapter_config.json
@@ -134,15 +227,17 @@ public final class PeftAdapter {
       throw TrainerException.badConfig(
           "adapter " + dir + ": " + CONFIG_FILE + " is not a JSON object");
     }
-    if (!c.path("peft_type").asText("LORA").equals("LORA")) {
+    String unsupported = unsupportedFeatures(c);
+    if (unsupported != null) {
       throw TrainerException.badConfig(
-          "adapter " + dir + ": peft_type " + c.path("peft_type").asText() + " is not LORA");
-    }
-    if (c.path("use_dora").asBoolean(false)
-        || c.path("rank_pattern").size() > 0
-        || c.path("alpha_pattern").size() > 0) {
-      throw TrainerException.badConfig(
-          "adapter " + dir + ": DoRA, rank_pattern and alpha_pattern are not supported");
+          "adapter "
+              + dir
+              + ": "
+              + CONFIG_FILE
+              + " asks for "
+              + unsupported
+              + "; this trainer applies plain LoRA (W0 + scale·B·A on the target modules) only and"
+              + " refuses an adapter it would apply wrongly");
     }
     int r = c.path("r").asInt(8);
     double alpha = c.path("lora_alpha").asDouble(8);

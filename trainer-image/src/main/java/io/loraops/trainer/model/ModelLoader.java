@@ -32,10 +32,29 @@ public final class ModelLoader {
   }
 
   /**
-   * Loads the model in {@code dir} into {@code manager} in {@code dtype}: FLOAT32, or BFLOAT16 for
-   * mixed precision (see {@link CausalLM}).
+   * A model folder whose config.json and tensor files have been checked against each other (headers
+   * only, no tensor read).
+   *
+   * @param config the parsed config.json
+   * @param stored canonical Hugging Face name of each tensor the model expects -> its name in the
+   *     files (GPT-2 files may lack the {@code transformer.} prefix)
+   * @param fileOf every tensor name in the files -> the file holding it
    */
-  public static CausalLM load(Path dir, NDManager manager, DataType dtype) {
+  public record Checkpoint(
+      Path dir, ModelConfig config, Map<String, String> stored, Map<String, SafeTensors> fileOf) {
+
+    /** The header entry of the tensor stored as {@code storedName}. */
+    public SafeTensors.Entry entry(String storedName) {
+      return fileOf.get(storedName).entries().get(storedName);
+    }
+  }
+
+  /**
+   * Reads {@code dir}'s config.json and tensor headers and checks them against each other: every
+   * expected weight present with its exact shape, no unknown one left over; each violation is
+   * reported by name.
+   */
+  public static Checkpoint open(Path dir) {
     ModelConfig config = ModelConfig.read(dir);
     Map<String, Shape> expected = CausalLM.expectedShapes(config);
     Map<String, SafeTensors> fileOf = index(dir);
@@ -73,16 +92,39 @@ public final class ModelLoader {
               + String.join("; ", problems.subList(0, shown))
               + (problems.size() > shown ? "; and " + (problems.size() - shown) + " more" : ""));
     }
+    Map<String, String> stored = new LinkedHashMap<>();
+    expected.keySet().forEach(name -> stored.put(name, canonical.get(name)));
+    return new Checkpoint(dir, config, stored, fileOf);
+  }
+
+  /**
+   * Loads the model in {@code dir} into {@code manager} in {@code dtype}: FLOAT32, or BFLOAT16 for
+   * mixed precision (see {@link CausalLM}).
+   */
+  public static CausalLM load(Path dir, NDManager manager, DataType dtype) {
+    Checkpoint c = open(dir);
     Map<String, NDArray> weights = new LinkedHashMap<>();
     try {
-      for (String name : expected.keySet()) {
-        String stored = canonical.get(name);
-        weights.put(name, fileOf.get(stored).load(stored, manager));
+      for (Map.Entry<String, String> e : c.stored().entrySet()) {
+        weights.put(e.getKey(), c.fileOf().get(e.getValue()).load(e.getValue(), manager));
       }
     } catch (IOException e) {
       throw TrainerException.badConfig("baseModel " + dir + ": " + e.getMessage());
     }
-    return CausalLM.create(config, manager, weights, dtype);
+    return CausalLM.create(c.config(), manager, weights, dtype);
+  }
+
+  /**
+   * The model of checkpoint {@code c} with every weight a zero of its shape that occupies no memory
+   * (one scalar expanded, a view with stride 0): its layers, paths and shapes are those of the real
+   * model, for checking an adapter against a base too large to load. Its outputs mean nothing.
+   */
+  public static CausalLM skeleton(Checkpoint c, NDManager manager) {
+    NDArray zero = manager.zeros(new Shape());
+    Map<String, NDArray> weights = new LinkedHashMap<>();
+    CausalLM.expectedShapes(c.config())
+        .forEach((name, shape) -> weights.put(name, zero.broadcast(shape)));
+    return CausalLM.create(c.config(), manager, weights, DataType.FLOAT32);
   }
 
   private static String canonicalName(ModelConfig config, String name) {

@@ -8,20 +8,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -176,58 +174,180 @@ public final class SafeTensors {
     return Float.intBitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
   }
 
+  /** The bytes {@code e}'s data takes in the file. */
+  public static long bytes(Entry e) {
+    return e.end - e.begin;
+  }
+
+  /** Copies tensor {@code name}'s bytes, as stored (dtype unchanged), to {@code out}. */
+  public void transfer(String name, WritableByteChannel out) throws IOException {
+    Entry e = entries.get(name);
+    if (e == null) {
+      throw new IOException(file + ": no tensor " + name);
+    }
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      long pos = dataStart + e.begin;
+      long left = e.end - e.begin;
+      while (left > 0) {
+        long n = ch.transferTo(pos, left, out);
+        if (n <= 0) {
+          throw new IOException(file + ": short read of " + name);
+        }
+        pos += n;
+        left -= n;
+      }
+    }
+  }
+
+  /** What writes one tensor's little-endian bytes. */
+  @FunctionalInterface
+  public interface Data {
+    void writeTo(WritableByteChannel out) throws IOException;
+  }
+
   /**
-   * Writes float32 tensors in name order with the given metadata. The header is padded with spaces
-   * to a multiple of 8 bytes, as the reference implementation does, so data stays aligned.
+   * One tensor to write: its header fields and its data, produced only when the writer reaches it
+   * (so a file of many tensors never needs them all in memory at once).
+   *
+   * @param dtype F32, BF16 or F16
+   * @param data writes exactly shape.size() x (4 or 2) bytes
    */
+  public record Source(String dtype, long[] shape, Data data) {
+
+    /** A float32 tensor written in {@code dtype}: see {@link #encode}. */
+    public static Source of(NDArray fp32, String dtype) {
+      return new Source(
+          dtype, fp32.getShape().getShape(), out -> writeAll(out, encode(fp32, dtype)));
+    }
+  }
+
+  /**
+   * {@code fp32}'s values as little-endian {@code dtype} bytes: F32 as they are, BF16 and F16
+   * rounded to nearest even (as PyTorch's {@code .to(torch.bfloat16)} and {@code .half()} do).
+   */
+  public static ByteBuffer encode(NDArray fp32, String dtype) {
+    if (fp32.getDataType() != DataType.FLOAT32) {
+      throw new IllegalArgumentException("encode takes float32, got " + fp32.getDataType());
+    }
+    // toByteBuffer is in native order; x86 and aarch64 are little-endian like the format.
+    return switch (dtype) {
+      case "F32" -> fp32.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+      case "F16" -> {
+        try (NDArray half = fp32.toType(DataType.FLOAT16, false)) {
+          ByteBuffer b = half.toByteBuffer();
+          ByteBuffer copy = ByteBuffer.allocateDirect(b.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+          copy.put(b.order(ByteOrder.LITTLE_ENDIAN)).flip();
+          yield copy;
+        }
+      }
+      case "BF16" -> {
+        // DJL has no bfloat16 in its JNI (toType(BFLOAT16) aborts the JVM): rounded here.
+        FloatBuffer in = fp32.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        ByteBuffer outBuf =
+            ByteBuffer.allocateDirect(in.remaining() * 2).order(ByteOrder.LITTLE_ENDIAN);
+        while (in.hasRemaining()) {
+          outBuf.putShort(floatToBfloat16(in.get()));
+        }
+        yield outBuf.flip();
+      }
+      default -> throw new IllegalArgumentException("no encoding for dtype " + dtype);
+    };
+  }
+
+  /** float to bfloat16 bits, rounding to nearest even; NaN stays a (quiet) NaN, as c10 does. */
+  static short floatToBfloat16(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    if (Float.isNaN(f)) {
+      return (short) ((bits >>> 16) | 0x40);
+    }
+    int lsb = (bits >>> 16) & 1;
+    return (short) ((bits + 0x7fff + lsb) >>> 16);
+  }
+
+  private static void writeAll(WritableByteChannel out, ByteBuffer b) throws IOException {
+    while (b.hasRemaining()) {
+      out.write(b);
+    }
+  }
+
+  /** Writes float32 tensors in name order with the given metadata; see {@link #writeSources}. */
   public static void write(Path file, Map<String, NDArray> tensors, Map<String, String> metadata)
       throws IOException {
-    Map<String, NDArray> sorted = new TreeMap<>(tensors);
+    Map<String, Source> sources = new TreeMap<>();
+    for (Map.Entry<String, NDArray> t : tensors.entrySet()) {
+      NDArray a = t.getValue();
+      if (a.getDataType() != DataType.FLOAT32) {
+        throw new IOException(
+            "only float32 tensors are written, " + t.getKey() + " is " + a.getDataType());
+      }
+      sources.put(t.getKey(), Source.of(a, "F32"));
+    }
+    writeSources(file, sources, metadata);
+  }
+
+  /**
+   * Writes tensors in name order with the given metadata, each tensor's data produced as the writer
+   * reaches it. The header is padded with spaces to a multiple of 8 bytes, as the reference
+   * implementation does, so data stays aligned. The file appears whole or not at all (written
+   * beside it, synced, then renamed).
+   */
+  public static void writeSources(
+      Path file, Map<String, Source> tensors, Map<String, String> metadata) throws IOException {
+    Map<String, Source> sorted = new TreeMap<>(tensors);
     ObjectNode header = JSON.createObjectNode();
     if (metadata != null && !metadata.isEmpty()) {
       ObjectNode md = header.putObject("__metadata__");
       new TreeMap<>(metadata).forEach(md::put);
     }
     long offset = 0;
-    List<NDArray> order = new ArrayList<>();
-    for (Map.Entry<String, NDArray> t : sorted.entrySet()) {
-      NDArray a = t.getValue();
-      if (a.getDataType() != DataType.FLOAT32) {
-        throw new IOException(
-            "only float32 tensors are written, " + t.getKey() + " is " + a.getDataType());
-      }
-      long bytes = a.getShape().size() * 4;
+    for (Map.Entry<String, Source> t : sorted.entrySet()) {
+      Source src = t.getValue();
+      long bytes = new Shape(src.shape()).size() * bytesPer(src.dtype(), t.getKey(), file);
       ObjectNode n = header.putObject(t.getKey());
-      n.put("dtype", "F32");
+      n.put("dtype", src.dtype());
       var shape = n.putArray("shape");
-      for (long d : a.getShape().getShape()) {
+      for (long d : src.shape()) {
         shape.add(d);
       }
       var offs = n.putArray("data_offsets");
       offs.add(offset);
       offs.add(offset + bytes);
       offset += bytes;
-      order.add(a);
     }
     byte[] json = JSON.writeValueAsBytes(header);
     int padded = (json.length + 7) / 8 * 8;
-    byte[] headerBytes = new byte[padded];
-    System.arraycopy(json, 0, headerBytes, 0, json.length);
-    for (int i = json.length; i < padded; i++) {
-      headerBytes[i] = ' ';
+    ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+    head.putLong(padded).put(json);
+    while (head.hasRemaining()) {
+      head.put((byte) ' ');
     }
+    head.flip();
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream out = Files.newOutputStream(tmp)) {
-      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
-      out.write(len.array());
-      out.write(headerBytes);
-      for (NDArray a : order) {
-        ByteBuffer data = a.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        byte[] bytes = new byte[data.remaining()];
-        // toByteBuffer is in native order; x86 and aarch64 are little-endian like the format.
-        data.get(bytes);
-        out.write(bytes);
+    try (FileChannel out =
+        FileChannel.open(
+            tmp,
+            StandardOpenOption.CREATE,
+            StandardOpenOption.TRUNCATE_EXISTING,
+            StandardOpenOption.WRITE)) {
+      writeAll(out, head);
+      for (Map.Entry<String, Source> t : sorted.entrySet()) {
+        long before = out.position();
+        t.getValue().data().writeTo(out);
+        long expected =
+            new Shape(t.getValue().shape()).size()
+                * bytesPer(t.getValue().dtype(), t.getKey(), file);
+        if (out.position() - before != expected) {
+          throw new IOException(
+              file
+                  + ": tensor "
+                  + t.getKey()
+                  + " wrote "
+                  + (out.position() - before)
+                  + " bytes, expected "
+                  + expected);
+        }
       }
+      out.force(true);
     }
     Files.move(
         tmp,

@@ -50,6 +50,7 @@ public final class TinyModels {
           "tiny-llama-tied",
           "tiny-llama-h32",
           "tiny-qwen3-h32",
+          "tiny-phi3",
           "gpt2-small",
           "llama-100m",
           "llama-1b");
@@ -126,6 +127,7 @@ public final class TinyModels {
       case "tiny-llama-tied" -> llama(c, tokVocab, 32, 2, 4, 2, 64, 128, true);
       case "tiny-llama-h32" -> llama(c, tokVocab, 64, 2, 2, 1, 128, 256, false);
       case "tiny-qwen3-h32" -> qwen3(c, tokVocab, 64, 2, 4, 2, 32, 128, 512);
+      case "tiny-phi3" -> phi3(c, tokVocab, 32, 2, 4, 2, 64, 128);
       case "llama-100m" -> llama(c, 32000, 768, 12, 12, 4, 2048, 2048, true);
       case "llama-1b" -> {
         // Llama-3.2-1B's shape (1.24B parameters, 128256 vocab, GQA 32/8, tied head) for the GPU
@@ -268,6 +270,19 @@ public final class TinyModels {
     c.put("use_sliding_window", false);
     c.putNull("sliding_window");
     c.remove("mlp_bias");
+  }
+
+  /** Phi-3's structure: fused {@code qkv_proj} and {@code gate_up_proj}, untied head. */
+  private static void phi3(
+      ObjectNode c, int vocab, int d, int layers, int heads, int kv, int inter, int positions) {
+    llama(c, vocab, d, layers, heads, kv, inter, positions, false);
+    c.putArray("architectures").add("Phi3ForCausalLM");
+    c.put("model_type", "phi3");
+    c.putNull("rope_scaling");
+    c.putNull("sliding_window");
+    c.put("resid_pdrop", 0.0);
+    c.put("embd_pdrop", 0.0);
+    c.remove(List.of("mlp_bias", "attention_bias"));
   }
 
   private static void writeTokenizer(Path dir, List<String> vocab, ObjectMapper json)

@@ -362,7 +362,7 @@ public final class InferenceEngine implements AutoCloseable {
           prefix + PeftAdapter.CONFIG_FILE + " is not valid JSON: " + e.getMessage());
     }
     String declared = config == null ? "" : config.path("base_model_name_or_path").asText("");
-    if (!baseMatches(declared, servedName, modelPath)) {
+    if (!PeftAdapter.baseMatches(declared, servedName, modelPath)) {
       throw ApiException.badRequest(
           prefix
               + "it was trained on base model '"
@@ -375,28 +375,6 @@ public final class InferenceEngine implements AutoCloseable {
               + modelPath
               + "); load it on a server of its base model");
     }
-  }
-
-  /**
-   * Whether an adapter declaring base model {@code declared} fits the server: empty (unknown), the
-   * served name, the model folder's path or name, or a path ending in that name (the trainer writes
-   * the trial's base model name, else the model path).
-   */
-  static boolean baseMatches(String declared, String servedName, String modelPath) {
-    if (declared.isBlank()) {
-      return true;
-    }
-    String dirName = fileName(modelPath);
-    return declared.equals(servedName)
-        || declared.equals(modelPath)
-        || declared.equals(dirName)
-        || fileName(declared).equals(dirName);
-  }
-
-  private static String fileName(String path) {
-    String p =
-        path.endsWith("/") && path.length() > 1 ? path.substring(0, path.length() - 1) : path;
-    return p.substring(p.lastIndexOf('/') + 1);
   }
 
   /** Prompt tokens of {@code text}. */

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraops.trainer.Fixtures;
 import io.loraops.trainer.data.TextTokenizer;
 import io.loraops.trainer.lora.LoraLinear;
+import io.loraops.trainer.lora.MergedExport;
 import io.loraops.trainer.lora.PeftAdapter;
 import io.loraops.trainer.lora.RandomAdapter;
 import io.loraops.trainer.model.CausalLM;
@@ -435,6 +436,26 @@ class OpenAiServerTest {
   }
 
   @Test
+  void theMergedExportServedAsABaseWithNoLoraAnswersAsTheAdapterOnItsBase() throws Exception {
+    assertThat(load("a2", pod("a2"), false).statusCode()).isEqualTo(200);
+    String adapted = complete("a2", 16);
+    assertThat(adapted).isNotEqualTo(complete("tiny-llama", 16));
+    Path merged = adapters.resolve("a2-merged");
+    MergedExport.export(model, adapters.resolve("a2"), merged, 20_000); // sharded
+
+    close();
+    engine = InferenceEngine.load(merged.toString(), "a2-merged", 16);
+    server =
+        new OpenAiServer(engine, new PrintStream(logBytes, true, StandardCharsets.UTF_8), null);
+    server.start("127.0.0.1", 0);
+
+    JsonNode models = JSON.readTree(get("/v1/models").body()).get("data");
+    assertThat(models).hasSize(1); // a plain base: no adapter loaded
+    assertThat(models.get(0).get("id").asText()).isEqualTo("a2-merged");
+    assertThat(complete("a2-merged", 16)).isEqualTo(adapted);
+  }
+
+  @Test
   void twoAdaptersSideBySideEachAnswerAsAloneAndTheBaseStaysUntouched() throws Exception {
     String base = complete("tiny-llama");
     assertThat(load("a1", pod("a1"), false).statusCode()).isEqualTo(200);
@@ -657,10 +678,10 @@ class OpenAiServerTest {
 
   @Test
   void baseModelMatchesByServedNameOrFolder() {
-    assertThat(InferenceEngine.baseMatches("", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("m", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("tiny", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("/lora/models/tiny", "m", "/x/tiny")).isTrue();
-    assertThat(InferenceEngine.baseMatches("other", "m", "/x/tiny")).isFalse();
+    assertThat(PeftAdapter.baseMatches("", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("m", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("tiny", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("/lora/models/tiny", "m", "/x/tiny")).isTrue();
+    assertThat(PeftAdapter.baseMatches("other", "m", "/x/tiny")).isFalse();
   }
 }
