@@ -190,7 +190,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
         ownedJobsByTrial(loraJob, context.getSecondaryResources(Job.class));
     Map<String, List<Pod>> trialPods =
         podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
-    List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods);
+    List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods, now);
     progress.track(loraJob, observed, trialPods);
 
     earlyStopper.stopTrials(
@@ -236,7 +236,12 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     metrics.activeTrials(
         loraJob.getMetadata().getNamespace(), loraJob.getSpec().getAdapter(),
         loraJob.getMetadata().getName(), status.getTrialsActive());
-    return patchStatusIfChanged(client, loraJob, status, now);
+    UpdateControl<LoraJob> control = patchStatusIfChanged(client, loraJob, status, now);
+    // A trial waiting for its pod's result is judged at the latest when the wait runs out; the
+    // pod's own event usually brings it sooner.
+    return observed.stream().anyMatch(t -> Reasons.FINISHING.equals(t.getReason()))
+        ? control.rescheduleAfter(TrialObserver.POD_CACHE_GRACE)
+        : control;
   }
 
   /**
@@ -260,7 +265,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       LoraJob loraJob,
       List<Trial> trials,
       Map<String, Job> trialJobs,
-      Map<String, List<Pod>> trialPods) {
+      Map<String, List<Pod>> trialPods,
+      Instant now) {
     Map<String, TrialStatus> previous =
         loraJob.getStatus() == null
             ? Map.of()
@@ -275,7 +281,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
               TrialConfigs.artifactUri(loraJob, trial),
               trialJobs.get(trial.name()),
               trialPods.getOrDefault(trial.name(), List.of()),
-              previous.get(trial.name())));
+              previous.get(trial.name()),
+              now));
     }
     return observed;
   }

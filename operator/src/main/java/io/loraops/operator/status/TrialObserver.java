@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodCondition;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobCondition;
+import io.fabric8.kubernetes.api.model.batch.v1.JobStatus;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.ExitCodes;
 import io.loraops.contract.TrialSummary;
@@ -16,6 +17,9 @@ import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.support.Labels;
 import io.loraops.operator.sweep.Trial;
 import io.loraops.operator.trainer.TrialJobBuilder;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
@@ -31,12 +35,22 @@ public final class TrialObserver {
 
   private static final int MAX_MESSAGE = 512;
 
+  /**
+   * How long a complete trial Job whose pod is not in the operator's cache waits for it before its
+   * result counts as missing. The pod cache can be behind the Job cache by seconds (after an API
+   * server restart one informer may relist long after the other; ChaosIT found two trials recorded
+   * as MissingSummary that way); a pod that is really gone this soon after its Job completed was
+   * deleted by hand.
+   */
+  public static final Duration POD_CACHE_GRACE = Duration.ofSeconds(60);
+
   private TrialObserver() {}
 
   /**
    * @param job the trial's Job, or null if it does not exist
    * @param pods the trial's pods (any order)
    * @param previous the trial's entry in the last written status, or null
+   * @param now the time, for {@link #POD_CACHE_GRACE}
    */
   public static TrialStatus observe(
       Trial trial,
@@ -44,7 +58,8 @@ public final class TrialObserver {
       String artifactUri,
       Job job,
       List<Pod> pods,
-      TrialStatus previous) {
+      TrialStatus previous,
+      Instant now) {
     TrialStatus status = base(trial, jobName);
     if (job == null) {
       if (previous != null && TrialPhase.isTerminal(previous.getPhase())) {
@@ -87,7 +102,22 @@ public final class TrialObserver {
             Reasons.FINISHING,
             "the trainer exited; reading its result");
       }
+      if (pods.isEmpty() && now.isBefore(completedAt(jobStatus).plus(POD_CACHE_GRACE))) {
+        // No pod of the Job in our cache yet: the same wait, until the grace runs out.
+        return phase(
+            status,
+            TrialPhase.RUNNING,
+            Reasons.FINISHING,
+            "the trial Job is complete; waiting for its pod's result");
+      }
       status.setCompletionTime(jobStatus.getCompletionTime());
+      if (pods.isEmpty()) {
+        return phase(
+            status,
+            TrialPhase.FAILED,
+            Reasons.MISSING_SUMMARY,
+            "the trial Job is complete but its pod is gone, and with it the trainer's summary");
+      }
       if (summary.isEmpty() || !summary.get().succeeded()) {
         return phase(
             status,
@@ -338,6 +368,17 @@ public final class TrialObserver {
   private static String createdAt(Pod pod) {
     String ts = pod.getMetadata().getCreationTimestamp();
     return (ts == null ? "" : ts) + pod.getMetadata().getName();
+  }
+
+  /** When the Job completed; long ago if it does not say (nothing to wait for then). */
+  private static Instant completedAt(JobStatus jobStatus) {
+    try {
+      return jobStatus.getCompletionTime() == null
+          ? Instant.EPOCH
+          : Instant.parse(jobStatus.getCompletionTime());
+    } catch (DateTimeParseException e) {
+      return Instant.EPOCH;
+    }
   }
 
   private static int nz(Integer i) {

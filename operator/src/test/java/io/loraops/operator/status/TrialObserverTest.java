@@ -9,6 +9,7 @@ import io.loraops.contract.TrialSummary;
 import io.loraops.operator.Fixtures;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.sweep.Trial;
+import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -110,8 +111,20 @@ class TrialObserverTest {
     TrialStatus status = observe(complete(), List.of(pod("phase: Running")), null);
     assertThat(status.getPhase()).isEqualTo("Running");
     assertThat(status.getReason()).isEqualTo("Finishing");
-    // With the pod gone for good there is nothing to wait for.
-    assertThat(observe(complete(), List.of(), null).getReason()).isEqualTo("MissingSummary");
+  }
+
+  @Test
+  void aCompleteJobWithNoPodInTheCacheWaitsForItUntilTheGraceRunsOut() {
+    // After an API server restart the pod cache may relist long after the Job cache: the pod is
+    // on its way, and judging now would record "no summary" for good.
+    Instant completed = Instant.parse("2026-11-22T06:10:00Z");
+    TrialStatus early = observe(complete(), List.of(), null, completed.plusSeconds(5));
+    assertThat(early.getPhase()).isEqualTo("Running");
+    assertThat(early.getReason()).isEqualTo("Finishing");
+    // A pod still missing a minute after its Job completed was deleted: nothing to wait for.
+    TrialStatus late = observe(complete(), List.of(), null, completed.plusSeconds(61));
+    assertThat(late.getReason()).isEqualTo("MissingSummary");
+    assertThat(late.getMessage()).contains("its pod is gone");
   }
 
   @Test
@@ -248,8 +261,13 @@ class TrialObserverTest {
   }
 
   private static TrialStatus observe(Job job, List<Pod> pods, TrialStatus previous) {
+    // Long after every Job of these tests completed.
+    return observe(job, pods, previous, Instant.parse("2026-11-23T00:00:00Z"));
+  }
+
+  private static TrialStatus observe(Job job, List<Pod> pods, TrialStatus previous, Instant now) {
     return TrialObserver.observe(
-        TRIAL, "lj-1b2c3-t001", "pvc://adapters/x/t001", job, pods, previous);
+        TRIAL, "lj-1b2c3-t001", "pvc://adapters/x/t001", job, pods, previous, now);
   }
 
   static Job job(String status) {
