@@ -60,8 +60,7 @@ public final class ContractJson {
       return Optional.empty();
     }
     try {
-      PublishSummary summary =
-          MAPPER.readValue(terminationMessage.strip(), PublishSummary.class);
+      PublishSummary summary = MAPPER.readValue(terminationMessage.strip(), PublishSummary.class);
       return summary.outcome() == null ? Optional.empty() : Optional.of(summary);
     } catch (JsonProcessingException e) {
       return Optional.empty();

@@ -11,12 +11,12 @@ import java.util.List;
  * @param contractVersion {@link TrialConfig#CURRENT_VERSION}
  * @param sourcePath the best trial's adapter folder
  * @param expectedDigest the digest the trial reported for it ({@code sha256:<hex>}, see {@link
- *     AdapterDigest}); null when the trial reported none (the Job then only checks its copy
- *     against the source it read)
+ *     AdapterDigest}); null when the trial reported none (the Job then only checks its copy against
+ *     the source it read)
  * @param versionPath {@code <output>/<adapter>/v<N>}: created whole (written beside it, then
  *     renamed), never overwritten with other content
- * @param manifest written as {@code manifest.json}; its digest, files and merged path are filled
- *     in by the Job
+ * @param manifest written as {@code manifest.json}; its digest, files and merged path are filled in
+ *     by the Job
  * @param rankAnalysis null when the sweep has a single rank
  * @param merged null unless {@code spec.output.merged}
  * @param terminationMessagePath where the {@link PublishSummary} goes

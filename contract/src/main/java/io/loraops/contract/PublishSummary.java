@@ -4,8 +4,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What {@code lora-trainer publish} reports when it ends (the publish pod's termination message,
- * at most 4 KiB: the full rank analysis is in {@code rank-analysis.json}).
+ * What {@code lora-trainer publish} reports when it ends (the publish pod's termination message, at
+ * most 4 KiB: the full rank analysis is in {@code rank-analysis.json}).
  *
  * @param contractVersion {@link TrialConfig#CURRENT_VERSION}
  * @param outcome {@link TrialSummary#SUCCEEDED} or {@link TrialSummary#FAILED}

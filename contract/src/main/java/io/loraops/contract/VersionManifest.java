@@ -3,8 +3,8 @@ package io.loraops.contract;
 import java.util.List;
 
 /**
- * {@code manifest.json} in a published version folder: the version's record next to its
- * artifacts, so history survives the deletion of every Kubernetes object.
+ * {@code manifest.json} in a published version folder: the version's record next to its artifacts,
+ * so history survives the deletion of every Kubernetes object.
  *
  * @param adapter the LoraAdapter's name
  * @param version the version number (1, 2, ...; never reused)

@@ -86,6 +86,7 @@ class EarlyStoppingIT {
               for (Pod pod : kubelet.runningPods(null)) {
                 playTrainer(pod, job, stepByPod);
               }
+              kubelet.publishRunning();
               return SweepIT.isComplete(job);
             });
 
