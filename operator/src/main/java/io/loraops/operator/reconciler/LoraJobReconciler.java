@@ -92,7 +92,7 @@ import org.jboss.logging.Logger;
     apiGroups = "",
     resources = "pods/log",
     verbs = {"get"})
-// patch: a version record's claim becomes a published version (docs/publishing.md).
+// patch: a version record's claim becomes a published version (README, Publishing).
 @RBACRule(
     apiGroups = "",
     resources = "configmaps",
