@@ -25,7 +25,8 @@ public final class Heatmap {
 
   private static final int PANEL = 192;
   private static final int GAP = 48;
-  private static final int TOP = 56;
+  private static final int TOP = 72;
+  private static final int MIN_WIDTH = 640;
 
   /**
    * @param title the figure's heading
@@ -33,7 +34,7 @@ public final class Heatmap {
    */
   public static String svg(String title, List<List<Panel>> rows) {
     int columns = rows.stream().mapToInt(List::size).max().orElse(1);
-    int width = GAP + columns * (PANEL + GAP) + 60;
+    int width = Math.max(MIN_WIDTH, GAP + columns * (PANEL + GAP) + 60);
     int height = TOP + rows.size() * (PANEL + GAP + 16) + 24;
     StringBuilder s = new StringBuilder();
     s.append(
@@ -53,8 +54,16 @@ public final class Heatmap {
             42,
             11,
             "normal",
-            "phi(i, j) = ||U_best,i^T U_other,j||_F^2 / min(i, j); rows i: best trial's top-i"
-                + " directions, columns j: the other rank's top-j"));
+            "phi(i, j) = ||U_best,i^T U_other,j||_F^2 / min(i, j) over lora_A's right-singular"
+                + " vectors (LoRA paper, 7.2)"));
+    s.append(
+        text(
+            GAP,
+            57,
+            11,
+            "normal",
+            "rows i: the best trial's top-i directions; columns j: the other rank's top-j;"
+                + " mean over layers"));
     for (int r = 0; r < rows.size(); r++) {
       for (int c = 0; c < rows.get(r).size(); c++) {
         int x = GAP + c * (PANEL + GAP);
