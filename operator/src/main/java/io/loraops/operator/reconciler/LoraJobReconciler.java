@@ -497,16 +497,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             ? new Objective()
             : loraJob.getSpec().getSweep().getObjective();
     Job publishJob = ownedPublishJob(loraJob);
-    // Pods of this very Job: a publish Job deleted to retry leaves pods of the same job name.
-    List<Pod> publishJobPods =
-        publishJob == null
-            ? List.of()
-            : publishPods.getSecondaryResources(loraJob).stream()
-                .filter(
-                    p ->
-                        p.getMetadata().getOwnerReferences().stream()
-                            .anyMatch(o -> o.getUid().equals(publishJob.getMetadata().getUid())))
-                .toList();
+    List<Pod> publishJobPods = podsOf(loraJob, publishJob);
     Publisher publisher =
         new Publisher(
             client,
@@ -528,9 +519,21 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
         .orElse(null);
   }
 
-  private static boolean isOwnedBy(HasMetadata child, LoraJob loraJob) {
+  /**
+   * The pods of this very publish Job (by owner uid: a publish Job deleted to retry leaves pods
+   * with the same job name).
+   */
+  private List<Pod> podsOf(LoraJob loraJob, Job publishJob) {
+    return publishJob == null
+        ? List.of()
+        : publishPods.getSecondaryResources(loraJob).stream()
+            .filter(pod -> isOwnedBy(pod, publishJob))
+            .toList();
+  }
+
+  private static boolean isOwnedBy(HasMetadata child, HasMetadata owner) {
     return child.getMetadata().getOwnerReferences().stream()
-        .anyMatch(o -> o.getUid().equals(loraJob.getMetadata().getUid()));
+        .anyMatch(o -> o.getUid().equals(owner.getMetadata().getUid()));
   }
 
   private static String jobNameOf(Pod pod) {
