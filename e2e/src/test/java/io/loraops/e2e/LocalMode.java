@@ -281,7 +281,7 @@ final class LocalMode implements AutoCloseable {
                 .v1()
                 .jobs()
                 .inNamespace(namespace)
-                .withLabelSelector(Labels.PUBLISH_SELECTOR)
+                .withLabel(Labels.COMPONENT, Labels.PUBLISH_COMPONENT)
                 .withLabel(Labels.LORA_JOB, name)
                 .list()
                 .getItems())
