@@ -28,12 +28,13 @@ fmt: ## format every Java file (google-java-format)
 	$(MVN) spotless:apply
 
 .PHONY: test
-test: tools vllm ## every test tier: format, unit (*Test), integration (*IT, real Kueue included), end-to-end (*E2E, real vLLM included), Argo CD and Flux health, PEFT and chat-template proofs
+test: tools vllm ## every test tier: format, unit (*Test), integration (*IT, real Kueue included), end-to-end (*E2E, real vLLM included), Argo CD and Flux health, PEFT, chat-template and rank-similarity proofs
 	$(MVN) spotless:check
 	$(MVN) verify
 	cd hack/health && GOTOOLCHAIN=local go test ./...
 	hack/peft-proof/run.sh
 	hack/peft-proof/chat-templates.sh
+	hack/peft-proof/rank-similarity.sh
 
 .PHONY: test-under-load
 test-under-load: tools vllm ## the IT and E2E tiers 3 times in a row while a busy loop per core keeps every core busy (ROUNDS=3, TIERS="it e2e")

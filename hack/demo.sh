@@ -132,6 +132,11 @@ up() {
   echo
   echo "Published adapter (version ${version}, ${uri}):"
   ls -l "$dir"
+  if [ -n "$(k get lorajob "$JOB" -o jsonpath='{.status.rankAnalysis.recommendedRank}')" ]; then
+    echo
+    echo "Rank analysis (${dir}/rank-analysis.svg; recommended rank $(k get lorajob "$JOB" -o jsonpath='{.status.rankAnalysis.recommendedRank}')):"
+    k get lorajob "$JOB" -o jsonpath='{range .status.rankAnalysis.summary[*]}  {@}{"\n"}{end}'
+  fi
 
   echo
   step "serving: applying examples/${JOB}-serving.yaml (lora-trainer serve; version ${version} hot-loaded one pod at a time)"

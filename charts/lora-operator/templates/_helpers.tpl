@@ -119,10 +119,11 @@ Every resource is namespaced, so the same rules serve a ClusterRole and a per-na
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "patch", "update"]
-# Trial configs and version records (created once, never changed).
+# Trial and publish configs (created once, never changed) and version records (created as a
+# claim, patched once to published and immutable).
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # The inference servers' API key (spec.serving.apiKeySecretRef): one named Secret read per
 # reconcile; no list or watch, so Secrets are never cached.
 - apiGroups: [""]

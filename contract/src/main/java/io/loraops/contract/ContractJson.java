@@ -50,6 +50,23 @@ public final class ContractJson {
     return MAPPER.readValue(json, TrialConfig.class);
   }
 
+  public static PublishConfig readPublishConfig(String json) throws JsonProcessingException {
+    return MAPPER.readValue(json, PublishConfig.class);
+  }
+
+  /** Parses a publish pod's termination message; empty as for {@link #parseSummary}. */
+  public static Optional<PublishSummary> parsePublishSummary(String terminationMessage) {
+    if (terminationMessage == null || terminationMessage.isBlank()) {
+      return Optional.empty();
+    }
+    try {
+      PublishSummary summary = MAPPER.readValue(terminationMessage.strip(), PublishSummary.class);
+      return summary.outcome() == null ? Optional.empty() : Optional.of(summary);
+    } catch (JsonProcessingException e) {
+      return Optional.empty();
+    }
+  }
+
   /**
    * Parses a termination message. Empty when the text is missing, truncated or not a summary
    * (Kubernetes cuts messages at 4 KiB, and a crashed process may have written nothing or a stack

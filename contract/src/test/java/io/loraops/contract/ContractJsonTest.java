@@ -31,6 +31,23 @@ class ContractJsonTest {
     assertThat(ContractJson.toPrettyJson(config)).isEqualToIgnoringWhitespace(golden);
   }
 
+  /**
+   * The operator's publish Job builder writes this file; the trainer's publish command reads it.
+   */
+  @Test
+  void publishConfigRoundTripsToTheGoldenFile() throws Exception {
+    String golden = Files.readString(GOLDEN.resolve("publish-config.json"), StandardCharsets.UTF_8);
+
+    PublishConfig config = ContractJson.readPublishConfig(golden);
+
+    assertThat(config.versionPath()).endsWith("/support-bot/v3");
+    assertThat(config.manifest().version()).isEqualTo(3);
+    assertThat(config.rankAnalysis().others())
+        .extracting(PublishConfig.Candidate::rank)
+        .containsExactly(4, 32);
+    assertThat(ContractJson.toPrettyJson(config)).isEqualToIgnoringWhitespace(golden);
+  }
+
   @Test
   void summaryParsesFromTheGoldenTerminationMessage() throws Exception {
     String golden = Files.readString(GOLDEN.resolve("trial-summary.json"), StandardCharsets.UTF_8);

@@ -257,7 +257,7 @@ final class LocalMode implements AutoCloseable {
 
   /**
    * Waits until LoraJob {@code name} completes and checks that nothing was done twice: version 1
-   * published, one trial Job per trial ({@code trials}), one version record.
+   * published, one trial Job per trial ({@code trials}) and one publish Job, one version record.
    */
   void assertPublishedOnceFrom(String name, int trials) {
     LoraJob job = awaitComplete(name, Duration.ofMinutes(5));
@@ -271,7 +271,21 @@ final class LocalMode implements AutoCloseable {
                 .withLabel(Labels.LORA_JOB, name)
                 .list()
                 .getItems())
+        .extracting(j -> j.getMetadata().getLabels().get(Labels.COMPONENT))
+        .containsOnly(Labels.TRIAL_COMPONENT, Labels.PUBLISH_COMPONENT)
+        .filteredOn(Labels.TRIAL_COMPONENT::equals)
         .hasSize(trials);
+    assertThat(
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withLabel(Labels.COMPONENT, Labels.PUBLISH_COMPONENT)
+                .withLabel(Labels.LORA_JOB, name)
+                .list()
+                .getItems())
+        .hasSize(1);
     assertThat(
             client
                 .configMaps()

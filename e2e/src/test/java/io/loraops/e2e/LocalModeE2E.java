@@ -81,11 +81,41 @@ class LocalModeE2E {
     assertThat(v1.getVersion()).isEqualTo(job.getStatus().getPublishedVersion());
     assertThat(v1.getRank()).isEqualTo(best.getParameters().getRank());
     assertThat(v1.getMetrics()).isEqualTo(best.getMetrics());
-    assertThat(v1.getDigest()).matches("sha256:[0-9a-f]{64}");
+    assertThat(v1.getDigest()).matches("sha256:[0-9a-f]{64}").isEqualTo(best.getDigest());
+    assertThat(v1.getArtifactUri()).isEqualTo("pvc://adapters/quickstart/v" + v1.getVersion());
+
+    // The publish Job (the trainer image) copied the best trial into v<N>/ with its manifest, and
+    // the same files hash to the same digest: sha256 over the adapter files in name order.
+    Path dir = local.local(v1.getArtifactUri());
+    Path trialDir = local.local(best.getArtifactUri());
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+    for (String f : List.of("adapter_config.json", "adapter_model.safetensors")) {
+      assertThat(Files.readAllBytes(dir.resolve(f)))
+          .isEqualTo(Files.readAllBytes(trialDir.resolve(f)));
+      sha.update(Files.readAllBytes(dir.resolve(f)));
+    }
+    assertThat("sha256:" + java.util.HexFormat.of().formatHex(sha.digest()))
+        .isEqualTo(v1.getDigest());
+    JsonNode manifest = new ObjectMapper().readTree(dir.resolve("manifest.json").toFile());
+    assertThat(manifest.get("version").asInt()).isEqualTo(v1.getVersion());
+    assertThat(manifest.get("digest").asText()).isEqualTo(v1.getDigest());
+    assertThat(manifest.get("rank").asInt()).isEqualTo(v1.getRank());
+    assertThat(manifest.get("baseModel").get("name").asText()).isEqualTo("tiny-llama-h32");
+    assertThat(manifest.get("source").get("trial").asText()).isEqualTo(best.getName());
+    assertThat(manifest.get("source").get("loraJob").asText()).isEqualTo("quickstart");
+
+    // A sweep over ranks 4..32: the rank analysis compares the best trial with each other rank.
+    var ranks = job.getStatus().getRankAnalysis();
+    assertThat(ranks.getBestRank()).isEqualTo(best.getParameters().getRank());
+    assertThat(ranks.getSummary()).hasSize(3).allMatch(l -> l.matches("rank \\d+ captures .*"));
+    assertThat(ranks.getRecommendedRank()).isBetween(4, best.getParameters().getRank());
+    JsonNode analysis = new ObjectMapper().readTree(dir.resolve("rank-analysis.json").toFile());
+    assertThat(analysis.get("comparisons")).hasSize(3);
+    assertThat(Files.readString(dir.resolve("rank-analysis.svg"))).startsWith("<svg");
+    assertThat(manifest.get("rankAnalysis").asText()).isEqualTo("rank-analysis.json");
 
     // The published folder is a PEFT adapter: config plus safetensors with PEFT's key names and
     // shapes lora_A [r, in], lora_B [out, r].
-    Path dir = local.local(v1.getArtifactUri());
     JsonNode config = new ObjectMapper().readTree(dir.resolve("adapter_config.json").toFile());
     assertThat(config.get("peft_type").asText()).isEqualTo("LORA");
     assertThat(config.get("r").asInt()).isEqualTo(v1.getRank());
@@ -237,6 +267,7 @@ class LocalModeE2E {
             .pods()
             .inNamespace(local.namespace)
             .withLabel(Labels.LORA_JOB, "killed")
+            .withLabel(Labels.TRIAL)
             .list()
             .getItems();
     assertThat(pods).hasSize(2);

@@ -22,7 +22,7 @@ import io.loraops.trainer.lora.LoraLinear;
 import io.loraops.trainer.lora.LoraSpec;
 import io.loraops.trainer.lora.PeftAdapter;
 import io.loraops.trainer.lora.RandomAdapter;
-import io.loraops.trainer.lora.SubspaceSimilarity;
+import io.loraops.trainer.lora.RankAnalysis;
 import io.loraops.trainer.model.CausalLM;
 import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.model.SafeTensors;
@@ -317,67 +317,24 @@ final class DevCommands {
   }
 
   /**
-   * The LoRA paper's subspace similarity ({@link SubspaceSimilarity}) between two PEFT adapters of
-   * the same base model, per adapted module type (q_proj, ...): phi(i, j) averaged over the layers
-   * both adapt, as {"module": {"layers": n, "phi": [[...]]}}.
+   * The LoRA paper's subspace similarity between two PEFT adapters of the same base model, per
+   * adapted module type (q_proj, ...): {@link RankAnalysis#compare}, as {"module": {"layers": n,
+   * "phi": [[...]]}} with phi rounded to 4 decimals.
    */
   static Map<String, Object> rankSimilarity(Path first, Path second) throws IOException {
-    Map<String, double[][]> a1 = loraA(first);
-    Map<String, double[][]> a2 = loraA(second);
-    Map<String, double[][]> sums = new java.util.TreeMap<>();
-    Map<String, Integer> layers = new java.util.TreeMap<>();
-    for (var e : a1.entrySet()) {
-      double[][] other = a2.get(e.getKey());
-      if (other == null) {
-        continue; // a module only one of them adapts
-      }
-      double[][] phi = SubspaceSimilarity.phi(e.getValue(), other);
-      String module = e.getKey().substring(e.getKey().lastIndexOf('.') + 1);
-      double[][] sum = sums.computeIfAbsent(module, k -> new double[phi.length][phi[0].length]);
-      for (int i = 0; i < Math.min(sum.length, phi.length); i++) {
-        for (int j = 0; j < Math.min(sum[0].length, phi[0].length); j++) {
-          sum[i][j] += phi[i][j];
-        }
-      }
-      layers.merge(module, 1, Integer::sum);
-    }
     Map<String, Object> out = new LinkedHashMap<>();
-    sums.forEach(
-        (module, sum) -> {
-          int n = layers.get(module);
-          double[][] mean = new double[sum.length][sum[0].length];
-          for (int i = 0; i < sum.length; i++) {
-            for (int j = 0; j < sum[0].length; j++) {
-              mean[i][j] = Math.round(sum[i][j] / n * 1e4) / 1e4;
-            }
-          }
-          out.put(module, Map.of("layers", n, "phi", mean));
-        });
-    return out;
-  }
-
-  /** Each adapted module's A as [r][d], by module path (PEFT's key without the lora_A suffix). */
-  private static Map<String, double[][]> loraA(Path adapter) throws IOException {
-    Map<String, double[][]> out = new java.util.TreeMap<>();
-    SafeTensors st = SafeTensors.open(adapter.resolve(PeftAdapter.WEIGHTS_FILE));
-    try (NDManager m = NDManager.newBaseManager()) {
-      for (String key : st.entries().keySet()) {
-        if (!key.endsWith(".lora_A.weight")) {
-          continue;
-        }
-        NDArray a = st.load(key, m);
-        int rows = (int) a.getShape().get(0);
-        int cols = (int) a.getShape().get(1);
-        float[] values = a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-        double[][] matrix = new double[rows][cols];
-        for (int i = 0; i < rows; i++) {
-          for (int j = 0; j < cols; j++) {
-            matrix[i][j] = values[i * cols + j];
-          }
-        }
-        out.put(key.substring(0, key.length() - ".lora_A.weight".length()), matrix);
-      }
-    }
+    RankAnalysis.compare(first, second)
+        .forEach(
+            (module, similarity) -> {
+              double[][] phi = similarity.phi();
+              double[][] rounded = new double[phi.length][phi[0].length];
+              for (int i = 0; i < phi.length; i++) {
+                for (int j = 0; j < phi[0].length; j++) {
+                  rounded[i][j] = Math.round(phi[i][j] * 1e4) / 1e4;
+                }
+              }
+              out.put(module, Map.of("layers", similarity.layers(), "phi", rounded));
+            });
     return out;
   }
 

@@ -5,11 +5,14 @@ import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.ExitCodes;
+import io.loraops.contract.PublishConfig;
+import io.loraops.contract.PublishSummary;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
 import io.loraops.trainer.data.TextTokenizer;
 import io.loraops.trainer.lora.MergedExport;
 import io.loraops.trainer.model.TinyModels;
+import io.loraops.trainer.publish.VersionPublisher;
 import io.loraops.trainer.report.Reports;
 import io.loraops.trainer.serve.ServeMain;
 import io.loraops.trainer.serve.ServeOptions;
@@ -31,6 +34,7 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -jar lora-trainer.jar train &lt;trial.json&gt;     the trial pod's entrypoint
+ * java -jar lora-trainer.jar publish &lt;publish.json&gt; the publish pod's: v&lt;N&gt;/, manifest, rank analysis
  * java -jar lora-trainer.jar gen-model &lt;preset&gt; &lt;dir&gt; [seed [tokenizerDir]]   seeded HF-layout model
  * java -jar lora-trainer.jar proof-train &lt;trial.json&gt; &lt;dumpDir&gt;   train, dumping init + batches
  * java -jar lora-trainer.jar logits &lt;modelDir&gt; &lt;adapterDir|-&gt; &lt;out.safetensors&gt;
@@ -44,7 +48,8 @@ import java.util.regex.Pattern;
  * java -jar lora-trainer.jar warm-up      unpack the native libraries (the image build runs it)
  * </pre>
  *
- * Exit codes are those of {@link ExitCodes}; {@code train} also writes the termination message.
+ * Exit codes are those of {@link ExitCodes}; {@code train} and {@code publish} also write the
+ * termination message.
  */
 public final class Main {
   private Main() {}
@@ -66,6 +71,8 @@ public final class Main {
           return rest.length == 1
               ? train(Path.of(rest[0]), null)
               : usage("train takes one argument");
+        case "publish":
+          return rest.length == 1 ? publish(Path.of(rest[0])) : usage("publish takes one argument");
         case "proof-train":
           return rest.length == 2
               ? train(Path.of(rest[0]), Path.of(rest[1]))
@@ -101,6 +108,7 @@ public final class Main {
         "trainer: "
             + why
             + "\nusage: lora-trainer train <trial.json>\n"
+            + "       lora-trainer publish <publish.json>\n"
             + "       lora-trainer gen-model <preset> <dir> [seed [tokenizerDir]]\n"
             + "       lora-trainer warm-up\n"
             + "       lora-trainer proof-train <trial.json> <dumpDir>\n"
@@ -262,6 +270,57 @@ public final class Main {
       System.err.println("trainer: " + summary.reason() + ": " + summary.message());
     }
     Reports.writeTermination(termination, summary);
+    return summary.exitCode();
+  }
+
+  /**
+   * The publish pod's path ({@link VersionPublisher}): never throws; every outcome ends in a
+   * termination message, which the operator verifies before the version counts.
+   */
+  static int publish(Path configFile) {
+    Path termination = Path.of(TrialConfig.DEFAULT_TERMINATION_MESSAGE_PATH);
+    PublishSummary summary;
+    try {
+      PublishConfig cfg;
+      try {
+        cfg = ContractJson.readPublishConfig(Files.readString(configFile));
+      } catch (IOException e) {
+        throw TrainerException.badConfig(
+            "cannot read publish config " + configFile + ": " + e.getMessage());
+      }
+      if (cfg.terminationMessagePath() != null && !cfg.terminationMessagePath().isBlank()) {
+        termination = Path.of(cfg.terminationMessagePath());
+      }
+      summary =
+          new VersionPublisher(
+                  (base, adapter, out) ->
+                      run(
+                          new String[] {
+                            "export-merged",
+                            "--base-model",
+                            base.toString(),
+                            "--adapter",
+                            adapter.toString(),
+                            "--out",
+                            out.toString()
+                          }))
+              .publish(cfg);
+    } catch (VersionPublisher.PublishException e) {
+      summary = e.summary();
+    } catch (TrainerException e) {
+      summary =
+          PublishSummary.failure(e.exitCode(), ExitCodes.reason(e.exitCode()), e.getMessage());
+    } catch (Exception e) {
+      e.printStackTrace();
+      summary =
+          PublishSummary.failure(ExitCodes.OTHER, ExitCodes.reason(ExitCodes.OTHER), e.toString());
+    }
+    if (!summary.succeeded()) {
+      System.err.println("publish: " + summary.reason() + ": " + summary.message());
+    } else {
+      System.out.println("publish: " + summary.versionPath() + " " + summary.digest());
+    }
+    Reports.writeTermination(termination, Reports.terminationMessage(summary));
     return summary.exitCode();
   }
 

@@ -49,6 +49,7 @@ import io.loraops.operator.support.LeanCache;
 import io.loraops.operator.support.Names;
 import io.loraops.operator.sweep.SweepExpander;
 import io.loraops.operator.sweep.Trial;
+import io.loraops.operator.trainer.PublishJobBuilder;
 import io.loraops.operator.trainer.TrialConfigs;
 import io.loraops.operator.trainer.TrialJobBuilder;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
@@ -90,10 +91,11 @@ import org.jboss.logging.Logger;
     apiGroups = "",
     resources = "pods/log",
     verbs = {"get"})
+// patch: a version record's claim becomes a published version (README, Publishing).
 @RBACRule(
     apiGroups = "",
     resources = "configmaps",
-    verbs = {"get", "list", "watch", "create"})
+    verbs = {"get", "list", "watch", "create", "patch"})
 @RBACRule(
     apiGroups = "",
     resources = "events",
@@ -122,11 +124,15 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   private static final Logger LOG = Logger.getLogger(LoraJobReconciler.class);
 
   private final TrialJobBuilder builder;
+  private final PublishJobBuilder publishBuilder;
   private final LoraMetrics metrics;
   private final Clock clock;
   private final ProgressSettings progressSettings;
   private final EarlyStopper earlyStopper;
   private InformerEventSource<Job, LoraJob> jobs;
+  private InformerEventSource<Pod, LoraJob> pods;
+  private InformerEventSource<Job, LoraJob> publishJobs;
+  private InformerEventSource<Pod, LoraJob> publishPods;
   private TrialProgressTracker progress;
 
   public LoraJobReconciler(OperatorSettings settings, LoraMetrics metrics, Clock clock) {
@@ -140,6 +146,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       Clock clock,
       ProgressSettings progressSettings) {
     this.builder = new TrialJobBuilder(settings);
+    this.publishBuilder = new PublishJobBuilder(settings);
     this.metrics = metrics;
     this.clock = clock;
     this.progressSettings = progressSettings;
@@ -157,7 +164,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
                 .withSecondaryToPrimaryMapper(byLoraJobLabel())
                 .build(),
             context);
-    InformerEventSource<Pod, LoraJob> pods =
+    pods =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(Pod.class, LoraJob.class)
                 .withName("trial-pods")
@@ -173,7 +180,25 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
             progressSettings.pollInterval(),
             progressSettings.readers());
     progress = new TrialProgressTracker(poller);
-    return List.of(jobs, pods, poller.events());
+    publishJobs =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(Job.class, LoraJob.class)
+                .withName("publish-jobs")
+                .withLabelSelector(Labels.PUBLISH_SELECTOR)
+                .withItemStore(LeanCache.trialJobs())
+                .withSecondaryToPrimaryMapper(byLoraJobLabel())
+                .build(),
+            context);
+    publishPods =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(Pod.class, LoraJob.class)
+                .withName("publish-pods")
+                .withLabelSelector(Labels.PUBLISH_SELECTOR)
+                .withItemStore(LeanCache.<Pod>trialPods())
+                .withSecondaryToPrimaryMapper(byLoraJobLabel())
+                .build(),
+            context);
+    return List.of(jobs, pods, poller.events(), publishJobs, publishPods);
   }
 
   @Override
@@ -186,10 +211,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     }
 
     List<Trial> trials = SweepExpander.expand(loraJob.getSpec());
-    Map<String, Job> trialJobs =
-        ownedJobsByTrial(loraJob, context.getSecondaryResources(Job.class));
-    Map<String, List<Pod>> trialPods =
-        podsByTrial(context.getSecondaryResources(Pod.class), trialJobs);
+    Map<String, Job> trialJobs = ownedJobsByTrial(loraJob, jobs.getSecondaryResources(loraJob));
+    Map<String, List<Pod>> trialPods = podsByTrial(pods.getSecondaryResources(loraJob), trialJobs);
     List<TrialStatus> observed = observe(loraJob, trials, trialJobs, trialPods, now);
     progress.track(loraJob, observed, trialPods);
 
@@ -258,7 +281,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   }
 
   private static PublishOutcome publishedOutcome(LoraJob loraJob) {
-    return PublishOutcome.published(loraJob.getStatus().getPublishedVersion());
+    return PublishOutcome.published(
+        loraJob.getStatus().getPublishedVersion(), loraJob.getStatus().getRankAnalysis());
   }
 
   private List<TrialStatus> observe(
@@ -457,9 +481,48 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
         loraJob.getSpec().getSweep() == null
             ? new Objective()
             : loraJob.getSpec().getSweep().getObjective();
+    Job publishJob = ownedPublishJob(loraJob);
+    List<Pod> publishJobPods = podsOf(loraJob, publishJob);
+    Publisher publisher =
+        new Publisher(
+            client,
+            metrics,
+            publishBuilder,
+            created ->
+                publishJobs.handleRecentResourceCreate(ResourceID.fromResource(loraJob), created));
     return BestTrialSelector.select(observed, objective)
-        .map(best -> new Publisher(client, metrics).publish(loraJob, best, now))
+        .map(best -> publisher.publish(loraJob, best, observed, publishJob, publishJobPods, now))
         .orElse(PublishOutcome.notAttempted());
+  }
+
+  /** This LoraJob object's publish Job, from the cache; null if there is none. */
+  private Job ownedPublishJob(LoraJob loraJob) {
+    return publishJobs.getSecondaryResources(loraJob).stream()
+        .filter(job -> Names.publishJob(loraJob).equals(job.getMetadata().getName()))
+        .filter(job -> isOwnedBy(job, loraJob))
+        .findFirst()
+        .orElse(null);
+  }
+
+  /**
+   * The pods of this very publish Job (by owner uid: a publish Job deleted to retry leaves pods
+   * with the same job name).
+   */
+  private List<Pod> podsOf(LoraJob loraJob, Job publishJob) {
+    return publishJob == null
+        ? List.of()
+        : publishPods.getSecondaryResources(loraJob).stream()
+            .filter(pod -> isOwnedBy(pod, publishJob))
+            .toList();
+  }
+
+  private static boolean isOwnedBy(HasMetadata child, HasMetadata owner) {
+    return child.getMetadata().getOwnerReferences().stream()
+        .anyMatch(o -> o.getUid().equals(owner.getMetadata().getUid()));
+  }
+
+  private static String jobNameOf(Pod pod) {
+    return pod.getMetadata().getLabels().get("batch.kubernetes.io/job-name");
   }
 
   private static UpdateControl<LoraJob> patchStatusIfChanged(
@@ -484,10 +547,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   private static Map<String, Job> ownedJobsByTrial(LoraJob loraJob, Set<Job> jobs) {
     Map<String, Job> byTrial = new HashMap<>();
     for (Job job : jobs) {
-      boolean owned =
-          job.getMetadata().getOwnerReferences().stream()
-              .anyMatch(o -> o.getUid().equals(loraJob.getMetadata().getUid()));
-      if (owned) {
+      if (isOwnedBy(job, loraJob)) {
         byTrial.put(job.getMetadata().getLabels().get(Labels.TRIAL), job);
       }
     }
@@ -499,7 +559,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     for (Pod pod : pods) {
       String trial = pod.getMetadata().getLabels().get(Labels.TRIAL);
       Job job = trialJobs.get(trial);
-      String podJob = pod.getMetadata().getLabels().get("batch.kubernetes.io/job-name");
+      String podJob = jobNameOf(pod);
       if (job != null && job.getMetadata().getName().equals(podJob)) {
         byTrial.computeIfAbsent(trial, t -> new ArrayList<>()).add(pod);
       }

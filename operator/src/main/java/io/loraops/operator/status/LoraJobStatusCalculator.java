@@ -24,7 +24,7 @@ import java.util.stream.Collectors;
  *   <li>{@code Complete}: True {@code VersionPublished}; False {@code TrialsRunning}, {@code
  *       Publishing}, {@code Suspended}, or the Failed reason.
  *   <li>{@code Failed}: True {@code AllTrialsFailed}, {@code NoComparableTrial}, {@code
- *       BaseModelMismatch}; False {@code NoFailure}.
+ *       BaseModelMismatch}, {@code PublishFailed}, {@code DigestMismatch}; False {@code NoFailure}.
  *   <li>{@code Synced}: True {@code ReconcileSucceeded}; False {@code ReconcileError} (written by
  *       {@link ReconcileErrors} when reconciles keep failing).
  *   <li>{@code Reconciling} (Progressing True) and {@code Stalled} (Failed True), for kstatus.
@@ -120,7 +120,13 @@ public final class LoraJobStatusCalculator {
                                     : paused ? Reasons.SUSPENDED : Reasons.TRIALS_RUNNING),
                         failure
                             .map(Failure::message)
-                            .orElse(allDone ? "publishing the best trial" : running)),
+                            .orElse(
+                                publish.isPublishing()
+                                    ? "publishing version "
+                                        + publish.claimed()
+                                        + ": "
+                                        + publish.message()
+                                    : allDone ? "publishing the best trial" : running)),
                 failure
                     .map(f -> new Conditions.Desired(FAILED, true, f.reason(), f.message()))
                     .orElse(
@@ -164,6 +170,7 @@ public final class LoraJobStatusCalculator {
     status.setTrials(trials);
     status.setBestTrial(best.map(b -> BestTrialSelector.describe(b, objective)).orElse(null));
     status.setPublishedVersion(publish.version());
+    status.setRankAnalysis(publish.rankAnalysis());
     return status;
   }
 

@@ -23,6 +23,8 @@ public final class Reasons {
   public static final String ALL_TRIALS_FAILED = "AllTrialsFailed";
   public static final String NO_COMPARABLE_TRIAL = "NoComparableTrial";
   public static final String BASE_MODEL_MISMATCH = "BaseModelMismatch";
+  public static final String PUBLISH_FAILED = "PublishFailed";
+  public static final String DIGEST_MISMATCH = "DigestMismatch";
 
   // Synced (ReconcileErrors): whether the last reconcile succeeded
   public static final String RECONCILE_SUCCEEDED = "ReconcileSucceeded";

@@ -316,7 +316,7 @@ public final class TrialObserver {
     return metrics;
   }
 
-  private static Optional<JobCondition> jobCondition(Job job, String type) {
+  static Optional<JobCondition> jobCondition(Job job, String type) {
     if (job.getStatus() == null || job.getStatus().getConditions() == null) {
       return Optional.empty();
     }
@@ -343,7 +343,7 @@ public final class TrialObserver {
         .findFirst();
   }
 
-  private static Optional<ContainerStateTerminated> terminated(Pod pod) {
+  static Optional<ContainerStateTerminated> terminated(Pod pod) {
     return trainer(pod)
         .flatMap(
             c ->
@@ -360,12 +360,12 @@ public final class TrialObserver {
     return pod.getStatus() != null && "Succeeded".equals(pod.getStatus().getPhase());
   }
 
-  private static boolean isFinished(Pod pod) {
+  static boolean isFinished(Pod pod) {
     String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
     return "Succeeded".equals(phase) || "Failed".equals(phase);
   }
 
-  private static String createdAt(Pod pod) {
+  static String createdAt(Pod pod) {
     String ts = pod.getMetadata().getCreationTimestamp();
     return (ts == null ? "" : ts) + pod.getMetadata().getName();
   }

@@ -19,6 +19,16 @@ public final class Labels {
   public static final String VERSION = "loraops.io/version";
   public static final String SOURCE_UID = "loraops.io/source-uid";
 
+  /**
+   * State of a version record: {@link #CLAIMED} while its publish Job runs (the number is taken,
+   * the version does not count yet: nothing rolls it out), {@link #PUBLISHED} once the operator
+   * verified the copy's digest. Records written before this label existed are published.
+   */
+  public static final String VERSION_STATE = "loraops.io/version-state";
+
+  public static final String CLAIMED = "Claimed";
+  public static final String PUBLISHED = "Published";
+
   /** Kueue's queue label; copied from a LoraJob to its trial Jobs. */
   public static final String KUEUE_QUEUE_NAME = "kueue.x-k8s.io/queue-name";
 
@@ -37,10 +47,15 @@ public final class Labels {
 
   public static final String OPERATOR = "lora-operator";
   public static final String TRIAL_COMPONENT = "trial";
+  public static final String PUBLISH_COMPONENT = "publish";
 
   /** Selects every trial Job and trial Pod this operator created. */
   public static final String TRIAL_SELECTOR =
       MANAGED_BY + "=" + OPERATOR + "," + COMPONENT + "=" + TRIAL_COMPONENT;
+
+  /** Selects every publish Job and its Pods. */
+  public static final String PUBLISH_SELECTOR =
+      MANAGED_BY + "=" + OPERATOR + "," + COMPONENT + "=" + PUBLISH_COMPONENT;
 
   /** Selects every version record. */
   public static final String VERSION_RECORD_SELECTOR = MANAGED_BY + "=" + OPERATOR + "," + VERSION;
@@ -57,6 +72,22 @@ public final class Labels {
   public static boolean isWorkloadDeactivated(HasMetadata job) {
     return job.getMetadata().getAnnotations() != null
         && "true".equals(job.getMetadata().getAnnotations().get(WORKLOAD_DEACTIVATED_ANNOTATION));
+  }
+
+  /**
+   * Labels of a LoraJob's publish Job, Pod and ConfigMap. No {@link #VERSION} label: that one marks
+   * version records.
+   */
+  public static Map<String, String> forPublish(LoraJob job) {
+    Map<String, String> labels = new LinkedHashMap<>();
+    labels.put(NAME, "lora-trainer");
+    labels.put(INSTANCE, job.getMetadata().getName());
+    labels.put(COMPONENT, PUBLISH_COMPONENT);
+    labels.put(PART_OF, OPERATOR);
+    labels.put(MANAGED_BY, OPERATOR);
+    labels.put(LORA_JOB, job.getMetadata().getName());
+    labels.put(ADAPTER, job.getSpec().getAdapter());
+    return labels;
   }
 
   /** Labels of a trial's Job, Pod and ConfigMap. */

@@ -32,6 +32,14 @@ public final class Names {
     return job.getMetadata().getName() + "-" + prefix;
   }
 
+  /**
+   * The publish Job (and its ConfigMap) of a LoraJob: {@code <lorajob>-<uid prefix>-pub}, at most
+   * 63 characters like a trial's. One per LoraJob object: a LoraJob publishes one version.
+   */
+  public static String publishJob(LoraJob job) {
+    return runId(job) + "-pub";
+  }
+
   /** The ConfigMap holding version {@code version} of an adapter. */
   public static String versionRecord(String adapter, int version) {
     return "loraadapter-" + adapter + "-v" + version;

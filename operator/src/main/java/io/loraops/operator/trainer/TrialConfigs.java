@@ -20,7 +20,21 @@ public final class TrialConfigs {
 
   /** Where the trial writes, relative to the output root: adapter/trials/run/trial. */
   public static String outputPath(LoraJob job, Trial trial) {
-    return job.getSpec().getAdapter() + "/trials/" + Names.runId(job) + "/" + trial.name();
+    return outputPath(job, trial.name());
+  }
+
+  static String outputPath(LoraJob job, String trial) {
+    return job.getSpec().getAdapter() + "/trials/" + Names.runId(job) + "/" + trial;
+  }
+
+  /** A published version's folder, relative to the output root: adapter/v&lt;N&gt;. */
+  static String versionPath(LoraJob job, int version) {
+    return job.getSpec().getAdapter() + "/v" + version;
+  }
+
+  /** The storage URI of a published version's folder. */
+  public static String versionUri(LoraJob job, int version) {
+    return StorageUri.parse(job.getSpec().getOutput().getUri()).child(versionPath(job, version));
   }
 
   /** The storage URI of the trial's adapter folder, as recorded in status and versions. */

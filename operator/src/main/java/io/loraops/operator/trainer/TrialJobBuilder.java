@@ -104,7 +104,9 @@ public final class TrialJobBuilder {
             .withNewMetadata()
             .withLabels(labels)
             .endMetadata()
-            .withSpec(podSpec(loraJob, name, mounts))
+            .withSpec(
+                podSpec(
+                    loraJob, name, List.of("train", CONFIG_DIR + "/" + CONFIG_KEY), mounts, true))
             .endTemplate()
             .endSpec()
             .build();
@@ -135,7 +137,13 @@ public final class TrialJobBuilder {
         .build();
   }
 
-  private PodSpec podSpec(LoraJob loraJob, String configMapName, TrialMounts mounts) {
+  /**
+   * The trainer pod: the trainer image run as {@code args}, its config from {@code configMapName}
+   * mounted at {@link #CONFIG_DIR}, non-root with a read-only root file system. Trials and the
+   * publish Job share it; only trials request GPUs.
+   */
+  PodSpec podSpec(
+      LoraJob loraJob, String configMapName, List<String> args, TrialMounts mounts, boolean gpus) {
     Resources resources = loraJob.getSpec().getResources();
     TrainerOverrides overrides = resources.getTrainer();
     String image =
@@ -169,9 +177,9 @@ public final class TrialJobBuilder {
         .withName(CONTAINER)
         .withImage(image)
         .withImagePullPolicy(pullPolicy)
-        .withArgs("train", CONFIG_DIR + "/" + CONFIG_KEY)
+        .withArgs(args)
         .withEnv(env(resources, overrides))
-        .withResources(resourceRequirements(resources))
+        .withResources(resourceRequirements(resources, gpus))
         .addNewVolumeMount()
         .withName("trial-config")
         .withMountPath(CONFIG_DIR)
@@ -234,7 +242,7 @@ public final class TrialJobBuilder {
     return env;
   }
 
-  private static ResourceRequirements resourceRequirements(Resources resources) {
+  private static ResourceRequirements resourceRequirements(Resources resources, boolean gpus) {
     Map<String, Quantity> amounts = new LinkedHashMap<>();
     if (resources.getCpu() != null) {
       amounts.put("cpu", new Quantity(resources.getCpu()));
@@ -242,7 +250,7 @@ public final class TrialJobBuilder {
     if (resources.getMemory() != null) {
       amounts.put("memory", new Quantity(resources.getMemory()));
     }
-    if (resources.getGpus() != null && resources.getGpus() > 0) {
+    if (gpus && resources.getGpus() != null && resources.getGpus() > 0) {
       amounts.put(resources.getGpuResourceName(), new Quantity(resources.getGpus().toString()));
     }
     // Requests equal limits: a trial's throughput should not depend on its neighbours, and

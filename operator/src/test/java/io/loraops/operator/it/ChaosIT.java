@@ -209,6 +209,7 @@ class ChaosIT {
             finishOneTrial();
             nextFinish = now + 100 + random.nextInt(400);
           }
+          finishPublishing();
           int finished = reportedLoss.size();
           if (!sweepKill && finished >= killAfterTrials) {
             sweepKill = true;
@@ -330,6 +331,15 @@ class ChaosIT {
      * the other replica goes on leading (the planned kills must not wait for it); alone, in the
      * foreground, since nothing reconciles until it is up anyway.
      */
+    /** The kubelet's part for the publish Job: its pod reports the copy it made. */
+    private void finishPublishing() {
+      try {
+        kubelet.publishRunning();
+      } catch (RuntimeException e) {
+        // the API server is restarting, or the pod went: the next round tries again
+      }
+    }
+
     private void startReplica() {
       if (twoReplicas) {
         starting.add(CompletableFuture.runAsync(this::startReplicaNow));

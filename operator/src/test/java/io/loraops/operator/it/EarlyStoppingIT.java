@@ -215,6 +215,7 @@ class EarlyStoppingIT {
               for (Pod pod : kubelet.runningPods(null)) {
                 playTrainer(pod, job, stepByPod, evals, totalSteps);
               }
+              kubelet.publishRunning();
               return SweepIT.isComplete(job);
             });
     return LoraJobs.get(client, namespace, "lr").getStatus();

@@ -7,20 +7,26 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.loraops.contract.ContractJson;
+import io.loraops.contract.PublishConfig;
+import io.loraops.contract.PublishSummary;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
 import io.loraops.operator.support.Labels;
+import io.loraops.operator.trainer.PublishJobBuilder;
 import io.loraops.operator.trainer.TrialJobBuilder;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Plays the kubelet for trial pods: reports a pod as finished, with the exit code and termination
- * message a trainer would leave. The real Job controller (kube-controller-manager) takes it from
- * there: counting, retrying, marking the Job complete or failed.
+ * Plays the kubelet for trial and publish pods: reports a pod as finished, with the exit code and
+ * termination message a trainer would leave. The real Job controller (kube-controller-manager)
+ * takes it from there: counting, retrying, marking the Job complete or failed.
  */
 public final class FakeKubelet {
 
@@ -51,9 +57,108 @@ public final class FakeKubelet {
         .toList();
   }
 
+  /** Publish pods that have not finished. */
+  public List<Pod> runningPublishPods() {
+    return client
+        .pods()
+        .inNamespace(namespace)
+        .withLabelSelector(Labels.PUBLISH_SELECTOR)
+        .list()
+        .getItems()
+        .stream()
+        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+        .filter(
+            p ->
+                p.getStatus() == null
+                    || p.getStatus().getPhase() == null
+                    || !List.of("Succeeded", "Failed").contains(p.getStatus().getPhase()))
+        .toList();
+  }
+
+  /** Every running publish pod does its work as {@code lora-trainer publish} would. */
+  public void publishRunning() {
+    for (Pod pod : runningPublishPods()) {
+      publish(pod, null);
+    }
+  }
+
+  /**
+   * The publish pod reports what {@code lora-trainer publish} reports for its config (read from the
+   * pod's ConfigMap): the copy's digest equal to the trial's ({@code digest} overrides it, to play
+   * a corrupted copy), and for a rank analysis each other rank capturing 0.95 of the best trial's
+   * directions on every module (recommending the smallest).
+   */
+  public void publish(Pod pod, String digest) {
+    String configMap =
+        pod.getSpec().getVolumes().stream()
+            .filter(v -> v.getConfigMap() != null)
+            .findFirst()
+            .orElseThrow()
+            .getConfigMap()
+            .getName();
+    PublishConfig cfg;
+    try {
+      cfg =
+          ContractJson.readPublishConfig(
+              client
+                  .configMaps()
+                  .inNamespace(namespace)
+                  .withName(configMap)
+                  .get()
+                  .getData()
+                  .get(PublishJobBuilder.CONFIG_KEY));
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+    String source =
+        cfg.expectedDigest() != null ? cfg.expectedDigest() : "sha256:" + "cd".repeat(32);
+    PublishSummary.RankSummary ranks = null;
+    if (cfg.rankAnalysis() != null) {
+      List<PublishSummary.Capture> captures = new ArrayList<>();
+      for (PublishConfig.Candidate c : cfg.rankAnalysis().others()) {
+        Map<String, Double> captured = new TreeMap<>();
+        cfg.manifest().targetModules().forEach(m -> captured.put(m, 0.95));
+        captures.add(new PublishSummary.Capture(c.rank(), c.trial(), captured));
+      }
+      ranks =
+          new PublishSummary.RankSummary(
+              cfg.manifest().rank(),
+              cfg.rankAnalysis().topDirections(),
+              cfg.rankAnalysis().threshold(),
+              Math.min(
+                  cfg.manifest().rank(),
+                  captures.stream().mapToInt(PublishSummary.Capture::rank).min().orElseThrow()),
+              captures,
+              null);
+    }
+    PublishSummary summary =
+        new PublishSummary(
+            TrialConfig.CURRENT_VERSION,
+            TrialSummary.SUCCEEDED,
+            0,
+            null,
+            null,
+            source,
+            digest != null ? digest : source,
+            cfg.versionPath(),
+            cfg.merged() == null ? null : cfg.merged().path(),
+            ranks);
+    finish(pod, "Succeeded", 0, "Completed", ContractJson.toJson(summary));
+  }
+
+  /** The publish pod failed with this exit code, reason and message. */
+  public void failPublish(Pod pod, int exitCode, String reason, String message) {
+    finish(
+        pod,
+        "Failed",
+        exitCode,
+        "Error",
+        ContractJson.toJson(PublishSummary.failure(exitCode, reason, message)));
+  }
+
   /**
    * Plays the kubelet until {@code done}: every trial pod that starts succeeds, with the eval loss
-   * {@code evalLoss} gives for its trial.
+   * {@code evalLoss} gives for its trial, and every publish pod does its work.
    */
   public void succeedEveryTrialUntil(
       ToDoubleFunction<String> evalLoss, Callable<Boolean> done, Duration timeout) {
@@ -67,6 +172,7 @@ public final class FakeKubelet {
                 succeed(
                     pod, evalLoss.applyAsDouble(pod.getMetadata().getLabels().get(Labels.TRIAL)));
               }
+              publishRunning();
               return done.call();
             });
   }

@@ -148,8 +148,16 @@ class KueueIT {
     return loraJob(name).getStatus().getTrials().get(index);
   }
 
+  /** Trial Jobs (the publish Job carries no queue label: Kueue does not admit it). */
   private List<Job> jobs() {
-    return client.batch().v1().jobs().inNamespace(namespace).list().getItems();
+    return client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withLabelSelector(Labels.TRIAL_SELECTOR)
+        .list()
+        .getItems();
   }
 
   /** spec.active of each Workload, by the name of the trial Job it admits. */

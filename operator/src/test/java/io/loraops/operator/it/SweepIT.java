@@ -20,6 +20,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.loraops.operator.api.v1alpha1.AdapterVersion;
 import io.loraops.operator.api.v1alpha1.LoraAdapter;
 import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.api.v1alpha1.RankAnalysisStatus;
 import io.loraops.operator.api.v1alpha1.TrialStatus;
 import io.loraops.operator.status.Conditions;
 import io.loraops.operator.support.Labels;
@@ -80,7 +81,20 @@ class SweepIT {
         .containsOnly("Succeeded");
     assertThat(job.getStatus().getObservedGeneration())
         .isEqualTo(job.getMetadata().getGeneration());
-    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(4);
+    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems())
+        .as("four trial Jobs and one publish Job")
+        .extracting(j -> j.getMetadata().getLabels().get(Labels.COMPONENT))
+        .containsExactlyInAnyOrder("trial", "trial", "trial", "trial", "publish");
+    // The rank analysis compared the best trial (rank 8) with the best of ranks 4, 16 and 32.
+    RankAnalysisStatus ranks = job.getStatus().getRankAnalysis();
+    assertThat(ranks.getBestRank()).isEqualTo(8);
+    assertThat(ranks.getRecommendedRank()).isEqualTo(4);
+    assertThat(ranks.getSummary())
+        .containsExactly(
+            "rank 4 captures 0.95 of rank 8's top-4 directions on q_proj, 0.95 on v_proj",
+            "rank 16 captures 0.95 of rank 8's top-4 directions on q_proj, 0.95 on v_proj",
+            "rank 32 captures 0.95 of rank 8's top-4 directions on q_proj, 0.95 on v_proj");
+    assertThat(ranks.getHeatmapUri()).matches("pvc://adapters/support-bot/v1/rank-analysis.svg");
 
     await()
         .atMost(Duration.ofSeconds(20))
@@ -96,10 +110,17 @@ class SweepIT {
     assertThat(v1.getAlpha()).isEqualTo(16.0);
     assertThat(v1.getMetrics().getEvalLoss()).isEqualTo(1.5);
     assertThat(v1.getSource().getTrial()).isEqualTo("t001");
-    assertThat(v1.getArtifactUri())
-        .startsWith("pvc://adapters/support-bot/trials/ranks-")
-        .endsWith("/t001");
-    assertThat(v1.getDigest()).startsWith("sha256:");
+    assertThat(v1.getArtifactUri()).isEqualTo("pvc://adapters/support-bot/v1");
+    assertThat(v1.getDigest()).isEqualTo("sha256:" + "ab".repeat(32)); // the trial's
+    assertThat(v1.getMergedUri()).isNull();
+    assertThat(versionRecords())
+        .singleElement()
+        .satisfies(
+            r -> {
+              assertThat(r.getMetadata().getLabels())
+                  .containsEntry(Labels.VERSION_STATE, Labels.PUBLISHED);
+              assertThat(r.getImmutable()).isTrue();
+            });
 
     assertThat(eventReasons()).contains("TrialSucceeded", "VersionPublished");
     assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
@@ -165,6 +186,112 @@ class SweepIT {
     assertThat(adapter().getStatus().getVersions()).hasSize(1);
   }
 
+  /**
+   * The version counts only once its copy is verified: a publish Job that reports another digest
+   * than the trial's, or fails, leaves a claim that nothing rolls out (Failed with the reason and a
+   * Warning Event, trial results kept); deleting the publish Job runs it again under the same
+   * claim, and the verified copy is published as that same version.
+   */
+  @Test
+  void aCopyThatDoesNotVerifyIsNotPublishedUntilThePublishJobSucceeds() {
+    client.resource(Manifests.loraJob(Manifests.sweep("verify", "8", 1, 1), namespace)).create();
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(300))
+        .ignoreExceptions()
+        .until(
+            () -> {
+              kubelet.runningPods(null).forEach(pod -> kubelet.succeed(pod, 1.5));
+              return kubelet.runningPublishPods().size() == 1;
+            });
+    Pod publishPod = kubelet.runningPublishPods().get(0);
+    assertThat(loraJob("verify").getStatus().getPublishedVersion()).isNull();
+    assertThat(
+            Conditions.find(loraJob("verify").getStatus().getConditions(), "Complete")
+                .get()
+                .getReason())
+        .isEqualTo("Publishing");
+
+    kubelet.publish(publishPod, "sha256:" + "ee".repeat(32)); // a corrupted copy
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> Conditions.isTrue(loraJob("verify").getStatus().getConditions(), "Failed"));
+    Condition failed =
+        Conditions.find(loraJob("verify").getStatus().getConditions(), "Failed").get();
+    assertThat(failed.getReason()).isEqualTo("DigestMismatch");
+    assertThat(failed.getMessage()).contains("sha256:" + "ab".repeat(32));
+    assertThat(loraJob("verify").getStatus().getPublishedVersion()).isNull();
+    assertThat(loraJob("verify").getStatus().getTrials())
+        .extracting(TrialStatus::getPhase)
+        .containsOnly("Succeeded");
+    assertThat(versionRecords())
+        .singleElement()
+        .satisfies(
+            r ->
+                assertThat(r.getMetadata().getLabels())
+                    .containsEntry(Labels.VERSION_STATE, Labels.CLAIMED));
+    await().atMost(Duration.ofSeconds(10)).until(() -> eventReasons().contains("DigestMismatch"));
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> adapter() != null && adapter().getStatus() != null);
+    assertThat(adapter().getStatus().getVersions()).as("a claim is not a version").isEmpty();
+
+    // Retry: delete the publish Job; the operator creates it again, for the same version.
+    String publishJob = publishPod.getMetadata().getLabels().get("batch.kubernetes.io/job-name");
+    client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withName(publishJob)
+        .withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND)
+        .delete();
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(300))
+        .ignoreExceptions()
+        .until(
+            () -> {
+              kubelet.runningPublishPods().stream()
+                  .filter(p -> !p.getMetadata().getUid().equals(publishPod.getMetadata().getUid()))
+                  .forEach(
+                      p -> kubelet.failPublish(p, 3, "DigestMismatch", "the trial folder changed"));
+              return "PublishFailed"
+                  .equals(
+                      Conditions.find(loraJob("verify").getStatus().getConditions(), "Failed")
+                          .get()
+                          .getReason());
+            });
+    assertThat(
+            Conditions.find(loraJob("verify").getStatus().getConditions(), "Failed")
+                .get()
+                .getMessage())
+        .contains("DigestMismatch: the trial folder changed")
+        .contains("delete the Job to try again");
+
+    client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withName(publishJob)
+        .withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND)
+        .delete();
+    kubelet.succeedEveryTrialUntil(
+        trial -> 1.5, () -> isComplete(loraJob("verify")), Duration.ofSeconds(60));
+    assertThat(loraJob("verify").getStatus().getPublishedVersion()).isEqualTo(1);
+    assertThat(loraJob("verify").getStatus().getRankAnalysis()).as("a single rank").isNull();
+    assertThat(versionRecords())
+        .singleElement()
+        .satisfies(
+            r ->
+                assertThat(r.getMetadata().getLabels())
+                    .containsEntry(Labels.VERSION_STATE, Labels.PUBLISHED));
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> adapter().getStatus().getVersions().size() == 1);
+  }
+
   @Test
   void failingTrialIsRetriedThenMarkedFailedWhileTheRestFinish() {
     client
@@ -188,6 +315,7 @@ class SweepIT {
                   kubelet.succeed(pod, EVAL_LOSS_BY_TRIAL.get(trial));
                 }
               }
+              kubelet.publishRunning();
               return isComplete(loraJob("flaky"));
             });
 
@@ -281,7 +409,16 @@ class SweepIT {
     kubelet.succeedEveryTrialUntil(
         EVAL_LOSS_BY_TRIAL::get, () -> isComplete(loraJob("pausing")), Duration.ofSeconds(90));
     assertThat(loraJob("pausing").getStatus().getPublishedVersion()).isEqualTo(1);
-    assertThat(client.batch().v1().jobs().inNamespace(namespace).list().getItems()).hasSize(3);
+    assertThat(
+            client
+                .batch()
+                .v1()
+                .jobs()
+                .inNamespace(namespace)
+                .withLabelSelector(Labels.TRIAL_SELECTOR)
+                .list()
+                .getItems())
+        .hasSize(3);
   }
 
   /**
@@ -350,7 +487,8 @@ class SweepIT {
     }
 
     // Retries go on (at most a minute apart) and publish once the record can be written.
-    await().atMost(Duration.ofSeconds(90)).until(() -> isComplete(loraJob("refused")));
+    kubelet.succeedEveryTrialUntil(
+        trial -> 1.5, () -> isComplete(loraJob("refused")), Duration.ofSeconds(90));
     LoraJob job = loraJob("refused");
     assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
     assertThat(Conditions.isTrue(job.getStatus().getConditions(), "Synced")).isTrue();

@@ -123,6 +123,41 @@ class LoraJobStatusCalculatorTest {
         .satisfies(c -> assertThat(LoraJobStatusCalculator.eventType(c)).contains("Warning"));
   }
 
+  /** A claimed version whose publish Job runs is not published: Complete False Publishing. */
+  @Test
+  void aPublishJobThatRunsIsPublishingAndAVerifiedOneCarriesTheRankAnalysis() {
+    List<TrialStatus> done = statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded");
+    LoraJobStatus publishing =
+        compute(done, PublishOutcome.publishing(3, "publish Job x copies the best trial"), T0);
+    Condition complete = Conditions.find(publishing.getConditions(), "Complete").orElseThrow();
+    assertThat(complete.getStatus()).isEqualTo("False");
+    assertThat(complete.getReason()).isEqualTo("Publishing");
+    assertThat(complete.getMessage())
+        .isEqualTo("publishing version 3: publish Job x copies the best trial");
+    assertThat(publishing.getPublishedVersion()).isNull();
+    assertThat(publishing.getRankAnalysis()).isNull();
+
+    io.loraops.operator.api.v1alpha1.RankAnalysisStatus ranks =
+        new io.loraops.operator.api.v1alpha1.RankAnalysisStatus();
+    ranks.setRecommendedRank(4);
+    LoraJobStatus published = compute(done, PublishOutcome.published(3, ranks), T0);
+    assertThat(published.getPublishedVersion()).isEqualTo(3);
+    assertThat(published.getRankAnalysis().getRecommendedRank()).isEqualTo(4);
+  }
+
+  @Test
+  void aFailedPublishJobFailsTheJobAndKeepsTheResults() {
+    LoraJobStatus status =
+        compute(
+            statuses("Succeeded", "Succeeded", "Succeeded", "Succeeded"),
+            PublishOutcome.refused(Reasons.PUBLISH_FAILED, "publish Job x failed"),
+            T0);
+    assertThat(Conditions.find(status.getConditions(), "Failed").orElseThrow().getReason())
+        .isEqualTo("PublishFailed");
+    assertThat(status.getPhase()).isEqualTo("Failed");
+    assertThat(status.getTrialsSucceeded()).isEqualTo(4);
+  }
+
   @Test
   void refusedPublishIsAFailureThatKeepsTheResults() {
     LoraJobStatus status =

@@ -1,6 +1,7 @@
 package io.loraops.trainer.report;
 
 import io.loraops.contract.ContractJson;
+import io.loraops.contract.PublishSummary;
 import io.loraops.contract.TrialSummary;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,7 +14,10 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 
-/** The trainer's outputs for the operator: adapter digest and the termination message. */
+/**
+ * The trainer's outputs for the operator: adapter digest ({@link io.loraops.contract.AdapterDigest}
+ * defines it) and the termination message.
+ */
 public final class Reports {
   /** Kubernetes keeps at most this many bytes of a termination message. */
   public static final int MAX_TERMINATION_BYTES = 4096;
@@ -79,13 +83,53 @@ public final class Reports {
     return ContractJson.toJson(shorter);
   }
 
+  /**
+   * A publish summary as compact JSON under 4 KiB: past the limit the per-rank captures are dropped
+   * (they are all in rank-analysis.json), then the message shortened.
+   */
+  public static String terminationMessage(PublishSummary s) {
+    String json = ContractJson.toJson(s);
+    if (json.getBytes(StandardCharsets.UTF_8).length <= MAX_TERMINATION_BYTES) {
+      return json;
+    }
+    PublishSummary.RankSummary r = s.rankAnalysis();
+    PublishSummary shorter =
+        new PublishSummary(
+            s.contractVersion(),
+            s.outcome(),
+            s.exitCode(),
+            s.reason(),
+            s.message() == null
+                ? null
+                : s.message().substring(0, Math.min(200, s.message().length())),
+            s.sourceDigest(),
+            s.digest(),
+            s.versionPath(),
+            s.mergedPath(),
+            r == null
+                ? null
+                : new PublishSummary.RankSummary(
+                    r.bestRank(),
+                    r.topDirections(),
+                    r.threshold(),
+                    r.recommendedRank(),
+                    List.of(),
+                    "per-rank captures left out of the termination message: see rank-analysis.json"));
+    return ContractJson.toJson(shorter);
+  }
+
   /** Writes the termination message; a failure to do so is only logged (stderr). */
   public static void writeTermination(Path path, TrialSummary s) {
+    writeTermination(path, terminationMessage(s));
+  }
+
+  /** Writes a termination message; a failure to do so is only logged (stderr). */
+  public static void writeTermination(Path path, String message) {
     try {
       if (path.getParent() != null) {
         Files.createDirectories(path.getParent());
       }
-      Files.writeString(path, terminationMessage(s));
+      Files.writeString(path, message);
     } catch (IOException | RuntimeException e) {
       System.err.println("trainer: cannot write termination message to " + path + ": " + e);
     }

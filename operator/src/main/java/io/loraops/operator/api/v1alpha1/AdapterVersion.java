@@ -17,8 +17,15 @@ public class AdapterVersion {
   @JsonPropertyDescription("sha256 digest over the adapter files.")
   private String digest;
 
-  @JsonPropertyDescription("Folder holding adapter_config.json and adapter_model.safetensors.")
+  @JsonPropertyDescription(
+      "The version folder <output>/<adapter>/v<N>/: adapter_config.json,"
+          + " adapter_model.safetensors and manifest.json.")
   private String artifactUri;
+
+  @JsonPropertyDescription(
+      "The merged export (base weights with the adapter merged in, Hugging Face layout), when"
+          + " spec.output.merged asked for one.")
+  private String mergedUri;
 
   @JsonPropertyDescription("The base model it was trained on.")
   private ModelIdentity baseModel;

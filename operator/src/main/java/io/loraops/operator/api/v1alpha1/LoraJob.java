@@ -61,6 +61,11 @@ import io.fabric8.kubernetes.model.annotation.Version;
     type = AdditionalPrinterColumn.Type.STRING,
     priority = 1)
 @AdditionalPrinterColumn(
+    name = "Rec Rank",
+    jsonPath = ".status.rankAnalysis.recommendedRank",
+    type = AdditionalPrinterColumn.Type.INTEGER,
+    priority = 1)
+@AdditionalPrinterColumn(
     name = "Stopped",
     jsonPath = ".status.trialsEarlyStopped",
     type = AdditionalPrinterColumn.Type.INTEGER,

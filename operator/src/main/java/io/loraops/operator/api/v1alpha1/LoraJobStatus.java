@@ -66,4 +66,9 @@ public class LoraJobStatus {
 
   @JsonPropertyDescription("The LoraAdapter version this job published, once published.")
   private Integer publishedVersion;
+
+  @JsonPropertyDescription(
+      "After a sweep over several ranks: how much of the best trial's subspace each other rank"
+          + " captures (the LoRA paper's phi), and the smallest rank that suffices.")
+  private RankAnalysisStatus rankAnalysis;
 }
