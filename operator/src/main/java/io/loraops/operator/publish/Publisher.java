@@ -1,7 +1,6 @@
 package io.loraops.operator.publish;
 
 import io.fabric8.kubernetes.api.model.ConfigMap;
-import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
@@ -22,6 +21,7 @@ import io.loraops.operator.status.PublishObserver;
 import io.loraops.operator.status.PublishOutcome;
 import io.loraops.operator.status.RankAnalysisSummary;
 import io.loraops.operator.status.Reasons;
+import io.loraops.operator.support.Creates;
 import io.loraops.operator.support.Labels;
 import io.loraops.operator.support.Names;
 import io.loraops.operator.trainer.PublishJobBuilder;
@@ -120,8 +120,8 @@ public final class Publisher {
     return switch (seen.state()) {
       case ABSENT -> {
         PublishJobBuilder.PublishObjects objects = builder.build(job, best, trials, claimed);
-        createIfAbsent(objects.configMap());
-        Job made = createIfAbsent(objects.job());
+        Creates.ifAbsent(client, objects.configMap());
+        Job made = Creates.ifAbsent(client, objects.job());
         if (made != null) {
           created.accept(made);
         }
@@ -213,18 +213,6 @@ public final class Publisher {
             + " after "
             + MAX_CLAIM_ATTEMPTS
             + " attempts");
-  }
-
-  /** Creates {@code resource}; null if it already existed (a repeated reconcile). */
-  private <T extends HasMetadata> T createIfAbsent(T resource) {
-    try {
-      return client.resource(resource).create();
-    } catch (KubernetesClientException e) {
-      if (e.getCode() == HttpURLConnection.HTTP_CONFLICT) {
-        return null;
-      }
-      throw e;
-    }
   }
 
   private LoraAdapter getOrCreateAdapter(String namespace, String name, ModelIdentity base) {

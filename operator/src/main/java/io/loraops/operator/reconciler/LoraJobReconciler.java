@@ -43,6 +43,7 @@ import io.loraops.operator.status.ReconcileErrors;
 import io.loraops.operator.status.TrialObserver;
 import io.loraops.operator.status.TrialPhase;
 import io.loraops.operator.status.TrialScheduler;
+import io.loraops.operator.support.Creates;
 import io.loraops.operator.support.EventRecorder;
 import io.loraops.operator.support.Labels;
 import io.loraops.operator.support.LeanCache;
@@ -54,7 +55,6 @@ import io.loraops.operator.trainer.TrialConfigs;
 import io.loraops.operator.trainer.TrialJobBuilder;
 import io.quarkiverse.operatorsdk.annotations.RBACRule;
 import jakarta.inject.Inject;
-import java.net.HttpURLConnection;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -428,8 +428,8 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status) {
     TrialJobBuilder.TrialObjects objects = builder.build(loraJob, trial);
     try {
-      createIfAbsent(client, objects.configMap());
-      Job created = createIfAbsent(client, objects.job());
+      Creates.ifAbsent(client, objects.configMap());
+      Job created = Creates.ifAbsent(client, objects.job());
       if (created != null) {
         jobs.handleRecentResourceCreate(ResourceID.fromResource(loraJob), created);
       }
@@ -447,18 +447,6 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     status.setReason(Reasons.CREATED);
     status.setMessage("trial Job created");
     return status;
-  }
-
-  /** Creates {@code resource}; null if it already existed (a repeated reconcile). */
-  private static <T extends HasMetadata> T createIfAbsent(KubernetesClient client, T resource) {
-    try {
-      return client.resource(resource).create();
-    } catch (KubernetesClientException e) {
-      if (e.getCode() == HttpURLConnection.HTTP_CONFLICT) {
-        return null;
-      }
-      throw e;
-    }
   }
 
   private static void setSuspended(
