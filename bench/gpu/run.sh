@@ -10,7 +10,8 @@
 #
 # PYTHON (python3): the interpreter whose torch both sides use. JAVA: the kit's jre/bin/java, else
 # java on PATH. WORK (./work): JNI build, DJL cache, generated model, logs. PEAK_TFLOPS overrides
-# the device's peak in the MFU. On a machine without a GPU both sides run on the CPU (the kit's
+# the device's peak in the MFU. SIDE_TIMEOUT (seconds, 0 = none) stops a side that runs longer, so
+# a slow side on a lent machine cannot use up its time before the table prints. On a machine without a GPU both sides run on the CPU (the kit's
 # own proof: --preset tiny-llama or llama-100m).
 set -euo pipefail
 KIT=$(cd "$(dirname "$0")" && pwd)
@@ -84,7 +85,7 @@ side() { # name, log, command...: the command's last stdout line, or {"error": .
   shift 2
   echo "run.sh: $name side: batch $BATCH x $SEQ, r=$RANK on $TARGETS, $PRECISION, $STEPS timed steps (log $log) ..." >&2
   local t0=$SECONDS
-  if "$@" >"$log.out" 2>"$log"; then
+  if timeout "${SIDE_TIMEOUT:-0}" "$@" >"$log.out" 2>"$log"; then
     tail -1 "$log.out" >"$WORK/$name.json"
   else
     "$PYTHON" -c 'import json, sys; print(json.dumps({"error": " | ".join(sys.argv[1:])}))' \

@@ -151,7 +151,11 @@ public abstract class CausalLM {
   /** As {@link #lossSum(NDArray, long[], boolean)} for a batch laid out by {@code packed}. */
   public NDArray lossSum(NDArray ids, Packed packed, long[] targets, boolean training) {
     return lossSum(
-        ids, packed, targets, training, ChunkedCrossEntropy.rowsPerChunk(config.vocabSize()));
+        ids,
+        packed,
+        targets,
+        training,
+        ChunkedCrossEntropy.rowsPerChunk(config.vocabSize(), manager.getDevice()));
   }
 
   /** As {@link #lossSum(NDArray, Packed, long[], boolean)}, {@code chunk} rows at a time. */
@@ -205,7 +209,7 @@ public abstract class CausalLM {
             finish(last, pass),
             targets,
             true,
-            ChunkedCrossEntropy.rowsPerChunk(config.vocabSize()));
+            ChunkedCrossEntropy.rowsPerChunk(config.vocabSize(), manager.getDevice()));
     gc.backward(loss.mul(Tensors.scalar(manager, scale)));
     NDArray g = last.getGradient(); // [B, T, D]
     for (int i = config.layers() - 1; i >= 0; i--) {

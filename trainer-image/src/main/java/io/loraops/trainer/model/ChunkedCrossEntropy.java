@@ -1,5 +1,6 @@
 package io.loraops.trainer.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -8,7 +9,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -26,12 +26,21 @@ import java.util.List;
 final class ChunkedCrossEntropy {
   private ChunkedCrossEntropy() {}
 
-  /** Logit values computed at once: 8 Mi floats (32 MiB in fp32). */
+  /**
+   * Logit values computed at once on a CPU: 8 Mi floats (32 MiB in fp32, about a cache's worth).
+   */
   static final int CHUNK_LOGITS = 8 << 20;
 
-  /** Rows per chunk for a vocabulary of {@code vocab}. */
-  static int rowsPerChunk(long vocab) {
-    return (int) Math.max(1, CHUNK_LOGITS / vocab);
+  /**
+   * On a GPU: 64 Mi floats (256 MiB per [C, V] float32 array, a few alive at once). A chunk must be
+   * many rows for the head's matmul to fill the GPU (at Llama 3's 128K vocabulary the CPU's chunk
+   * is 65 rows), and each chunk costs a dozen kernel launches.
+   */
+  static final int GPU_CHUNK_LOGITS = 64 << 20;
+
+  /** Rows per chunk for a vocabulary of {@code vocab} on {@code device}. */
+  static int rowsPerChunk(long vocab, Device device) {
+    return (int) Math.max(1, (device.isGpu() ? GPU_CHUNK_LOGITS : CHUNK_LOGITS) / vocab);
   }
 
   /**
@@ -51,7 +60,10 @@ final class ChunkedCrossEntropy {
     // bf16 arrays read as UNKNOWN in DJL; the model's activations are FLOAT32 or bf16
     boolean mixed = hidden.getDataType() != DataType.FLOAT32;
     int vocab = (int) head.getShape().get(0);
-    double loss = 0;
+    // The loss stays on the device until the caller reads it: reading it per chunk would make the
+    // host wait for the GPU once per chunk.
+    NDArray loss = manager.zeros(new Shape()); // float32
+    NDArray allTargets = Tensors.longs(manager, targets, new Shape(targets.length)); // one copy
     List<NDArray> gradients = new ArrayList<>();
     for (int from = 0; from < targets.length; from += chunk) {
       int to = Math.min(targets.length, from + chunk);
@@ -59,11 +71,11 @@ final class ChunkedCrossEntropy {
       NDArray logits = rows.getNDArrayInternal().linear(rows, head, null).singletonOrThrow();
       NDArray logits32 = mixed ? kernels.cast(logits, DataType.FLOAT32) : logits;
       NDArray logp = logits32.logSoftmax(-1); // [C, V], float32
-      NDArray target =
-          Tensors.longs(manager, Arrays.copyOfRange(targets, from, to), new Shape(to - from));
+      NDArray target = allTargets.get(new NDIndex(from + ":" + to));
       NDArray onehot = target.oneHot(vocab, DataType.FLOAT32); // [C, V]
       NDArray picked = logp.mul(onehot);
-      loss -= picked.sum().getFloat();
+      NDArray chunkLoss = picked.sum();
+      loss.subi(chunkLoss);
       if (training) {
         try (NDArray probs = logp.exp();
             NDArray delta = probs.sub(onehot)) {
@@ -73,18 +85,18 @@ final class ChunkedCrossEntropy {
         }
       }
       // Freed now rather than with the step's scope: never more than one chunk of [C, V] alive.
-      for (NDArray a : List.of(rows, logits, logits32, logp, target, onehot, picked)) {
+      for (NDArray a : List.of(rows, logits, logits32, logp, target, onehot, picked, chunkLoss)) {
         a.close();
       }
     }
+    allTargets.close();
     if (!training) {
-      return Tensors.scalar(manager, (float) loss);
+      return loss;
     }
     NDArray g =
         gradients.size() == 1 ? gradients.get(0) : NDArrays.concat(new NDList(gradients), 0);
     NDArray surrogate = hidden.mul(g).sum(); // gradient with respect to hidden: g
     NDArray zero = surrogate.sub(surrogate.stopGradient()); // 0, with the gradient
-    return (mixed ? kernels.cast(zero, DataType.FLOAT32) : zero)
-        .add(Tensors.scalar(manager, (float) loss));
+    return (mixed ? kernels.cast(zero, DataType.FLOAT32) : zero).add(loss);
   }
 }

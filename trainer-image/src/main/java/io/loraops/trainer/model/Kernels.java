@@ -4,8 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import java.io.ByteArrayInputStream;
@@ -13,6 +15,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
@@ -29,7 +32,10 @@ import java.util.zip.ZipOutputStream;
  *       probabilities of the eager formula;
  *   <li>casts to and from bfloat16 that autograd sees: DJL's {@code toType} runs under {@code
  *       NoGradGuard} (the gradient stops there), and its JNI has no bfloat16 code at all ({@code
- *       toType(BFLOAT16)} aborts the JVM), so bf16 tensors are made and read only through here.
+ *       toType(BFLOAT16)} aborts the JVM), so bf16 tensors are made and read only through here;
+ *   <li>the optimizer step over every LoRA matrix at once with libtorch's multi-tensor {@code
+ *       _foreach} ops (as {@code torch.optim.AdamW(foreach=True)}): a dozen kernels a step where
+ *       one op per matrix made about 4,000, each a call through JNI that a GPU waits for.
  * </ul>
  *
  * <p>The module is built here from its TorchScript source, as {@code torch.jit.save} writes it
@@ -72,6 +78,44 @@ public final class Kernels implements AutoCloseable {
         def to_fp32(self: __torch__.Kernels,
           x: Tensor) -> Tensor:
           return torch.to(x, 6)
+        def grad_norm(self: __torch__.Kernels,
+          grads: List[Tensor]) -> float:
+          norms = torch._foreach_norm(grads, 2)
+          total = torch.sum(torch.square(torch.to(torch.stack(norms), 7)))
+          return float(torch.sqrt(total))
+        def adamw(self: __torch__.Kernels,
+          params: List[Tensor],
+          grads: List[Tensor],
+          exp_avgs: List[Tensor],
+          exp_avg_sqs: List[Tensor],
+          clip: float,
+          decay: float,
+          step_size: float,
+          beta1: float,
+          beta2: float,
+          bias_correction2_sqrt: float,
+          eps: float) -> float:
+          if clip < 1.:
+            torch._foreach_mul_(grads, clip)
+          else:
+            pass
+          if decay < 1.:
+            torch._foreach_mul_(params, decay)
+          else:
+            pass
+          torch._foreach_mul_(exp_avgs, beta1)
+          torch._foreach_add_(exp_avgs, torch._foreach_mul(grads, 1. - beta1))
+          torch._foreach_mul_(exp_avg_sqs, beta2)
+          squares = torch._foreach_mul(grads, grads)
+          torch._foreach_add_(exp_avg_sqs, torch._foreach_mul(squares, 1. - beta2))
+          denom = torch._foreach_sqrt(exp_avg_sqs)
+          torch._foreach_div_(denom, bias_correction2_sqrt)
+          torch._foreach_add_(denom, eps)
+          updates = torch._foreach_div(exp_avgs, denom)
+          torch._foreach_mul_(updates, step_size)
+          torch._foreach_sub_(params, updates)
+          torch._foreach_zero_(grads)
+          return 0.
       """;
 
   private final NDManager manager;
@@ -133,6 +177,63 @@ public final class Kernels implements AutoCloseable {
       return call("to_bf16", x);
     }
     throw new IllegalArgumentException("no cast to " + type);
+  }
+
+  /**
+   * The global L2 norm of {@code grads} (as {@code torch.nn.utils.clip_grad_norm_} computes it),
+   * read back once.
+   */
+  public double gradNorm(List<NDArray> grads) {
+    return run("grad_norm", IValue.listFrom(pt(grads)));
+  }
+
+  /**
+   * One AdamW step over parameters that share a learning rate, in {@code torch.optim.AdamW}'s
+   * order: the gradients scaled by {@code clip} (the global-norm clipping coefficient; 1: none),
+   * decoupled decay {@code p *= decay} (1: none), the moments, then {@code p -= stepSize · m /
+   * (sqrt(v) / biasCorrection2Sqrt + eps)}; the gradients are zeroed. Runs without autograd and
+   * never waits for the GPU.
+   */
+  public void adamw(
+      List<NDArray> params,
+      List<NDArray> grads,
+      List<NDArray> expAvgs,
+      List<NDArray> expAvgSqs,
+      double clip,
+      double decay,
+      double stepSize,
+      double beta1,
+      double beta2,
+      double biasCorrection2Sqrt,
+      double eps) {
+    run(
+        "adamw",
+        IValue.listFrom(pt(params)),
+        IValue.listFrom(pt(grads)),
+        IValue.listFrom(pt(expAvgs)),
+        IValue.listFrom(pt(expAvgSqs)),
+        IValue.from(clip),
+        IValue.from(decay),
+        IValue.from(stepSize),
+        IValue.from(beta1),
+        IValue.from(beta2),
+        IValue.from(biasCorrection2Sqrt),
+        IValue.from(eps));
+  }
+
+  /** Runs a method that returns a float, outside autograd, and frees its arguments. */
+  private double run(String method, IValue... args) {
+    try (IValue out = IValueUtils.runMethod(module, method, args)) {
+      return out.toDouble();
+    } finally {
+      for (IValue a : args) {
+        a.close();
+      }
+    }
+  }
+
+  private static PtNDArray[] pt(List<NDArray> arrays) {
+    return arrays.stream().map(a -> (PtNDArray) a).toArray(PtNDArray[]::new);
   }
 
   private NDArray call(String method, NDArray... inputs) {

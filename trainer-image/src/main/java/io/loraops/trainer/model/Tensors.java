@@ -1,8 +1,15 @@
 package io.loraops.trainer.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Creates tensors whose memory the engine owns.
@@ -19,9 +26,24 @@ public final class Tensors {
     return owned(m.create(data, shape));
   }
 
-  /** A 0-d float32 tensor in engine memory, safe to keep in the autograd graph. */
+  /**
+   * A 0-d float32 tensor in engine memory, safe to keep in the autograd graph. It lives in host
+   * memory whatever the manager's device: libtorch takes a 0-d CPU tensor as a scalar in an op with
+   * tensors of any device, and making it there costs nothing, where a copy to the GPU waits for
+   * every kernel queued before it (a few hundred such waits a step, one per LoRA layer, norm,
+   * attention scale, left the GPU idle half of each step).
+   */
   public static NDArray scalar(NDManager m, float value) {
-    return owned(m.create(value));
+    ByteBuffer data = ByteBuffer.allocateDirect(Float.BYTES).order(ByteOrder.nativeOrder());
+    data.putFloat(0, value);
+    return owned(
+        JniUtils.createNdFromByteBuffer(
+            (PtNDManager) m,
+            data,
+            new Shape(),
+            DataType.FLOAT32,
+            SparseFormat.DENSE,
+            Device.cpu()));
   }
 
   public static NDArray longs(NDManager m, long[] data, Shape shape) {

@@ -3,7 +3,11 @@ package io.loraops.trainer.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import io.loraops.trainer.model.Kernels;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * AdamW (Loshchilov and Hutter 2019) with PyTorch's defaults and update order ({@code
@@ -30,11 +34,13 @@ public final class AdamW {
   private final NDArray[] expAvg;
   private final NDArray[] expAvgSq;
   private final double weightDecay;
+  private final Kernels kernels;
   private long step;
 
   public AdamW(List<Param> params, NDManager manager, double weightDecay) {
     this.params = params;
     this.weightDecay = weightDecay;
+    this.kernels = Kernels.load(manager); // freed with the manager
     expAvg = new NDArray[params.size()];
     expAvgSq = new NDArray[params.size()];
     for (int i = 0; i < params.size(); i++) {
@@ -68,11 +74,7 @@ public final class AdamW {
   public double gradNorm() {
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      double sumSq = 0;
-      for (Param p : params) {
-        sumSq += p.value().getGradient().square().sum().getFloat();
-      }
-      return Math.sqrt(sumSq);
+      return kernels.gradNorm(gradients());
     }
   }
 
@@ -88,45 +90,47 @@ public final class AdamW {
   }
 
   /**
-   * Clips, updates every parameter in place and zeroes the gradients.
+   * Clips, updates every parameter in place and zeroes the gradients, with libtorch's multi-tensor
+   * ops ({@link Kernels#adamw}, one call per learning rate); the host waits for the GPU once, for
+   * the norm.
    *
    * @return the global gradient norm before clipping
    */
   public double step(double lr, double maxGradNorm) {
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      NDArray[] grads = new NDArray[params.size()];
-      double sumSq = 0;
-      for (int i = 0; i < grads.length; i++) {
-        grads[i] = params.get(i).value().getGradient();
-        sumSq += grads[i].square().sum().getFloat();
-      }
-      double norm = Math.sqrt(sumSq);
-      if (maxGradNorm > 0) {
-        double coef = maxGradNorm / (norm + 1e-6);
-        if (coef < 1) {
-          for (NDArray g : grads) {
-            g.muli((float) coef);
-          }
-        }
-      }
+      List<NDArray> grads = gradients();
+      double norm = kernels.gradNorm(grads);
+      double clip = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
       step++;
       double bc1 = 1 - Math.pow(BETA1, step);
       double bc2 = 1 - Math.pow(BETA2, step);
-      for (int i = 0; i < grads.length; i++) {
-        NDArray p = params.get(i).value();
-        NDArray g = grads[i];
-        double lri = lr * params.get(i).lrScale();
-        if (weightDecay != 0) {
-          p.muli((float) (1 - lri * weightDecay));
-        }
-        expAvg[i].muli((float) BETA1).addi(g.mul((float) (1 - BETA1)));
-        expAvgSq[i].muli((float) BETA2).addi(g.square().mul((float) (1 - BETA2)));
-        NDArray denom = expAvgSq[i].sqrt().div((float) Math.sqrt(bc2)).add((float) EPS);
-        p.subi(expAvg[i].div(denom).mul((float) (lri / bc1)));
-        g.muli(0f);
+      Map<Double, List<Integer>> byLrScale = new TreeMap<>();
+      for (int i = 0; i < params.size(); i++) {
+        byLrScale.computeIfAbsent(params.get(i).lrScale(), k -> new ArrayList<>()).add(i);
       }
+      byLrScale.forEach(
+          (lrScale, group) -> {
+            double lri = lr * lrScale;
+            kernels.adamw(
+                group.stream().map(i -> params.get(i).value()).toList(),
+                group.stream().map(grads::get).toList(),
+                group.stream().map(i -> expAvg[i]).toList(),
+                group.stream().map(i -> expAvgSq[i]).toList(),
+                clip,
+                1 - lri * weightDecay,
+                lri / bc1,
+                BETA1,
+                BETA2,
+                Math.sqrt(bc2),
+                EPS);
+          });
       return norm;
     }
+  }
+
+  /** Each parameter's gradient (handles closed with the caller's scope). */
+  private List<NDArray> gradients() {
+    return params.stream().map(p -> p.value().getGradient()).toList();
   }
 }
