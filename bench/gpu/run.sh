@@ -10,7 +10,8 @@
 #
 # PYTHON (python3): the interpreter whose torch both sides use. JAVA: the kit's jre/bin/java, else
 # java on PATH. WORK (./work): JNI build, DJL cache, generated model, logs. PEAK_TFLOPS overrides
-# the device's peak in the MFU. SIDE_TIMEOUT (seconds, 0 = none) stops a side that runs longer, so
+# the device's peak in the MFU. BENCH_CHECKPOINTING=1 runs both sides with gradient checkpointing
+# (transformers' use_reentrant=False on PEFT's side). SIDE_TIMEOUT (seconds, 0 = none) stops a side that runs longer, so
 # a slow side on a lent machine cannot use up its time before the table prints. On a machine without a GPU both sides run on the CPU (the kit's
 # own proof: --preset tiny-llama or llama-100m).
 set -euo pipefail
@@ -101,6 +102,7 @@ fi
 if [ "$ONLY" != java ]; then
   PEFT_ARGS=(--device "$DEVICE")
   [ "$PRECISION" = bf16 ] && PEFT_ARGS+=(--bf16)
+  [ "${BENCH_CHECKPOINTING:-}" = 1 ] && PEFT_ARGS+=(--gradient-checkpointing)
   side peft "$WORK/peft.log" "$PYTHON" "$KIT/peft_bench.py" \
     "$MODEL" "$BATCH" "$SEQ" "$STEPS" "$TARGETS" "$RANK" "${PEFT_ARGS[@]}"
 fi
