@@ -10,17 +10,15 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.loraops.contract.ProgressEvent;
 import io.loraops.operator.api.v1alpha1.LoraJob;
 import io.loraops.operator.it.FakeKubeletLogs;
+import io.loraops.operator.it.OperatorProcess;
 import io.loraops.operator.support.Labels;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -98,13 +96,13 @@ public final class ProgressBench {
       // and with the channel on, the first poll of each pod (its whole log so far) is behind it.
       long settle =
           Math.max(60, 3 * Duration.parse("PT" + interval.toUpperCase(Locale.ROOT)).toSeconds());
-      Process operator = operator(namespace, "24h");
+      OperatorProcess operator = operator(namespace, "24h");
       long started = System.nanoTime();
       awaitRunning(client, namespace, trials, running);
       log("all %d trials run; channel off: settling, then a %d s window", trials, window);
       settle(started, settle);
       Result off = measure(kubelet, writes, operator.pid(), apiServer, window);
-      stop(operator);
+      operator.close();
 
       operator = operator(namespace, interval);
       started = System.nanoTime();
@@ -113,7 +111,7 @@ public final class ProgressBench {
           interval, settle, window);
       settle(started, settle);
       Result on = measure(kubelet, writes, operator.pid(), apiServer, window);
-      stop(operator);
+      operator.close();
       watch.close();
       ticks.shutdownNow();
 
@@ -274,60 +272,26 @@ public final class ProgressBench {
             });
   }
 
-  static Process operator(String namespace, String interval) throws Exception {
-    int port;
-    try (var socket = new java.net.ServerSocket(0)) {
-      port = socket.getLocalPort();
-    }
-    List<String> command =
-        new ArrayList<>(
-            List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-    for (String option : System.getenv().getOrDefault("JVM_OPTIONS", "").split("\\s+")) {
-      if (!option.isBlank()) {
-        command.add(option);
-      }
-    }
-    command.addAll(
-        List.of(
-            "-Dquarkus.http.port=" + port,
-            "-Dquarkus.http.host=127.0.0.1",
-            "-jar",
-            System.getenv("OPERATOR_JAR")));
-    ProcessBuilder pb = new ProcessBuilder(command);
-    pb.environment().put("QUARKUS_OPERATOR_SDK_NAMESPACES", namespace);
-    pb.environment().put("QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAJOB_NAMESPACES", namespace);
-    pb.environment().put("QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAADAPTER_NAMESPACES", namespace);
-    pb.environment().put("LORA_PROGRESS_POLL_INTERVAL", interval);
-    pb.redirectErrorStream(true)
-        .redirectOutput(
-            ProcessBuilder.Redirect.appendTo(Path.of("operator-" + interval + ".log").toFile()));
-    Process p = pb.start();
-    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    URI ready = URI.create("http://127.0.0.1:" + port + "/q/health/ready");
-    for (int i = 0; i < 600; i++) {
-      if (!p.isAlive()) {
-        throw new IllegalStateException("the operator exited; see operator-" + interval + ".log");
-      }
-      try {
-        if (http.send(HttpRequest.newBuilder(ready).build(), HttpResponse.BodyHandlers.discarding())
-                .statusCode()
-            == 200) {
-          log("operator ready (pid %d, poll interval %s)", p.pid(), interval);
-          return p;
-        }
-      } catch (IOException e) {
-        // not listening yet
-      }
-      Thread.sleep(200);
-    }
-    throw new IllegalStateException("the operator was not ready in 120 s");
-  }
-
-  static void stop(Process p) throws InterruptedException {
-    p.destroy();
-    if (!p.waitFor(30, TimeUnit.SECONDS)) {
-      p.destroyForcibly().waitFor();
-    }
+  /** The packaged operator with the chart's JVM options, ready (leading). */
+  static OperatorProcess operator(String namespace, String interval) {
+    List<String> jvmOptions =
+        Arrays.stream(System.getenv().getOrDefault("JVM_OPTIONS", "").split("\\s+"))
+            .filter(o -> !o.isBlank())
+            .toList();
+    Path log = Path.of("operator-" + interval + ".log");
+    OperatorProcess operator =
+        OperatorProcess.start(
+            Path.of(System.getenv("OPERATOR_JAR")),
+            jvmOptions,
+            namespace,
+            log,
+            Map.of(
+                "QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAJOB_NAMESPACES", namespace,
+                "QUARKUS_OPERATOR_SDK_CONTROLLERS_LORAADAPTER_NAMESPACES", namespace,
+                "LORA_PROGRESS_POLL_INTERVAL", interval));
+    operator.awaitHealth("ready", Duration.ofSeconds(120), log);
+    log("operator ready (pid %d, poll interval %s)", operator.pid(), interval);
+    return operator;
   }
 
   static void awaitRunning(

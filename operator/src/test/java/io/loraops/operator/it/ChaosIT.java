@@ -492,15 +492,7 @@ class ChaosIT {
     }
 
     private Figures count(ServingPods servers, boolean done, double seconds) {
-      List<Job> jobs =
-          client
-              .batch()
-              .v1()
-              .jobs()
-              .inNamespace(namespace)
-              .withLabelSelector(Labels.TRIAL_SELECTOR)
-              .list()
-              .getItems();
+      List<Job> jobs = LoraJobs.trialJobs(client, namespace);
       int distinctTrials =
           new HashSet<>(
                   jobs.stream().map(j -> j.getMetadata().getLabels().get(Labels.TRIAL)).toList())

@@ -150,14 +150,7 @@ class KueueIT {
 
   /** Trial Jobs (the publish Job carries no queue label: Kueue does not admit it). */
   private List<Job> jobs() {
-    return client
-        .batch()
-        .v1()
-        .jobs()
-        .inNamespace(namespace)
-        .withLabelSelector(Labels.TRIAL_SELECTOR)
-        .list()
-        .getItems();
+    return LoraJobs.trialJobs(client, namespace);
   }
 
   /** spec.active of each Workload, by the name of the trial Job it admits. */

@@ -1,9 +1,12 @@
 package io.loraops.operator.it;
 
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.loraops.operator.api.v1alpha1.LoraJob;
+import io.loraops.operator.support.Labels;
+import java.util.List;
 
 /** What a test does to a LoraJob, as a user would with kubectl. */
 final class LoraJobs {
@@ -20,5 +23,20 @@ final class LoraJobs {
         .inNamespace(namespace)
         .withName(name)
         .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
+  }
+
+  /**
+   * Every trial Job in {@code namespace}, as `kubectl get jobs -l loraops.io/trial` lists them (the
+   * publish Job is not one).
+   */
+  static List<Job> trialJobs(KubernetesClient client, String namespace) {
+    return client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .withLabelSelector(Labels.TRIAL_SELECTOR)
+        .list()
+        .getItems();
   }
 }

@@ -409,16 +409,7 @@ class SweepIT {
     kubelet.succeedEveryTrialUntil(
         EVAL_LOSS_BY_TRIAL::get, () -> isComplete(loraJob("pausing")), Duration.ofSeconds(90));
     assertThat(loraJob("pausing").getStatus().getPublishedVersion()).isEqualTo(1);
-    assertThat(
-            client
-                .batch()
-                .v1()
-                .jobs()
-                .inNamespace(namespace)
-                .withLabelSelector(Labels.TRIAL_SELECTOR)
-                .list()
-                .getItems())
-        .hasSize(3);
+    assertThat(LoraJobs.trialJobs(client, namespace)).hasSize(3);
   }
 
   /**
