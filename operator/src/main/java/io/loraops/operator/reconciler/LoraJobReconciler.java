@@ -260,8 +260,10 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
         loraJob.getMetadata().getNamespace(), loraJob.getSpec().getAdapter(),
         loraJob.getMetadata().getName(), status.getTrialsActive());
     UpdateControl<LoraJob> control = patchStatusIfChanged(client, loraJob, status, now);
-    // A trial waiting for its pod's result is judged at the latest when the wait runs out; the
-    // pod's own event usually brings it sooner.
+    // A trial whose Job completed before its pod's result reached the cache is judged at the
+    // latest when the grace runs out; the pod's own event usually brings it sooner. (A trainer
+    // that exited before its Job completed needs no timer, the Job's event comes, and the
+    // reschedule is then one reconcile with nothing to do.)
     return observed.stream().anyMatch(t -> Reasons.FINISHING.equals(t.getReason()))
         ? control.rescheduleAfter(TrialObserver.POD_CACHE_GRACE)
         : control;

@@ -37,10 +37,10 @@ public final class TrialObserver {
 
   /**
    * How long a complete trial Job whose pod is not in the operator's cache waits for it before its
-   * result counts as missing. The pod cache can be behind the Job cache by seconds (after an API
-   * server restart one informer may relist long after the other; ChaosIT found two trials recorded
-   * as MissingSummary that way); a pod that is really gone this soon after its Job completed was
-   * deleted by hand.
+   * result counts as missing (the pod still looks running in the cache, or is not in it). The pod
+   * cache can be behind the Job cache by seconds (after an API server restart one informer may
+   * relist long after the other; ChaosIT found two trials recorded as MissingSummary that way); a
+   * pod that is really gone this soon after its Job completed was deleted by hand.
    */
   public static final Duration POD_CACHE_GRACE = Duration.ofSeconds(60);
 
@@ -93,31 +93,28 @@ public final class TrialObserver {
         lastExit.flatMap(t -> ContractJson.parseSummary(t.getMessage()));
 
     if (jobCondition(job, "Complete").isPresent()) {
-      if (latestPod.filter(p -> !isFinished(p)).isPresent()) {
-        // The Job controller saw the pod finish before our pod cache did. Judging now would
-        // record "no summary" for good; the pod's own update event brings the result shortly.
-        return phase(
-            status,
-            TrialPhase.RUNNING,
-            Reasons.FINISHING,
-            "the trainer exited; reading its result");
-      }
-      if (pods.isEmpty() && now.isBefore(completedAt(jobStatus).plus(POD_CACHE_GRACE))) {
-        // No pod of the Job in our cache yet: the same wait, until the grace runs out.
-        return phase(
-            status,
-            TrialPhase.RUNNING,
-            Reasons.FINISHING,
-            "the trial Job is complete; waiting for its pod's result");
-      }
-      status.setCompletionTime(jobStatus.getCompletionTime());
-      if (pods.isEmpty()) {
+      if (latestPod.filter(TrialObserver::isFinished).isEmpty()) {
+        // The Job controller saw the pod finish before our pod cache did (the pod still looks
+        // running, or after an API server restart is not relisted yet). Judging now would record
+        // "no summary" for good; the pod's own event brings the result, within the grace.
+        if (now.isBefore(completedAt(jobStatus).plus(POD_CACHE_GRACE))) {
+          return phase(
+              status,
+              TrialPhase.RUNNING,
+              Reasons.FINISHING,
+              "the trial Job is complete; waiting for its pod's result");
+        }
+        status.setCompletionTime(jobStatus.getCompletionTime());
         return phase(
             status,
             TrialPhase.FAILED,
             Reasons.MISSING_SUMMARY,
-            "the trial Job is complete but its pod is gone, and with it the trainer's summary");
+            pods.isEmpty()
+                ? "the trial Job is complete but its pod is gone, and with it the trainer's summary"
+                : "the trial Job is complete but its pod never showed as finished, so the"
+                    + " trainer's summary cannot be read");
       }
+      status.setCompletionTime(jobStatus.getCompletionTime());
       if (summary.isEmpty() || !summary.get().succeeded()) {
         return phase(
             status,

@@ -108,9 +108,17 @@ class TrialObserverTest {
   @Test
   void aCompleteJobWhosePodStillLooksRunningIsNotJudgedYet() {
     // The pod cache lags the Job's: the summary is on its way, not missing.
-    TrialStatus status = observe(complete(), List.of(pod("phase: Running")), null);
+    Instant completed = Instant.parse("2026-11-22T06:10:00Z");
+    TrialStatus status =
+        observe(complete(), List.of(pod("phase: Running")), null, completed.plusSeconds(5));
     assertThat(status.getPhase()).isEqualTo("Running");
     assertThat(status.getReason()).isEqualTo("Finishing");
+    // Not forever: a pod that still looks running a minute after its Job completed will not
+    // bring a summary.
+    TrialStatus late =
+        observe(complete(), List.of(pod("phase: Running")), null, completed.plusSeconds(61));
+    assertThat(late.getReason()).isEqualTo("MissingSummary");
+    assertThat(late.getMessage()).contains("never showed as finished");
   }
 
   @Test
