@@ -122,7 +122,8 @@ up() {
       die "the sweep did not finish in ${TIMEOUT}s"
     fi
     row=$(k get lorajob "$SWEEP" --no-headers 2>/dev/null | sed 's/ *[0-9smh]*$//' || true)
-    [ -n "$row" ] && [ "$row" != "${last:-}" ] && echo "    $row" && last=$row
+    # (a row without a phase: the operator has not written status yet)
+    [ "$(wc -w <<<"$row")" -gt 1 ] && [ "$row" != "${last:-}" ] && echo "    $row" && last=$row
     sleep 2
   done
   TIMES+=("$(printf '%4ss  %s' $((SECONDS - started)) "the sweep (examples/${SWEEP}.yaml)")")
@@ -134,7 +135,11 @@ up() {
   fi
   echo
   echo "Trials:"
-  k get lorajob "$SWEEP" -o jsonpath='{range .status.trials[*]}  {.name}  rank {.parameters.rank}  lr {.parameters.learningRate}  {.phase}  eval loss {.metrics.evalLoss}  {.message}{"\n"}{end}'
+  k get lorajob "$SWEEP" -o json | python3 -c 'import json,sys
+for t in json.load(sys.stdin)["status"]["trials"]:
+    p, loss = t["parameters"], (t.get("metrics") or {}).get("evalLoss")
+    print("  %s  rank %-2s  lr %-6s  %-12s %s" % (t["name"], p["rank"], p["learningRate"], t["phase"],
+          "eval loss %.4f" % loss if loss is not None else t.get("message", "")))'
   if [ -n "$(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials}')" ]; then
     echo "Early stopping: $(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials} trial(s) stopped, {.status.earlyStopping.stepsSaved} steps saved, {.status.earlyStopping.gpuSecondsSaved} GPU-seconds saved (of the node'"'"'s simulated GPUs)')"
     k get events --field-selector reason=TrialEarlyStopped -o custom-columns=EVENT:.reason,MESSAGE:.message | sed 's/^/  /'
