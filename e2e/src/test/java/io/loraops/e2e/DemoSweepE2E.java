@@ -105,6 +105,9 @@ class DemoSweepE2E {
               .filter(e -> JOB.equals(e.getInvolvedObject().getName()))
               .toList();
       assertThat(stopEvents).hasSize(1);
+      assertThat(local.client.v1().events().inNamespace(local.namespace).list().getItems())
+          .as("a stopped trial's end is recorded once, as TrialEarlyStopped, not as a failure")
+          .noneMatch(e -> "TrialFailed".equals(e.getReason()));
       assertThat(stopEvents.get(0).getMessage()).contains(diverged.getName(), "median");
       var saved = job.getStatus().getEarlyStopping();
       System.out.printf("%s: %s; %s%n", diverged.getName(), diverged.getMessage(), saved);
