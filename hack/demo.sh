@@ -138,11 +138,13 @@ up() {
   k get lorajob "$SWEEP" -o json | python3 -c 'import json,sys
 for t in json.load(sys.stdin)["status"]["trials"]:
     p, loss = t["parameters"], (t.get("metrics") or {}).get("evalLoss")
-    print("  %s  rank %-2s  lr %-6s  %-12s %s" % (t["name"], p["rank"], p["learningRate"], t["phase"],
+    print("  %s  rank %-2s  lr %-6s  %-12s %s" % (t["name"], p["rank"], float(p["learningRate"]), t["phase"],
           "eval loss %.4f" % loss if loss is not None else t.get("message", "")))'
   if [ -n "$(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials}')" ]; then
     echo "Early stopping: $(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials} trial(s) stopped, {.status.earlyStopping.stepsSaved} steps saved, {.status.earlyStopping.gpuSecondsSaved} GPU-seconds saved (of the node'"'"'s simulated GPUs)')"
-    k get events --field-selector reason=TrialEarlyStopped -o custom-columns=EVENT:.reason,MESSAGE:.message | sed 's/^/  /'
+    # This LoraJob's Events only: a previous demo's LoraJob of the same name left its own.
+    k get events --field-selector "reason=TrialEarlyStopped,involvedObject.uid=$(k get lorajob "$SWEEP" -o jsonpath='{.metadata.uid}')" \
+      -o custom-columns=EVENT:.reason,MESSAGE:.message | sed 's/^/  /'
   fi
   local uri dir version merged
   version=$(k get lorajob "$SWEEP" -o jsonpath='{.status.publishedVersion}')
