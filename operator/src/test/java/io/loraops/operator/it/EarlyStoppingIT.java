@@ -125,9 +125,15 @@ class EarlyStoppingIT {
             .map(Event::getReason)
             .toList();
     assertThat(reasons).contains("TrialEarlyStopped", "TrialSucceeded", "VersionPublished");
+    assertThat(reasons)
+        .as("a stopped trial's end is recorded once, as TrialEarlyStopped")
+        .doesNotContain("TrialFailed");
     assertThat(
             operator.registry.get("lora.trials").tag("result", "early_stopped").counter().count())
         .isEqualTo(2);
+    assertThat(operator.registry.find("lora.trials").tag("result", "failed").counter())
+        .as("no trial counted as failed")
+        .isNull();
 
     String wide = ControlPlane.kubectl("get", "lj", "lr", "-n", namespace, "-o", "wide");
     System.out.println(wide);
