@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.SplittableRandom;
 
 /** Tiny seeded models and datasets shared by the tests (generated once per JVM under target/). */
 public final class Fixtures {
@@ -31,6 +32,16 @@ public final class Fixtures {
       }
     }
     return dir;
+  }
+
+  /** {@code n} seeded token ids in [3, vocab), away from the special tokens: probe inputs. */
+  public static long[] probeIds(int n, int vocab) {
+    SplittableRandom r = new SplittableRandom(5);
+    long[] ids = new long[n];
+    for (int i = 0; i < n; i++) {
+      ids[i] = 3 + r.nextInt(vocab - 3);
+    }
+    return ids;
   }
 
   /**

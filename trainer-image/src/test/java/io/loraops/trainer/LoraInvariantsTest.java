@@ -27,7 +27,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,26 +41,17 @@ class LoraInvariantsTest {
 
   @TempDir Path tmp;
 
-  private static long[] probeIds(int n, int vocab) {
-    SplittableRandom r = new SplittableRandom(5);
-    long[] ids = new long[n];
-    for (int i = 0; i < n; i++) {
-      ids[i] = 3 + r.nextInt(vocab - 3);
-    }
-    return ids;
-  }
-
   private static float[] logits(CausalLM model) {
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      NDArray ids = model.manager().create(probeIds(2 * 12, 200), new Shape(2, 12));
+      NDArray ids = model.manager().create(Fixtures.probeIds(2 * 12, 200), new Shape(2, 12));
       return model.forward(ids, false).toFloatArray();
     }
   }
 
   private static Batch batch(int vocab) {
     List<Example> rows = new ArrayList<>();
-    long[] ids = probeIds(3 * 10, vocab);
+    long[] ids = Fixtures.probeIds(3 * 10, vocab);
     for (int r = 0; r < 3; r++) {
       int[] x = new int[10];
       for (int t = 0; t < 10; t++) {

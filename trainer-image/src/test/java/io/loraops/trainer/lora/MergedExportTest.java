@@ -23,7 +23,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -43,15 +42,6 @@ class MergedExportTest {
 
   @TempDir Path tmp;
 
-  private static long[] probeIds(int n, int vocab) {
-    SplittableRandom r = new SplittableRandom(5);
-    long[] ids = new long[n];
-    for (int i = 0; i < n; i++) {
-      ids[i] = 3 + r.nextInt(vocab - 3);
-    }
-    return ids;
-  }
-
   /** Logits [2, 12, V] of the model in {@code dir}, with {@code adapter} applied unmerged. */
   private static float[] logits(Path dir, Path adapter) {
     try (NDManager m = NDManager.newBaseManager();
@@ -61,7 +51,7 @@ class MergedExportTest {
       if (adapter != null) {
         PeftAdapter.read(adapter, model);
       }
-      NDArray ids = m.create(probeIds(2 * 12, 200), new Shape(2, 12));
+      NDArray ids = m.create(Fixtures.probeIds(2 * 12, 200), new Shape(2, 12));
       return model.forward(ids, false).toFloatArray();
     }
   }
