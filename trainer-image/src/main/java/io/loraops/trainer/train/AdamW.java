@@ -35,7 +35,12 @@ public final class AdamW {
   private final NDArray[] expAvgSq;
   private final double weightDecay;
   private final Kernels kernels;
+  private final List<Group> groups;
   private long step;
+
+  /** The parameters that share a learning-rate multiplier, updated in one call. */
+  private record Group(
+      double lrScale, List<Param> params, List<NDArray> expAvg, List<NDArray> expAvgSq) {}
 
   public AdamW(List<Param> params, NDManager manager, double weightDecay) {
     this.params = params;
@@ -47,6 +52,20 @@ public final class AdamW {
       expAvg[i] = manager.zeros(params.get(i).value().getShape());
       expAvgSq[i] = manager.zeros(params.get(i).value().getShape());
     }
+    Map<Double, List<Integer>> byLrScale = new TreeMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      byLrScale.computeIfAbsent(params.get(i).lrScale(), k -> new ArrayList<>()).add(i);
+    }
+    groups =
+        byLrScale.entrySet().stream()
+            .map(
+                e ->
+                    new Group(
+                        e.getKey(),
+                        e.getValue().stream().map(params::get).toList(),
+                        e.getValue().stream().map(i -> expAvg[i]).toList(),
+                        e.getValue().stream().map(i -> expAvgSq[i]).toList()))
+            .toList();
   }
 
   public List<Param> params() {
@@ -105,26 +124,21 @@ public final class AdamW {
       step++;
       double bc1 = 1 - Math.pow(BETA1, step);
       double bc2 = 1 - Math.pow(BETA2, step);
-      Map<Double, List<Integer>> byLrScale = new TreeMap<>();
-      for (int i = 0; i < params.size(); i++) {
-        byLrScale.computeIfAbsent(params.get(i).lrScale(), k -> new ArrayList<>()).add(i);
+      for (Group group : groups) {
+        double lri = lr * group.lrScale();
+        kernels.adamw(
+            group.params().stream().map(Param::value).toList(),
+            group.params().stream().map(p -> p.value().getGradient()).toList(),
+            group.expAvg(),
+            group.expAvgSq(),
+            clip,
+            1 - lri * weightDecay,
+            lri / bc1,
+            BETA1,
+            BETA2,
+            Math.sqrt(bc2),
+            EPS);
       }
-      byLrScale.forEach(
-          (lrScale, group) -> {
-            double lri = lr * lrScale;
-            kernels.adamw(
-                group.stream().map(i -> params.get(i).value()).toList(),
-                group.stream().map(grads::get).toList(),
-                group.stream().map(i -> expAvg[i]).toList(),
-                group.stream().map(i -> expAvgSq[i]).toList(),
-                clip,
-                1 - lri * weightDecay,
-                lri / bc1,
-                BETA1,
-                BETA2,
-                Math.sqrt(bc2),
-                EPS);
-          });
       return norm;
     }
   }
