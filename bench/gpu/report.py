@@ -4,7 +4,8 @@
     report.py <model dir> <batch> <seq> <rank> <targets> <device name> <java.json> <peft.json>
 
 Each JSON file holds the last line a side printed ({"error": ...} if it failed). MFU is model
-FLOPs per token (below) x tokens/s / the device's peak dense bf16 FLOP/s (PEAK_TFLOPS overrides the
+FLOPs per token (below) x tokens/s / the device's peak dense half-precision FLOP/s (bf16, or fp16 on
+GPUs without bf16; the same on those that have both) (PEAK_TFLOPS overrides the
 table; on a CPU there is no entry and MFU is left out unless PEAK_TFLOPS is set).
 
 FLOPs per token of a LoRA training step on a LLaMA-family model (frozen base, adapters trained),
@@ -37,9 +38,10 @@ import os
 import re
 import sys
 
-# Peak dense (no sparsity) bf16 tensor-core FLOP/s, in TFLOP/s, from NVIDIA's datasheets; the
-# first pattern that matches torch.cuda.get_device_name() wins (so H200 NVL before H200).
-PEAK_BF16_TFLOPS = [
+# Peak dense (no sparsity) bf16 tensor-core FLOP/s, in TFLOP/s, from NVIDIA's datasheets (fp16's
+# is the same on these; T4 and V100 have no bf16, their fp16 peak is given); the first pattern that
+# matches torch.cuda.get_device_name() wins (so H200 NVL before H200).
+PEAK_HALF_TFLOPS = [
     (r"GH200", 989.0),
     (r"H200 NVL", 835.0),
     (r"H200", 989.0),
@@ -55,6 +57,8 @@ PEAK_BF16_TFLOPS = [
     (r"\bL4\b", 121.0),
     (r"\bA10\b", 125.0),
     (r"RTX 4090", 165.0),
+    (r"\bT4\b", 65.0),  # fp16 (--precision fp16)
+    (r"V100", 125.0),  # fp16, SXM2 (--precision fp16)
 ]
 
 LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -63,7 +67,7 @@ LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 def peak_tflops(device):
     if os.environ.get("PEAK_TFLOPS"):
         return float(os.environ["PEAK_TFLOPS"])
-    for pattern, tflops in PEAK_BF16_TFLOPS:
+    for pattern, tflops in PEAK_HALF_TFLOPS:
         if re.search(pattern, device):
             return tflops
     return None
@@ -125,7 +129,7 @@ def main():
     gpu = any("peak_gpu_mb" in r for r in sides.values())
     mem_key, mem_label = ("peak_gpu_mb", "peak GPU MB") if gpu else ("peak_rss_mb", "peak RSS MB")
 
-    print(f"device: {device}; peak dense bf16: {f'{peak:g} TFLOP/s' if peak else 'unknown (set PEAK_TFLOPS)'}")
+    print(f"device: {device}; peak dense half precision: {f'{peak:g} TFLOP/s' if peak else 'unknown (set PEAK_TFLOPS)'}")
     print(f"model: {os.path.basename(os.path.normpath(model))} (N = {n / 1e6:,.1f}M matmul weights, "
           f"{cfg['num_hidden_layers']} layers, d {cfg['hidden_size']}, vocab {cfg['vocab_size']}); "
           f"batch {batch} x {seq} tokens; LoRA r={rank} on {targets} ({n_lora / 1e6:,.2f}M)")

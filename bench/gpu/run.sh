@@ -6,7 +6,7 @@
 # compiler for the first run, and no network.
 #
 #   ./run.sh [--preset llama-1b] [--batch 4] [--seq 2048] [--steps 10] [--rank 16]
-#            [--targets all-linear] [--precision bf16] [--only java|peft]
+#            [--targets all-linear] [--precision bf16|fp16|fp32] [--only java|peft]
 #
 # PYTHON (python3): the interpreter whose torch both sides use. JAVA: the kit's jre/bin/java, else
 # java on PATH. WORK (./work): JNI build, DJL cache, generated model, logs. PEAK_TFLOPS overrides
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-case $PRECISION in bf16|fp32) ;; *) echo "run.sh: --precision is bf16 or fp32" >&2; exit 2 ;; esac
+case $PRECISION in bf16|fp16|fp32) ;; *) echo "run.sh: --precision is bf16, fp16 or fp32" >&2; exit 2 ;; esac
 PYTHON=${PYTHON:-python3}
 if [ -z "${JAVA:-}" ]; then
   if [ -x "$KIT/jre/bin/java" ]; then JAVA=$KIT/jre/bin/java; else JAVA=java; fi
@@ -101,7 +101,7 @@ if [ "$ONLY" != peft ]; then
 fi
 if [ "$ONLY" != java ]; then
   PEFT_ARGS=(--device "$DEVICE")
-  [ "$PRECISION" = bf16 ] && PEFT_ARGS+=(--bf16)
+  PEFT_ARGS+=(--precision "$PRECISION")
   [ "${BENCH_CHECKPOINTING:-}" = 1 ] && PEFT_ARGS+=(--gradient-checkpointing)
   side peft "$WORK/peft.log" "$PYTHON" "$KIT/peft_bench.py" \
     "$MODEL" "$BATCH" "$SEQ" "$STEPS" "$TARGETS" "$RANK" "${PEFT_ARGS[@]}"

@@ -3,8 +3,10 @@
 
 Same shapes, threads, precision, batch, sequence length, rank and target modules as the Java side
 (`lora-trainer.jar bench`); prints one JSON line. Attention is transformers' SDPA (its default and
-fastest standard setting); with --bf16, PEFT's standard mixed precision: the model loaded in bf16,
-the LoRA weights float32 (PEFT's autocast_adapter_dtype), forward and loss under torch.autocast(bf16).
+fastest standard setting); with --precision bf16, PEFT's standard mixed precision: the model loaded
+in bf16, the LoRA weights float32 (PEFT's autocast_adapter_dtype), forward and loss under
+torch.autocast(bf16); --precision fp16 the same in float16 with torch.amp.GradScaler's dynamic loss
+scaling (transformers' Trainer with fp16=True).
 With --device cuda (bench/gpu), each timed step ends when the GPU is done (synchronize), AdamW is
 the fused CUDA kernel (transformers' default optimizer there), and the peak GPU memory is reported
 as the Java side measures it: device memory in use after each step (CUDA context + the caching
@@ -41,15 +43,17 @@ def main():
     ap.add_argument("--gradient-checkpointing", action="store_true",
                     help="transformers' gradient checkpointing (use_reentrant=False), as the Java side's"
                     " training.gradientCheckpointing")
-    ap.add_argument("--bf16", action="store_true",
-                    help="mixed precision: bf16 base model, float32 adapters, autocast bf16")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                    help="bf16 or fp16: mixed precision (half-precision base model, float32 adapters,"
+                    " autocast; fp16 with loss scaling)")
     ap.add_argument("--lengths", help="file of example lengths (comma-separated): batches of that many"
                     " examples padded to the longest, as the standard dynamic-padding collator; tokens/s counts"
                     " real tokens only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(3)
-    dtype = torch.bfloat16 if a.bf16 else torch.float32
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    dtype = half or torch.float32
     cuda = a.device == "cuda"
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype, attn_implementation="sdpa").to(a.device)
     # "all-linear" is PEFT's own shorthand (every linear layer but the LM head), as the Java side's
@@ -63,6 +67,7 @@ def main():
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, fused=cuda)
+    scaler = torch.amp.GradScaler(a.device, enabled=a.precision == "fp16")  # else passes through
     vocab = model.config.vocab_size
     lengths = None
     if a.lengths:
@@ -98,13 +103,15 @@ def main():
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast(a.device, dtype=half or torch.bfloat16, enabled=half is not None):
             logits = model(input_ids=ids, attention_mask=mask).logits
             loss = torch.nn.functional.cross_entropy(logits.view(-1, vocab).float(), targets.view(-1),
                                                      ignore_index=-100)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         opt.zero_grad()
         losses.append(loss.item())  # waits for the GPU, as the Java side reading its loss
         if cuda:
@@ -118,7 +125,7 @@ def main():
     print(json.dumps({
         "impl": "python-peft",
         "gradient_checkpointing": a.gradient_checkpointing,
-        "precision": "bf16" if a.bf16 else "fp32",
+        "precision": a.precision,
         "prompt_fraction": a.prompt_fraction,
         "tokens_per_s": a.batch * a.seq * a.steps / total,
         **({"real_tokens_per_s": real_tokens / total} if lengths else {}),

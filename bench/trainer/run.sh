@@ -65,7 +65,7 @@ for spec in "gpt2-small c_attn 0" "llama-100m q_proj,v_proj 0" "llama-100m q_pro
   java_extra=() peft_extra=() java_env=()
   if [ "$prompt" = bf16 ]; then
     label="$preset/bf16" prompt=0
-    java_env=(BENCH_PRECISION=bf16) peft_extra=(--bf16)
+    java_env=(BENCH_PRECISION=bf16) peft_extra=(--precision bf16)
   elif [ "$prompt" = ckpt ]; then
     label="$preset/ckpt" prompt=0
     java_env=(BENCH_CHECKPOINTING=1) peft_extra=(--gradient-checkpointing)

@@ -169,7 +169,7 @@ public record TrialConfig(
    * @param weightDecay AdamW decoupled weight decay
    * @param maxGradNorm gradient clipping threshold; 0 disables clipping
    * @param seed seed for initialisation, shuffling and dropout
-   * @param precision {@code fp32} or {@code bf16}
+   * @param precision {@code fp32}, {@code bf16} or {@code fp16}
    * @param checkpointEverySteps write a resumable checkpoint every N optimizer steps; 0 disables
    * @param evalEverySteps evaluate every N optimizer steps; 0 evaluates only at the end
    * @param packing whether a training row holds several whole examples up to sequenceLength (each

@@ -28,6 +28,7 @@ import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.model.SafeTensors;
 import io.loraops.trainer.model.TinyModels;
 import io.loraops.trainer.train.AdamW;
+import io.loraops.trainer.train.LossScale;
 import io.loraops.trainer.train.Trainer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -198,7 +199,7 @@ final class DevCommands {
     int prompt = (int) (promptFraction * seq); // leading positions without loss, as in SFT data
     // BENCH_CHECKPOINTING=1: training.gradientCheckpointing (blocks recomputed in backward)
     boolean checkpointing = "1".equals(System.getenv("BENCH_CHECKPOINTING"));
-    // BENCH_PRECISION=bf16: training.precision bf16 (mixed precision)
+    // BENCH_PRECISION=bf16 or fp16: training.precision bf16 or fp16 (mixed precision)
     String precision = System.getenv().getOrDefault("BENCH_PRECISION", "fp32");
     Engine engine = Engine.getEngine("PyTorch");
     try (NDManager m = NDManager.newBaseManager()) {
@@ -211,6 +212,7 @@ final class DevCommands {
         params.add(new AdamW.Param(PeftAdapter.keyB(l), l.loraB(), 1));
       }
       AdamW opt = new AdamW(params, m, 0);
+      LossScale lossScale = LossScale.forPrecision(precision);
       SplittableRandom r = new SplittableRandom(3);
       int warmup = 2;
       double[] times = new double[steps];
@@ -239,8 +241,9 @@ final class DevCommands {
         long t0 = System.nanoTime();
         // reading the loss waits for the forward and backward passes (CUDA runs asynchronously)
         double loss =
-            Trainer.accumulate(engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing);
-        opt.step(1e-4, 1.0);
+            Trainer.accumulate(
+                engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing, lossScale);
+        lossScale = lossScale.next(opt.step(1e-4, 1.0, lossScale.value()));
         firstLoss = s == 0 ? loss : firstLoss;
         lastLoss = loss;
         if (gpu) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.loraops.contract.ContractJson;
 import io.loraops.contract.TrialConfig;
 import io.loraops.contract.TrialSummary;
@@ -17,6 +18,8 @@ import io.loraops.trainer.lora.PeftAdapter;
 import io.loraops.trainer.model.CausalLM;
 import io.loraops.trainer.model.ModelLoader;
 import io.loraops.trainer.train.AdamW;
+import io.loraops.trainer.train.Checkpoint;
+import io.loraops.trainer.train.LossScale;
 import io.loraops.trainer.train.Trainer;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -120,7 +123,15 @@ class TrainingTest {
       long rssAt100 = 0;
       for (int step = 0; step < 300; step++) {
         Trainer.accumulate(
-            engine, model, m, opt, List.of(batches.get(step)), step + 1, () -> {}, checkpointing);
+            engine,
+            model,
+            m,
+            opt,
+            List.of(batches.get(step)),
+            step + 1,
+            () -> {},
+            checkpointing,
+            LossScale.none());
         opt.step(1e-3, 1.0);
         if (step == 99) {
           System.gc();
@@ -160,14 +171,42 @@ class TrainingTest {
   }
 
   @Test
-  void resumedRunEndsWhereAnUninterruptedRunEnds() throws Exception {
+  void aCheckpointKeepsTheLossScale() throws Exception {
+    try (NDManager m = NDManager.newBaseManager()) {
+      CausalLM model = ModelLoader.load(Fixtures.model("tiny-llama"), m, DataType.FLOAT16);
+      LoraSpec spec = new LoraSpec(4, 8, 0.0, List.of("q_proj"), false);
+      LoraLinear q = LoraInjector.inject(model, spec, 1).get(0);
+      AdamW opt =
+          new AdamW(
+              List.of(
+                  new AdamW.Param(PeftAdapter.keyA(q), q.loraA(), 1),
+                  new AdamW.Param(PeftAdapter.keyB(q), q.loraB(), 1)),
+              m,
+              0);
+      LossScale backedOff = new LossScale(512, 17, true); // not the initial one
+      Checkpoint.save(
+          tmp,
+          model,
+          spec,
+          "tiny",
+          opt,
+          new Checkpoint.State("f", 3, 3, List.of(), List.of(), 48, 1.0, backedOff));
+      assertThat(Checkpoint.load(tmp, "f", model, opt).orElseThrow().lossScale())
+          .isEqualTo(backedOff);
+    }
+  }
+
+  /** fp16 too: its loss scale is part of the state a resumed run must restore. */
+  @ParameterizedTest
+  @ValueSource(strings = {"fp32", "fp16"})
+  void resumedRunEndsWhereAnUninterruptedRunEnds(String precision) throws Exception {
     Path data = Fixtures.countingData(tmp, 24, 2);
     TrialConfig base =
         Fixtures.config(Fixtures.model("tiny-gpt2"), data, tmp.resolve("x"), List.of("c_attn"), 9);
     // Dropout on, accumulation 2, checkpoints every 3 steps: everything resume must reproduce.
     TrialConfig.Training t =
         new TrialConfig.Training(
-            1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, "fp32", 3, 0, false, false);
+            1e-2, null, 9, 4, 2, 16, 2, "cosine", 0.01, 1.0, 7, precision, 3, 0, false, false);
     TrialConfig.Lora l = new TrialConfig.Lora(4, 8, 0.1, List.of("c_attn", "c_fc"), false, 4.0);
     PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
 
@@ -192,6 +231,9 @@ class TrainingTest {
       assertThat(h2.get(i).get("loss").asDouble())
           .as("loss at step %d", i + 1)
           .isEqualTo(h1.get(i).get("loss").asDouble());
+      assertThat(h2.get(i).path("lossScale").asDouble())
+          .as("loss scale after step %d", i + 1)
+          .isEqualTo(h1.get(i).path("lossScale").asDouble());
     }
   }
 

@@ -15,7 +15,7 @@ import java.util.List;
  * operator validates the same ranges in its CRD schema; this is the trainer's own guard.
  */
 public final class ConfigValidator {
-  public static final List<String> PRECISIONS = List.of("fp32", "bf16");
+  public static final List<String> PRECISIONS = List.of("fp32", "bf16", "fp16");
 
   private ConfigValidator() {}
 

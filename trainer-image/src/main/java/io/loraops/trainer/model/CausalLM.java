@@ -31,9 +31,19 @@ import java.util.Map;
  * between them are bfloat16; norms are computed in float32 on float32 weights, attention's softmax
  * in float32 inside the fused kernel, the loss's log-softmax in float32; LoRA's A and B stay
  * float32 (cast to bf16 for their matmuls, as autocast does), so their gradients and the optimizer
- * state are float32.
+ * state are float32. fp16 is the same with float16 in place of bfloat16, for GPUs without bf16 (T4,
+ * V100): float16 keeps 3 more bits than bfloat16 but overflows past 65,504, so its gradients need
+ * loss scaling ({@code train.LossScale}); the masks and the float32 sums here stay finite in it.
  */
 public abstract class CausalLM {
+  /**
+   * A masked score in the additive attention masks: float16's lowest finite value, so the mask
+   * stays finite in every dtype the model runs in (as transformers' {@code finfo(dtype).min} for
+   * float16) and a row with no visible key, a padding query's, keeps a defined softmax. Any score
+   * plus this is so far below the visible ones that its weight is exactly 0.
+   */
+  public static final float MASKED = -65504f;
+
   protected final ModelConfig config;
   protected final NDManager manager;
   protected final Map<String, NDArray> weights; // HF name -> tensor, frozen
@@ -66,8 +76,9 @@ public abstract class CausalLM {
   /** Builds the model of {@code config}'s family over loaded float32 weights, in {@code dtype}. */
   public static CausalLM create(
       ModelConfig config, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
-    if (dtype != DataType.FLOAT32 && dtype != DataType.BFLOAT16) {
-      throw new IllegalArgumentException("models run in FLOAT32 or BFLOAT16, not " + dtype);
+    if (dtype != DataType.FLOAT32 && dtype != DataType.BFLOAT16 && dtype != DataType.FLOAT16) {
+      throw new IllegalArgumentException(
+          "models run in FLOAT32, BFLOAT16 or FLOAT16, not " + dtype);
     }
     return config.family().equals("gpt2")
         ? new Gpt2Model(config, manager, weights, dtype)
@@ -77,7 +88,7 @@ public abstract class CausalLM {
   /** Whether weight {@code name} belongs to a norm (kept float32 in every precision). */
   protected abstract boolean isNorm(String name);
 
-  /** FLOAT32, or BFLOAT16 in mixed precision. */
+  /** FLOAT32, or BFLOAT16 or FLOAT16 in mixed precision. */
   public DataType dtype() {
     return dtype;
   }
@@ -224,7 +235,7 @@ public abstract class CausalLM {
                 }
                 engine.setRandomSeed(base + layer);
                 // float32: DJL's backward seeds with ones of the target's dtype, and has no bf16
-                gc.backward(float32(block(layer, input, pass, true).mul(upstream).sum()));
+                gc.backward(kernels.sumFloat32(block(layer, input, pass, true).mul(upstream)));
                 return layer > 0 ? input.getGradient() : null;
               });
     }
@@ -267,11 +278,11 @@ public abstract class CausalLM {
       }
     }
     if (n == 0) {
-      return float32(h.sum()).mul(Tensors.scalar(manager, 0f)); // keeps the graph, loss 0
+      return kernels.sumFloat32(h).mul(Tensors.scalar(manager, 0f)); // keeps the graph, loss 0
     }
     NDArray picked =
         h.reshape(-1, config.hidden()).get(Tensors.longs(manager, rows, new Shape(n))); // [N, D]
-    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training, kernels);
+    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training, kernels, dtype);
   }
 
   /** ids [B, T] -> final normalised hidden states [B, T, D]. */
@@ -382,7 +393,7 @@ public abstract class CausalLM {
       int at = offset + i;
       for (int j = 0; j < s; j++) {
         boolean visible = j <= at && (window <= 0 || j > at - window);
-        mask[i * s + j] = visible ? 0f : -1e30f;
+        mask[i * s + j] = visible ? 0f : MASKED;
       }
     }
     return Tensors.floats(manager, mask, new Shape(t, s));

@@ -49,16 +49,23 @@ final class ChunkedCrossEntropy {
    * @param targets N next-token ids
    * @param chunk rows per chunk
    * @param training whether a backward pass follows (else G is not computed)
-   * @param kernels for bf16 {@code hidden} and {@code head}: the logits go to float32 for the
-   *     log-softmax, and (p - onehot) to bf16 for the matmul with the head, so G is bf16
+   * @param kernels casts and the float32 sum
+   * @param dtype of {@code hidden} and {@code head}: in mixed precision (BFLOAT16 or FLOAT16) the
+   *     logits go to float32 for the log-softmax, and (p - onehot) back to {@code dtype} for the
+   *     matmul with the head, so G is in {@code dtype}
    * @return float32 scalar: the sum of -log p(target); its gradient reaches {@code hidden}
    */
   static NDArray lossSum(
-      NDArray hidden, NDArray head, long[] targets, int chunk, boolean training, Kernels kernels) {
+      NDArray hidden,
+      NDArray head,
+      long[] targets,
+      int chunk,
+      boolean training,
+      Kernels kernels,
+      DataType dtype) {
     NDManager manager = hidden.getManager();
     NDArray h = hidden.stopGradient(); // [N, D], outside the graph
-    // bf16 arrays read as UNKNOWN in DJL; the model's activations are FLOAT32 or bf16
-    boolean mixed = hidden.getDataType() != DataType.FLOAT32;
+    boolean mixed = dtype != DataType.FLOAT32;
     int vocab = (int) head.getShape().get(0);
     // The loss stays on the device until the caller reads it: reading it per chunk would make the
     // host wait for the GPU once per chunk.
@@ -79,7 +86,7 @@ final class ChunkedCrossEntropy {
       if (training) {
         try (NDArray probs = logp.exp();
             NDArray delta = probs.sub(onehot)) {
-          NDArray d = mixed ? kernels.cast(delta, DataType.BFLOAT16) : delta; // head's dtype
+          NDArray d = mixed ? kernels.cast(delta, dtype) : delta; // head's dtype
           gradients.add(d.matMul(head)); // [C, D]
           d.close();
         }
@@ -95,8 +102,10 @@ final class ChunkedCrossEntropy {
     }
     NDArray g =
         gradients.size() == 1 ? gradients.get(0) : NDArrays.concat(new NDList(gradients), 0);
-    NDArray surrogate = hidden.mul(g).sum(); // gradient with respect to hidden: g
+    // gradient with respect to hidden: g; summed as float32, where a float16 sum would overflow
+    // and make the zero below inf - inf
+    NDArray surrogate = kernels.sumFloat32(hidden.mul(g));
     NDArray zero = surrogate.sub(surrogate.stopGradient()); // 0, with the gradient
-    return (mixed ? kernels.cast(zero, DataType.FLOAT32) : zero).add(loss);
+    return zero.add(loss);
   }
 }

@@ -3,6 +3,7 @@ package io.loraops.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
@@ -16,6 +17,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
@@ -30,9 +33,13 @@ import java.util.zip.ZipOutputStream;
  *       (its flash kernel on CPU, flash or memory-efficient on CUDA), which keeps only the output
  *       and the log-sum-exp of each query for the backward pass, never the [B, H, T, S] scores or
  *       probabilities of the eager formula;
- *   <li>casts to and from bfloat16 that autograd sees: DJL's {@code toType} runs under {@code
- *       NoGradGuard} (the gradient stops there), and its JNI has no bfloat16 code at all ({@code
- *       toType(BFLOAT16)} aborts the JVM), so bf16 tensors are made and read only through here;
+ *   <li>casts to and from bfloat16 and float16 that autograd sees: DJL's {@code toType} runs under
+ *       {@code NoGradGuard} (the gradient stops there), and its JNI has no bfloat16 code at all
+ *       ({@code toType(BFLOAT16)} aborts the JVM), so half-precision tensors are made and read only
+ *       through here;
+ *   <li>a sum of a half-precision tensor as float32 ({@code torch.sum(x, dtype=torch.float32)}): a
+ *       float16 sum of a large tensor overflows its 65,504 range, and the float32 copy a cast first
+ *       would make is not needed;
  *   <li>the optimizer step over every LoRA matrix at once with libtorch's multi-tensor {@code
  *       _foreach} ops (as {@code torch.optim.AdamW(foreach=True)}): a dozen kernels a step where
  *       one op per matrix made about 4,000, each a call through JNI that a GPU waits for.
@@ -75,9 +82,15 @@ public final class Kernels implements AutoCloseable {
         def to_bf16(self: __torch__.Kernels,
           x: Tensor) -> Tensor:
           return torch.to(x, 15)
+        def to_fp16(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.to(x, 5)
         def to_fp32(self: __torch__.Kernels,
           x: Tensor) -> Tensor:
           return torch.to(x, 6)
+        def sum_fp32(self: __torch__.Kernels,
+          x: Tensor) -> Tensor:
+          return torch.sum(x, dtype=6)
         def grad_norm(self: __torch__.Kernels,
           grads: List[Tensor]) -> float:
           norms = torch._foreach_norm(grads, 2)
@@ -95,7 +108,7 @@ public final class Kernels implements AutoCloseable {
           beta2: float,
           bias_correction2_sqrt: float,
           eps: float) -> float:
-          if clip < 1.:
+          if clip != 1.:
             torch._foreach_mul_(grads, clip)
           else:
             pass
@@ -120,6 +133,7 @@ public final class Kernels implements AutoCloseable {
 
   private final NDManager manager;
   private final PtSymbolBlock module;
+  private final Map<String, NDArray> selectors = new ConcurrentHashMap<>();
 
   private Kernels(NDManager manager, PtSymbolBlock module) {
     this.manager = manager;
@@ -168,15 +182,19 @@ public final class Kernels implements AutoCloseable {
     return call("gelu_tanh", x);
   }
 
-  /** {@code x} as {@code type} (FLOAT32 or BFLOAT16), with the gradient flowing back through. */
+  /** {@code x} as {@code type} (FLOAT32, BFLOAT16 or FLOAT16), with the gradient flowing back. */
   public NDArray cast(NDArray x, DataType type) {
-    if (type == DataType.FLOAT32) {
-      return x.getDataType() == DataType.FLOAT32 ? x : call("to_fp32", x);
-    }
-    if (type == DataType.BFLOAT16) {
-      return call("to_bf16", x);
-    }
-    throw new IllegalArgumentException("no cast to " + type);
+    return switch (type) {
+      case FLOAT32 -> x.getDataType() == DataType.FLOAT32 ? x : call("to_fp32", x);
+      case BFLOAT16 -> call("to_bf16", x);
+      case FLOAT16 -> x.getDataType() == DataType.FLOAT16 ? x : call("to_fp16", x);
+      default -> throw new IllegalArgumentException("no cast to " + type);
+    };
+  }
+
+  /** The sum of every element of {@code x}, accumulated and returned as float32 (0-d). */
+  public NDArray sumFloat32(NDArray x) {
+    return call("sum_fp32", x);
   }
 
   /**
@@ -189,10 +207,10 @@ public final class Kernels implements AutoCloseable {
 
   /**
    * One AdamW step over parameters that share a learning rate, in {@code torch.optim.AdamW}'s
-   * order: the gradients scaled by {@code clip} (the global-norm clipping coefficient; 1: none),
-   * decoupled decay {@code p *= decay} (1: none), the moments, then {@code p -= stepSize · m /
-   * (sqrt(v) / biasCorrection2Sqrt + eps)}; the gradients are zeroed. Runs without autograd and
-   * never waits for the GPU.
+   * order: the gradients scaled by {@code clip} (the global-norm clipping coefficient times the
+   * loss scale's inverse, see {@code LossScale}; 1: none), decoupled decay {@code p *= decay} (1:
+   * none), the moments, then {@code p -= stepSize · m / (sqrt(v) / biasCorrection2Sqrt + eps)}; the
+   * gradients are zeroed. Runs without autograd and never waits for the GPU.
    */
   public void adamw(
       List<NDArray> params,
@@ -242,19 +260,30 @@ public final class Kernels implements AutoCloseable {
       in.add(a);
     }
     if (!method.equals("forward")) {
-      NDArray selector = manager.zeros(new ai.djl.ndarray.types.Shape(1));
-      selector.setName("module_method:" + method);
-      in.add(selector);
+      in.add(selector(method));
     }
-    NDArray out = IValueUtils.forward(module, in, true).singletonOrThrow();
-    if (in.size() > inputs.length) {
-      in.get(inputs.length).close();
-    }
-    return out;
+    return IValueUtils.forward(module, in, true).singletonOrThrow();
+  }
+
+  /**
+   * The array whose name tells DJL which method to run, one per method, kept until {@link
+   * #close()}. DJL reads only its name, so it is a 0-d host tensor: one made on the model's device
+   * for every call cost a GPU allocation and a kernel per cast, SiLU or attention.
+   */
+  private NDArray selector(String method) {
+    return selectors.computeIfAbsent(
+        method,
+        name -> {
+          NDArray selector = Tensors.scalar(manager, 0f);
+          NDScope.unregister(selector); // not the caller's to free
+          selector.setName("module_method:" + name);
+          return selector;
+        });
   }
 
   @Override
   public void close() {
+    selectors.values().forEach(NDArray::close);
     module.close();
   }
 

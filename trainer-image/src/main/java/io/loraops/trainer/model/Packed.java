@@ -30,8 +30,8 @@ public record Packed(long[] positions, int[] documents) {
   /**
    * The additive attention mask [B, 1, T, T]: query i sees key j iff both are in the same document,
    * {@code j <= i}, and, with {@code window > 0}, {@code j > i - window}. A padding query sees
-   * nothing (its row of scores is all -1e30, finite, so softmax stays defined; its output is never
-   * read).
+   * nothing (its row of scores is all {@link CausalLM#MASKED}, finite, so softmax stays defined;
+   * its output is never read).
    */
   NDArray mask(NDManager manager, int rows, int length, int window) {
     float[] mask = new float[rows * length * length];
@@ -44,7 +44,7 @@ public record Packed(long[] positions, int[] documents) {
                   && documents[r * length + j] == doc
                   && j <= i
                   && (window <= 0 || j > i - window);
-          mask[(r * length + i) * length + j] = visible ? 0f : -1e30f;
+          mask[(r * length + i) * length + j] = visible ? 0f : CausalLM.MASKED;
         }
       }
     }

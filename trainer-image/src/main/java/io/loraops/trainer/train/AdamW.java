@@ -108,18 +108,30 @@ public final class AdamW {
     }
   }
 
-  /**
-   * Clips, updates every parameter in place and zeroes the gradients, with libtorch's multi-tensor
-   * ops ({@link Kernels#adamw}, one call per learning rate); the host waits for the GPU once, for
-   * the norm.
-   *
-   * @return the global gradient norm before clipping
-   */
+  /** As {@link #step(double, double, double)} without loss scaling. */
   public double step(double lr, double maxGradNorm) {
+    return step(lr, maxGradNorm, 1);
+  }
+
+  /**
+   * Unscales and clips the gradients, updates every parameter in place and zeroes the gradients,
+   * with libtorch's multi-tensor ops ({@link Kernels#adamw}, one call per learning rate); the host
+   * waits for the GPU once, for the norm. Gradients with a non-finite norm (an overflow under
+   * {@link LossScale}) change nothing and are dropped, as {@code GradScaler.step} skips such a
+   * step; without loss scaling the trainer never gets here with one.
+   *
+   * @param lossScale the factor the loss was multiplied by before the backward pass (1: none)
+   * @return the global norm of the unscaled gradients before clipping
+   */
+  public double step(double lr, double maxGradNorm, double lossScale) {
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
       List<NDArray> grads = gradients();
-      double norm = kernels.gradNorm(grads);
+      double norm = kernels.gradNorm(grads) / lossScale; // exact: the scale is a power of two
+      if (!Double.isFinite(norm)) {
+        zeroGradients();
+        return norm;
+      }
       double clip = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
       step++;
       double bc1 = 1 - Math.pow(BETA1, step);
@@ -131,7 +143,7 @@ public final class AdamW {
             group.params().stream().map(p -> p.value().getGradient()).toList(),
             group.expAvg(),
             group.expAvgSq(),
-            clip,
+            clip / lossScale, // unscaling folded into clipping: one pass over the gradients
             1 - lri * weightDecay,
             lri / bc1,
             BETA1,

@@ -21,8 +21,8 @@ import java.util.stream.Stream;
 /**
  * A resumable training state in {@code <outputDir>/checkpoint/}: the adapter (PEFT files), the
  * AdamW moments ({@code optimizer.safetensors}) and {@code trainer_state.json} (step, data
- * position, history). It is written to {@code checkpoint.tmp/} first, state file last, then
- * renamed, so a process killed mid-write leaves the previous checkpoint or a complete new one.
+ * position, history, loss scale). It is written to {@code checkpoint.tmp/} first, state file last,
+ * then renamed, so a process killed mid-write leaves the previous checkpoint or a complete new one.
  */
 public final class Checkpoint {
   static final String DIR = "checkpoint";
@@ -41,6 +41,8 @@ public final class Checkpoint {
    * @param evals evaluation records so far
    * @param tokens training tokens processed so far
    * @param trainSeconds training wall time so far
+   * @param lossScale the loss scale for the next step (null in checkpoints written before fp16: the
+   *     precision's initial one)
    */
   public record State(
       String fingerprint,
@@ -49,7 +51,8 @@ public final class Checkpoint {
       List<Map<String, Object>> history,
       List<Map<String, Object>> evals,
       long tokens,
-      double trainSeconds) {}
+      double trainSeconds,
+      LossScale lossScale) {}
 
   private Checkpoint() {}
 

@@ -190,10 +190,12 @@ public final class Trainer {
       double trainSeconds = 0;
       List<Map<String, Object>> history = new ArrayList<>();
       List<Map<String, Object>> evals = new ArrayList<>();
+      LossScale lossScale = LossScale.forPrecision(t.precision());
       Optional<Checkpoint.State> resumed = Checkpoint.load(out, fingerprint, model, opt);
       if (resumed.isPresent()) {
         Checkpoint.State s = resumed.get();
         step = s.step();
+        lossScale = s.lossScale() != null ? s.lossScale() : lossScale;
         microBatch = s.microBatch();
         tokens = s.tokens();
         trainSeconds = s.trainSeconds();
@@ -238,7 +240,8 @@ public final class Trainer {
                 micro,
                 step + 1,
                 () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)),
-                t.gradientCheckpointing());
+                t.gradientCheckpointing(),
+                lossScale);
         if (!Double.isFinite(loss)) {
           throw new TrainerException(
               ExitCodes.OTHER,
@@ -246,7 +249,10 @@ public final class Trainer {
                   + loss
                   + " at step "
                   + (step + 1)
-                  + "; lower training.learningRate");
+                  + "; lower training.learningRate"
+                  + (lossScale.dynamic()
+                      ? ", or use precision bf16 (the forward pass overflows float16's range)"
+                      : ""));
         }
         if (batchLog != null) {
           for (Batch b : micro) {
@@ -254,7 +260,9 @@ public final class Trainer {
           }
           batchLog.flush();
         }
-        double gradNorm = opt.step(lr, t.maxGradNorm());
+        double gradNorm = opt.step(lr, t.maxGradNorm(), lossScale.value());
+        boolean skipped = lossScale.overflowed(gradNorm);
+        lossScale = lossScale.next(gradNorm);
         microBatch = firstMicroBatch + accum;
         step++;
         stepsThisRun++;
@@ -266,7 +274,12 @@ public final class Trainer {
         rec.put("step", step);
         rec.put("loss", loss);
         rec.put("learningRate", lr);
-        rec.put("gradNorm", gradNorm);
+        rec.put("gradNorm", skipped ? null : gradNorm);
+        if (lossScale.dynamic()) {
+          // as GradScaler: a step whose gradients overflowed was skipped and the scale halved
+          rec.put("lossScale", lossScale.value());
+          rec.put("skipped", skipped);
+        }
         rec.put("tokensPerSecond", tps);
         history.add(rec);
         progress.emit("step", step, totalSteps, loss, lr, tps, trainSeconds);
@@ -287,7 +300,7 @@ public final class Trainer {
               baseName,
               opt,
               new Checkpoint.State(
-                  fingerprint, step, microBatch, history, evals, tokens, trainSeconds));
+                  fingerprint, step, microBatch, history, evals, tokens, trainSeconds, lossScale));
           progress.emit("checkpoint", step, totalSteps, null, null, null, trainSeconds);
         }
       }
@@ -346,14 +359,15 @@ public final class Trainer {
   }
 
   /**
-   * The model's dtype for {@code training.precision}: fp32 everything float32; bf16 mixed precision
-   * (frozen weights and activations bf16; LoRA parameters, their gradients, the optimizer state and
-   * the loss float32; see {@link CausalLM}).
+   * The model's dtype for {@code training.precision}: fp32 everything float32; bf16 and fp16 mixed
+   * precision (frozen weights and activations in half precision; LoRA parameters, their gradients,
+   * the optimizer state and the loss float32; see {@link CausalLM}); fp16 with {@link LossScale}.
    */
   public static DataType dtype(String precision) {
     return switch (precision) {
       case "fp32" -> DataType.FLOAT32;
       case "bf16" -> DataType.BFLOAT16;
+      case "fp16" -> DataType.FLOAT16;
       default ->
           throw TrainerException.badConfig("training.precision " + precision + " is unknown");
     };
@@ -378,10 +392,16 @@ public final class Trainer {
       List<Batch> micro,
       long stepNumber,
       Runnable reseed) {
-    return accumulate(engine, model, manager, opt, micro, stepNumber, reseed, false);
+    return accumulate(
+        engine, model, manager, opt, micro, stepNumber, reseed, false, LossScale.none());
   }
 
-  /** As above; with {@code checkpointing}, blocks are recomputed in the backward pass. */
+  /**
+   * As above; with {@code checkpointing}, blocks are recomputed in the backward pass, and the loss
+   * is multiplied by {@code lossScale}'s value before it (the gradients are left scaled: {@link
+   * AdamW#step(double, double, double)} unscales them). Under dynamic loss scaling a non-finite
+   * gradient norm is an overflow, for the optimizer to skip, not a corrupt step to compute again.
+   */
   public static double accumulate(
       Engine engine,
       CausalLM model,
@@ -390,18 +410,21 @@ public final class Trainer {
       List<Batch> micro,
       long stepNumber,
       Runnable reseed,
-      boolean checkpointing) {
+      boolean checkpointing,
+      LossScale lossScale) {
     for (int attempt = 1; ; attempt++) {
       reseed.run();
       double lossSum = 0;
       try (NDScope scope = new NDScope()) {
         scope.suppressNotUsedWarning();
         for (Batch b : micro) {
-          lossSum += forwardBackward(engine, model, manager, b, micro.size(), checkpointing);
+          lossSum +=
+              forwardBackward(
+                  engine, model, manager, b, micro.size(), checkpointing, lossScale.value());
         }
       }
-      double norm = opt.gradNorm();
-      if (plausible(norm) || !Double.isFinite(lossSum)) {
+      double norm = opt.gradNorm() / lossScale.value();
+      if (plausible(norm) || !Double.isFinite(lossSum) || lossScale.overflowed(norm)) {
         return lossSum / micro.size();
       }
       if (attempt == MAX_ATTEMPTS) {
@@ -426,18 +449,26 @@ public final class Trainer {
   }
 
   /**
-   * One micro-batch: forward, loss / accum, backward (gradients accumulate). Returns its mean loss.
+   * One micro-batch: forward, loss x lossScale / accum, backward (gradients accumulate). Returns
+   * its mean loss.
    */
   public static double forwardBackward(
-      Engine engine, CausalLM model, NDManager manager, Batch b, int accum, boolean checkpointing) {
+      Engine engine,
+      CausalLM model,
+      NDManager manager,
+      Batch b,
+      int accum,
+      boolean checkpointing,
+      double lossScale) {
     try (GradientCollector gc = engine.newGradientCollector()) {
       NDArray ids = Tensors.longs(manager, b.ids(), new Shape(b.rows(), b.length())); // [B, T]
       int n = Math.max(1, b.lossTokens());
+      float scale = (float) lossScale; // a power of two: exact
       if (checkpointing) {
-        return model.lossSumCheckpointed(gc, ids, b.packed(), b.targets(), 1f / (n * accum)) / n;
+        return model.lossSumCheckpointed(gc, ids, b.packed(), b.targets(), scale / (n * accum)) / n;
       }
       NDArray nll = model.lossSum(ids, b.packed(), b.targets(), true); // scalar
-      gc.backward(nll.div(Tensors.scalar(manager, (float) n * accum)));
+      gc.backward(nll.div(Tensors.scalar(manager, (float) n * accum / scale)));
       return nll.getFloat() / n;
     }
   }

@@ -68,7 +68,8 @@ public class Training {
   @JsonPropertyDescription(
       "Numeric precision: fp32, or bf16 mixed precision (frozen weights and activations in"
           + " bf16, the adapter, its optimizer state and the loss in fp32), for GPUs and CPUs"
-          + " with bf16 instructions. Default fp32.")
+          + " with bf16 instructions, or fp16 mixed precision (the same in float16, with dynamic"
+          + " loss scaling), for GPUs without bf16 such as T4 and V100. Default fp32.")
   private Precision precision = Precision.fp32;
 
   @Min(0)
@@ -105,6 +106,7 @@ public class Training {
   /** Numeric precisions. */
   public enum Precision {
     fp32,
-    bf16
+    bf16,
+    fp16
   }
 }
