@@ -4,7 +4,7 @@
 # shapes, threads, precision, batch, sequence length, rank and target modules, on random-init models of
 # GPT-2-small shape (124M) and a ~100M LLaMA shape. Prints a table with the ratio and peak RSS.
 #
-#   bench/trainer/run.sh [steps] [batch] [seq]      (defaults 8 4 128; ROUNDS=2 THREADS=nproc)
+#   bench/trainer/run.sh [steps] [batch] [seq]      (defaults 4 4 512; ROUNDS=2 THREADS=nproc)
 #
 # On a shared machine single runs are noisy: each round runs Java then PEFT, and each side is
 # scored by its best round's median step time (tokens/s = batch x seq / median step).
@@ -12,9 +12,9 @@
 # Needs the built trainer jar and the reference venv of hack/peft-proof (created on first use).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-STEPS=${1:-8}
+STEPS=${1:-4}
 BATCH=${2:-4}
-SEQ=${3:-128}
+SEQ=${3:-512}
 RANK=8
 THREADS=${THREADS:-$(nproc)}
 JAR=$ROOT/trainer-image/target/lora-trainer.jar
