@@ -1,3 +1,4 @@
+import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
@@ -22,6 +23,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -74,6 +76,11 @@ public final class ScaleClient {
     CountDownLatch allJobs = new CountDownLatch(1);
     Set<String> seen = ConcurrentHashMap.newKeySet();
     int expected = n * TRIALS;
+    // The operator's Events about the LoraJobs (one each here: the sweep started), written after
+    // the reconcile that records them: when the last of them appears.
+    CountDownLatch allEvents = new CountDownLatch(1);
+    Set<String> withEvent = ConcurrentHashMap.newKeySet();
+    AtomicLong lastEventNanos = new AtomicLong();
     try (Watch watch =
         client
             .batch()
@@ -86,6 +93,22 @@ public final class ScaleClient {
                 allJobs.countDown();
               }
             }))) {
+      Watch eventWatch =
+          raw
+              ? null
+              : client
+                  .v1()
+                  .events()
+                  .inNamespace(namespace)
+                  .watch(added((Event event) -> {
+                    if ("LoraJob".equals(event.getInvolvedObject().getKind())
+                        && withEvent.add(event.getInvolvedObject().getName())) {
+                      lastEventNanos.set(System.nanoTime());
+                      if (withEvent.size() == n) {
+                        allEvents.countDown();
+                      }
+                    }
+                  }));
       long start = System.nanoTime();
       List<Future<?>> tasks = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
@@ -118,6 +141,20 @@ public final class ScaleClient {
               + " (%.1f trial Jobs/s)%n",
           raw ? "raw client" : "operator", n, created, expected, total, expected / total);
       System.out.printf("scale-bench-result: %s %.3f%n", raw ? "raw" : "operator", total);
+      if (eventWatch != null) {
+        boolean all = allEvents.await(300, TimeUnit.SECONDS);
+        eventWatch.close();
+        double last = (lastEventNanos.get() - start) / 1e9;
+        System.out.printf(
+            "scale-bench: %d of %d LoraJobs have an Event; the last appeared after %.1f s (%+.1f s"
+                + " from the last trial Job)%n",
+            withEvent.size(), n, last, last - total);
+        System.out.printf(
+            "scale-bench-result: events %d %.3f %.3f%n", withEvent.size(), last, last - total);
+        if (!all) {
+          System.err.println("scale-bench: not every LoraJob had an Event within 300 s");
+        }
+      }
     } finally {
       pool.shutdownNow();
     }

@@ -6,6 +6,8 @@
 #     builds) with the same concurrency, and the ratio of the two rates (goal >= 0.8);
 #   - the operator's RSS, idle and once every trial pod exists and reconciles have settled (goal
 #     <= 300 MiB), run with the chart's JVM options (values.yaml `jvmOptions`) as its only flags;
+#   - when the last of the operator's Events about the LoraJobs appeared (they are written after the
+#     reconcile, by one writer), and the operator's CPU time over its run;
 #   - reconcile latency percentiles of the lorajob controller, from the operator's own metrics
 #     (operator_sdk_controllers_execution_reconcile_seconds, a histogram).
 #
@@ -79,7 +81,12 @@ for _ in $(seq 300); do
 done
 rss() { awk -v k="$1:" '$1 == k {printf "%.0f", $2 / 1024}' "/proc/$OPERATOR/status"; }
 RSS_IDLE=$(rss VmRSS)
+# The operator's CPU time (user + system, fields 14 and 15 of /proc/PID/stat, in clock ticks) over
+# its run: from before the first LoraJob until the client has seen the last trial Job and Event.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$OPERATOR/stat"; }
+CPU_BEFORE=$(cpu)
 "${CLIENT[@]}" operator bench-op "$N" "$THREADS" | tee "$WORK/operator.out" >&2
+CPU_RUN=$(awk -v a="$CPU_BEFORE" -v b="$(cpu)" 'BEGIN {printf "%.1f", b - a}')
 "${CLIENT[@]}" pods bench-op $((4 * N)) >&2
 
 # Settled: no reconcile ran for 10 s (the started counter stood still).
@@ -99,9 +106,10 @@ LIVE_HEAP=$(jcmd "$OPERATOR" GC.heap_info | sed -n 's/.*total [0-9]*K, used \([0
 
 RAW=$(result raw)
 OP=$(result operator)
-python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" <<'EOF'
+EVENTS=$(sed -n 's/^scale-bench-result: events //p' "$WORK/operator.out")
+python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$EVENTS" "$CPU_RUN" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" <<'EOF'
 import re, sys
-path, n, raw, op, idle, loaded, peak, live, jvm, arenas = sys.argv[1:]
+path, n, raw, op, events, cpu, idle, loaded, peak, live, jvm, arenas = sys.argv[1:]
 n, raw, op = int(n), float(raw), float(op)
 buckets = {}
 count = total = maximum = 0.0
@@ -142,9 +150,13 @@ print(f"{'':44}{'time':>10}{'trial Jobs/s':>14}")
 print(f"{'raw client (same objects, same threads)':44}{raw:>9.1f}s{trial_jobs / raw:>14.1f}")
 print(f"{'operator (LoraJobs created, Jobs awaited)':44}{op:>9.1f}s{trial_jobs / op:>14.1f}")
 print(f"operator / raw rate: {raw / op:.2f}   (goal >= 0.8)")
+if events:
+    with_event, last, after = events.split()
+    print(f"operator Events: {with_event} of {n} LoraJobs have theirs; the last appeared after {float(last):.1f}s ({float(after):+.1f}s from the last trial Job)")
 print(f"operator RSS: idle {idle} MiB, settled with {trial_jobs} trial Jobs and pods {loaded} MiB, peak {peak} MiB   (goal <= 300 MiB)")
 print(f"   live heap after a full GC {live} MiB; JVM options (values.yaml jvmOptions): {jvm}")
 print(f"   MALLOC_ARENA_MAX={arenas} (values.yaml mallocArenaMax)")
+print(f"operator CPU time (user + system) over its run: {float(cpu):.1f} s ({float(cpu) / n * 1000:.1f} ms per LoraJob)")
 if count:
     print(f"lorajob reconcile latency over {int(count)} reconciles: "
           f"p50 {quantile(0.5) * 1000:.0f} ms, p95 {quantile(0.95) * 1000:.0f} ms, "

@@ -2,6 +2,7 @@ package io.loraops.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -99,12 +100,9 @@ class DemoSweepE2E {
                   .getSuspend())
           .as("the stopped trial's Job is suspended")
           .isTrue();
-      List<Event> stopEvents =
-          local.client.v1().events().inNamespace(local.namespace).list().getItems().stream()
-              .filter(e -> "TrialEarlyStopped".equals(e.getReason()))
-              .filter(e -> JOB.equals(e.getInvolvedObject().getName()))
-              .toList();
-      assertThat(stopEvents).hasSize(1);
+      // Events are written after the reconcile that records them (EventRecorder): wait for it.
+      await().atMost(Duration.ofSeconds(10)).until(() -> stopEvents(local).size() == 1);
+      List<Event> stopEvents = stopEvents(local);
       assertThat(local.client.v1().events().inNamespace(local.namespace).list().getItems())
           .as("a stopped trial's end is recorded once, as TrialEarlyStopped, not as a failure")
           .noneMatch(e -> "TrialFailed".equals(e.getReason()));
@@ -207,6 +205,13 @@ class DemoSweepE2E {
         System.out.printf("merged export: log-probabilities within %.1e of the adapter's%n", worst);
       }
     }
+  }
+
+  private static List<Event> stopEvents(LocalMode local) {
+    return local.client.v1().events().inNamespace(local.namespace).list().getItems().stream()
+        .filter(e -> "TrialEarlyStopped".equals(e.getReason()))
+        .filter(e -> JOB.equals(e.getInvolvedObject().getName()))
+        .toList();
   }
 
   /**

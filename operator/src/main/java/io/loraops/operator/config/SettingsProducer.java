@@ -4,12 +4,14 @@ import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.javaoperatorsdk.operator.api.monitoring.Metrics;
 import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
 import io.loraops.operator.metrics.LoraMetrics;
+import io.loraops.operator.support.EventRecorder;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.arc.Unremovable;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.context.Dependent;
+import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.time.Clock;
@@ -132,5 +134,16 @@ public class SettingsProducer {
   @Singleton
   LoraMetrics metrics(MeterRegistry registry) {
     return new LoraMetrics(registry);
+  }
+
+  /** One Event writer for both controllers (see {@link EventRecorder}: one writer, in order). */
+  @Produces
+  @Singleton
+  EventRecorder events() {
+    return new EventRecorder();
+  }
+
+  void closeEvents(@Disposes EventRecorder events) {
+    events.close();
   }
 }

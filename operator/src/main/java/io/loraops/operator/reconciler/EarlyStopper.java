@@ -36,9 +36,11 @@ final class EarlyStopper {
   private static final Logger LOG = Logger.getLogger(EarlyStopper.class);
 
   private final LoraMetrics metrics;
+  private final EventRecorder events;
 
-  EarlyStopper(LoraMetrics metrics) {
+  EarlyStopper(LoraMetrics metrics, EventRecorder events) {
     this.metrics = metrics;
+    this.events = events;
   }
 
   /**
@@ -88,7 +90,7 @@ final class EarlyStopper {
           loraJob.getSpec().getAdapter(),
           "early_stopped",
           trial.getProgress() == null ? null : trial.getProgress().getElapsedSeconds());
-      EventRecorder.record(
+      events.record(
           client,
           loraJob,
           EventRecorder.NORMAL,

@@ -27,6 +27,7 @@ final class ErrorStatus {
   static <S, R extends CustomResource<?, S>> ErrorStatusUpdateControl<R> show(
       R resource,
       Context<R> context,
+      EventRecorder events,
       Exception error,
       Instant now,
       Supplier<S> emptyStatus,
@@ -46,7 +47,7 @@ final class ErrorStatus {
       return ErrorStatusUpdateControl.noStatusUpdate(); // shown already; retried all the same
     }
     for (Condition changed : Conditions.changed(previous, failing)) {
-      EventRecorder.record(
+      events.record(
           context.getClient(),
           resource,
           EventRecorder.WARNING,

@@ -111,13 +111,15 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
 
   private final Clock clock;
   private final LoraMetrics metrics;
+  private final EventRecorder events;
   private final InferenceServer server;
   private final ServerWork<LoraAdapter, ServerResult> work;
   private InformerEventSource<Deployment, LoraAdapter> deployments;
 
-  public LoraAdapterReconciler(Clock clock, LoraMetrics metrics) {
+  public LoraAdapterReconciler(Clock clock, LoraMetrics metrics, EventRecorder events) {
     this.clock = clock;
     this.metrics = metrics;
+    this.events = events;
     // At most two calls at a time to one server, waiting at most a load's timeout for a turn; and
     // a server that gave no answer is not waited for again by every adapter's work for 30 s.
     this.server =
@@ -229,6 +231,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     return ErrorStatus.show(
         adapter,
         context,
+        events,
         error,
         clock.instant(),
         LoraAdapterStatus::new,
@@ -455,7 +458,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
     if (plan.loader() != null) {
       outcome = plan.loader().run(plan.request(), targets);
       for (RolloutEvents.Event e : outcome.events()) {
-        EventRecorder.record(kube, adapter, e.type(), e.reason(), e.message(), clock.instant());
+        events.record(kube, adapter, e.type(), e.reason(), e.message(), clock.instant());
       }
       for (TargetStatus target : outcome.targets()) {
         metrics.servingVersion(namespace, name, target.getDeployment(), target.getServingVersion());
@@ -545,13 +548,13 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       LoraAdapterStatusCalculator.eventType(changed)
           .ifPresent(
               type ->
-                  EventRecorder.record(
+                  events.record(
                       client, adapter, type, changed.getReason(), changed.getMessage(), now));
     }
     if (previous != null
         && status.getLatestVersion() != null
         && !status.getLatestVersion().equals(previous.getLatestVersion())) {
-      EventRecorder.record(
+      events.record(
           client,
           adapter,
           EventRecorder.NORMAL,
@@ -694,7 +697,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       List<String> problems =
           last.map(f -> List.copyOf(f.result().withdrawProblems().values()))
               .orElse(List.of("no answer from the servers yet"));
-      EventRecorder.record(
+      events.record(
           context.getClient(),
           adapter,
           EventRecorder.WARNING,
@@ -802,7 +805,7 @@ public class LoraAdapterReconciler implements Reconciler<LoraAdapter>, Cleaner<L
       Instant now) {
     var before = previous == null ? null : previous.getRollout();
     for (RolloutEvents.Event e : RolloutEvents.between(before, status.getRollout())) {
-      EventRecorder.record(client, adapter, e.type(), e.reason(), e.message(), now);
+      events.record(client, adapter, e.type(), e.reason(), e.message(), now);
     }
     RolloutEvents.finished(before, status.getRollout())
         .ifPresent(

@@ -129,28 +129,27 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
   private final Clock clock;
   private final ProgressSettings progressSettings;
   private final EarlyStopper earlyStopper;
+  private final EventRecorder events;
   private InformerEventSource<Job, LoraJob> jobs;
   private InformerEventSource<Pod, LoraJob> pods;
   private InformerEventSource<Job, LoraJob> publishJobs;
   private InformerEventSource<Pod, LoraJob> publishPods;
   private TrialProgressTracker progress;
 
-  public LoraJobReconciler(OperatorSettings settings, LoraMetrics metrics, Clock clock) {
-    this(settings, metrics, clock, ProgressSettings.defaults());
-  }
-
   @Inject
   public LoraJobReconciler(
       OperatorSettings settings,
       LoraMetrics metrics,
       Clock clock,
-      ProgressSettings progressSettings) {
+      ProgressSettings progressSettings,
+      EventRecorder events) {
     this.builder = new TrialJobBuilder(settings);
     this.publishBuilder = new PublishJobBuilder(settings);
     this.metrics = metrics;
     this.clock = clock;
     this.progressSettings = progressSettings;
-    this.earlyStopper = new EarlyStopper(metrics);
+    this.events = events;
+    this.earlyStopper = new EarlyStopper(metrics, events);
   }
 
   @Override
@@ -241,6 +240,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     return ErrorStatus.show(
         loraJob,
         context,
+        events,
         error,
         clock.instant(),
         LoraJobStatus::new,
@@ -339,7 +339,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
           loraJob.getSpec().getAdapter(),
           succeeded ? "succeeded" : "failed",
           trial.getMetrics() == null ? null : trial.getMetrics().getDurationSeconds());
-      EventRecorder.record(
+      events.record(
           client,
           loraJob,
           succeeded ? EventRecorder.NORMAL : EventRecorder.WARNING,
@@ -515,7 +515,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     return pod.getMetadata().getLabels().get("batch.kubernetes.io/job-name");
   }
 
-  private static UpdateControl<LoraJob> patchStatusIfChanged(
+  private UpdateControl<LoraJob> patchStatusIfChanged(
       KubernetesClient client, LoraJob loraJob, LoraJobStatus status, Instant now) {
     LoraJobStatus previous = loraJob.getStatus();
     if (Objects.equals(previous, status)) {
@@ -527,7 +527,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       LoraJobStatusCalculator.eventType(changed)
           .ifPresent(
               type ->
-                  EventRecorder.record(
+                  events.record(
                       client, loraJob, type, changed.getReason(), changed.getMessage(), now));
     }
     return StatusPatch.of(loraJob, status, LoraJob::new);

@@ -120,11 +120,14 @@ class EarlyStoppingIT {
     assertThat(midway.get().getPercentComplete()).isBetween(0, 99);
     assertThat(logs.reads.get()).isPositive();
 
-    List<String> reasons =
-        client.v1().events().inNamespace(namespace).list().getItems().stream()
-            .map(Event::getReason)
-            .toList();
-    assertThat(reasons).contains("TrialEarlyStopped", "TrialSucceeded", "VersionPublished");
+    // Events are written after the reconcile that records them (EventRecorder): wait for them.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(reasons())
+                    .contains("TrialEarlyStopped", "TrialSucceeded", "VersionPublished"));
+    List<String> reasons = reasons();
     assertThat(reasons)
         .as("a stopped trial's end is recorded once, as TrialEarlyStopped")
         .doesNotContain("TrialFailed");
@@ -190,10 +193,16 @@ class EarlyStoppingIT {
     assertThat(status.getEarlyStopping().getStepsSaved()).as("80 + 80 + 60").isEqualTo(220);
     assertThat(status.getEarlyStopping().getTrialSecondsSaved()).isEqualTo(330);
     assertThat(status.getEarlyStopping().getGpuSecondsSaved()).isEqualTo(330);
-    assertThat(
-            client.v1().events().inNamespace(namespace).list().getItems().stream()
-                .filter(e -> "TrialEarlyStopped".equals(e.getReason())))
-        .hasSize(3);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () -> assertThat(reasons().stream().filter("TrialEarlyStopped"::equals)).hasSize(3));
+  }
+
+  private List<String> reasons() {
+    return client.v1().events().inNamespace(namespace).list().getItems().stream()
+        .map(Event::getReason)
+        .toList();
   }
 
   /** Plays the trainers of the sweep in {@code yaml} until it is complete; its final status. */

@@ -7,6 +7,7 @@ import io.loraops.operator.config.ProgressSettings;
 import io.loraops.operator.metrics.LoraMetrics;
 import io.loraops.operator.reconciler.LoraAdapterReconciler;
 import io.loraops.operator.reconciler.LoraJobReconciler;
+import io.loraops.operator.support.EventRecorder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
@@ -18,6 +19,7 @@ import java.time.Duration;
 public final class OperatorHarness implements AutoCloseable {
 
   private final Operator operator;
+  private final EventRecorder events = new EventRecorder();
   public final SimpleMeterRegistry registry = new SimpleMeterRegistry();
 
   private OperatorHarness(KubernetesClient client, String namespace, Integer reconcileThreads) {
@@ -38,10 +40,11 @@ public final class OperatorHarness implements AutoCloseable {
             new LoraMetrics(registry),
             clock,
             // Tests read trial progress every half second, production every 10 s.
-            new ProgressSettings(Duration.ofMillis(500), 4)),
+            new ProgressSettings(Duration.ofMillis(500), 4),
+            events),
         c -> c.settingNamespace(namespace));
     operator.register(
-        new LoraAdapterReconciler(clock, new LoraMetrics(registry)),
+        new LoraAdapterReconciler(clock, new LoraMetrics(registry), events),
         c -> c.settingNamespace(namespace));
     operator.start();
   }
@@ -59,5 +62,6 @@ public final class OperatorHarness implements AutoCloseable {
   @Override
   public void close() {
     operator.stop();
+    events.close();
   }
 }

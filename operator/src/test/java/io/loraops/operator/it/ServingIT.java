@@ -125,8 +125,12 @@ class ServingIT {
                 assertThat(s.adapters)
                     .containsEntry("support-bot", path(2))
                     .doesNotContainKey("support-bot-v3"));
-    assertThat(reasons())
-        .contains("RolloutStarted", "RolloutStep", "RolloutSucceeded", "RolledBack");
+    await() // Events are written after the reconcile that records them (EventRecorder)
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(reasons())
+                    .contains("RolloutStarted", "RolloutStep", "RolloutSucceeded", "RolledBack"));
 
     // The bump is reverted in git (pin the serving version again): healthy, v2 still serving.
     pin(2);

@@ -122,7 +122,7 @@ class SweepIT {
               assertThat(r.getImmutable()).isTrue();
             });
 
-    assertThat(eventReasons()).contains("TrialSucceeded", "VersionPublished");
+    awaitEvents(reasons -> assertThat(reasons).contains("TrialSucceeded", "VersionPublished"));
     assertThat(operator.registry.get("lora.trials").tag("result", "succeeded").counter().count())
         .isEqualTo(4);
     assertThat(operator.registry.get("lora.adapter.versions").counter().count()).isEqualTo(1);
@@ -331,7 +331,7 @@ class SweepIT {
     assertThat(job.getStatus().getTrialsFailed()).isEqualTo(1);
     assertThat(job.getStatus().getBestTrial().getName()).isEqualTo("t002");
     assertThat(job.getStatus().getPublishedVersion()).isEqualTo(1);
-    assertThat(eventReasons()).contains("TrialFailed");
+    awaitEvents(reasons -> assertThat(reasons).contains("TrialFailed"));
   }
 
   @Test
@@ -539,6 +539,11 @@ class SweepIT {
         .withLabel(Labels.VERSION)
         .list()
         .getItems();
+  }
+
+  /** Events are written after the reconcile that records them (EventRecorder): wait for them. */
+  private void awaitEvents(java.util.function.Consumer<java.util.List<String>> assertion) {
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertion.accept(eventReasons()));
   }
 
   private java.util.List<String> eventReasons() {
