@@ -7,7 +7,8 @@
 #   - the operator's RSS, idle and once every trial pod exists and reconciles have settled (goal
 #     <= 300 MiB), run with the chart's JVM options (values.yaml `jvmOptions`) as its only flags;
 #   - when the last of the operator's Events about the LoraJobs appeared (they are written after the
-#     reconcile, by one writer), and the operator's CPU time over its run;
+#     reconcile, by one writer), the operator's CPU time over its run, and the API server's count of
+#     writes per LoraJob by kind (status patches, Events, ...);
 #   - reconcile latency percentiles of the lorajob controller, from the operator's own metrics
 #     (operator_sdk_controllers_execution_reconcile_seconds, a histogram).
 #
@@ -84,9 +85,20 @@ RSS_IDLE=$(rss VmRSS)
 # The operator's CPU time (user + system, fields 14 and 15 of /proc/PID/stat, in clock ticks) over
 # its run: from before the first LoraJob until the client has seen the last trial Job and Event.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$OPERATOR/stat"; }
+# The API server's count of write requests by kind, from its own metrics (apiserver_request_total),
+# before and after the operator's run: what the operator wrote per LoraJob (the Job controller's
+# writes in that time are counted too, under their own kinds).
+writes() { "$KUBECTL" get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PATCH|PUT)"/ {
+  match($0, /group="[^"]*"/); g = substr($0, RSTART + 7, RLENGTH - 8)
+  match($0, /[{,]resource="[^"]*"/); r = substr($0, RSTART + 11, RLENGTH - 12)
+  s = ""; if (match($0, /subresource="[^"]+"/)) s = "/" substr($0, RSTART + 13, RLENGTH - 14)
+  match($0, /verb="[^"]*"/); v = substr($0, RSTART + 6, RLENGTH - 7)
+  n[v " " (g == "" ? "" : g "/") r s] += $NF } END { for (k in n) print k, n[k] }' | sort > "$1"; }
 CPU_BEFORE=$(cpu)
+writes "$WORK/writes-before.txt"
 "${CLIENT[@]}" operator bench-op "$N" "$THREADS" | tee "$WORK/operator.out" >&2
 CPU_RUN=$(awk -v a="$CPU_BEFORE" -v b="$(cpu)" 'BEGIN {printf "%.1f", b - a}')
+writes "$WORK/writes-after.txt"
 "${CLIENT[@]}" pods bench-op $((4 * N)) >&2
 
 # Settled: no reconcile ran for 10 s (the started counter stood still).
@@ -107,9 +119,9 @@ LIVE_HEAP=$(jcmd "$OPERATOR" GC.heap_info | sed -n 's/.*total [0-9]*K, used \([0
 RAW=$(result raw)
 OP=$(result operator)
 EVENTS=$(sed -n 's/^scale-bench-result: events //p' "$WORK/operator.out")
-python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$EVENTS" "$CPU_RUN" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" <<'EOF'
+python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$EVENTS" "$CPU_RUN" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" "$WORK/writes-before.txt" "$WORK/writes-after.txt" <<'EOF'
 import re, sys
-path, n, raw, op, events, cpu, idle, loaded, peak, live, jvm, arenas = sys.argv[1:]
+path, n, raw, op, events, cpu, idle, loaded, peak, live, jvm, arenas, before, after = sys.argv[1:]
 n, raw, op = int(n), float(raw), float(op)
 buckets = {}
 count = total = maximum = 0.0
@@ -157,6 +169,22 @@ print(f"operator RSS: idle {idle} MiB, settled with {trial_jobs} trial Jobs and 
 print(f"   live heap after a full GC {live} MiB; JVM options (values.yaml jvmOptions): {jvm}")
 print(f"   MALLOC_ARENA_MAX={arenas} (values.yaml mallocArenaMax)")
 print(f"operator CPU time (user + system) over its run: {float(cpu):.1f} s ({float(cpu) / n * 1000:.1f} ms per LoraJob)")
+
+def write_counts(path):
+    counts = {}
+    for line in open(path):
+        verb, kind, value = line.split()
+        counts[(verb, kind)] = counts.get((verb, kind), 0) + float(value)
+    return counts
+
+w0, w1 = write_counts(before), write_counts(after)
+delta = {k: w1.get(k, 0) - w0.get(k, 0) for k in w1}
+ours = [("POST", "loraops.io/lorajobs", "LoraJobs (the client)"), ("POST", "configmaps", "ConfigMaps"),
+        ("POST", "batch/jobs", "Jobs (with the Job controller's: none)"),
+        ("PATCH", "loraops.io/lorajobs/status", "status patches"), ("PUT", "loraops.io/lorajobs/status", "status updates"),
+        ("POST", "events", "core/v1 Events (the operator's; the Job controller's are events.k8s.io)")]
+print("API server writes during the operator's run, per LoraJob: " + ", ".join(
+    f"{delta.get((v, k), 0) / n:.2f} {label}" for v, k, label in ours if delta.get((v, k), 0)))
 if count:
     print(f"lorajob reconcile latency over {int(count)} reconciles: "
           f"p50 {quantile(0.5) * 1000:.0f} ms, p95 {quantile(0.95) * 1000:.0f} ms, "

@@ -224,7 +224,7 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
         job -> setWorkloadActive(client, loraJob, job, false),
         now);
     recordFinishedTrials(client, loraJob, observed, trialJobs, now);
-    startAndSuspendTrials(client, loraJob, trials, observed, trialJobs);
+    startAndSuspendTrials(client, loraJob, trials, observed, trialJobs, now);
     PublishOutcome publish = publishIfDone(client, loraJob, observed, now);
     return report(client, loraJob, observed, publish, now);
   }
@@ -372,12 +372,14 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       LoraJob loraJob,
       List<Trial> trials,
       List<TrialStatus> observed,
-      Map<String, Job> trialJobs) {
+      Map<String, Job> trialJobs,
+      Instant now) {
     TrialScheduler.Plan plan =
         TrialScheduler.plan(
             loraJob.getSpec(), trials, observed, trialJobs, Labels.isQueued(loraJob));
     for (Trial trial : plan.toCreate()) {
-      observed.set(trial.index(), createTrial(client, loraJob, trial, observed.get(trial.index())));
+      observed.set(
+          trial.index(), createTrial(client, loraJob, trial, observed.get(trial.index()), now));
     }
     String namespace = loraJob.getMetadata().getNamespace();
     for (String name : plan.toSuspend()) {
@@ -426,12 +428,18 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
     TrialJobs.mergePatch(client, jobs, loraJob, job, patch);
   }
 
+  /**
+   * Creates the trial's ConfigMap and Job; returns the trial's status as the next reconcile will
+   * observe it once the new Job reaches the cache (pending, starting; queued under Kueue), so that
+   * its arrival changes nothing and costs no second status write.
+   */
   private TrialStatus createTrial(
-      KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status) {
+      KubernetesClient client, LoraJob loraJob, Trial trial, TrialStatus status, Instant now) {
     TrialJobBuilder.TrialObjects objects = builder.build(loraJob, trial);
+    Job created;
     try {
       Creates.ifAbsent(client, objects.configMap());
-      Job created = Creates.ifAbsent(client, objects.job());
+      created = Creates.ifAbsent(client, objects.job());
       if (created != null) {
         jobs.handleRecentResourceCreate(ResourceID.fromResource(loraJob), created);
       }
@@ -445,10 +453,14 @@ public class LoraJobReconciler implements Reconciler<LoraJob> {
       status.setMessage("the trial Job was refused: " + e.getStatus().getMessage());
       return status;
     }
-    status.setPhase(TrialPhase.PENDING);
-    status.setReason(Reasons.CREATED);
-    status.setMessage("trial Job created");
-    return status;
+    return TrialObserver.observe(
+        trial,
+        objects.job().getMetadata().getName(),
+        TrialConfigs.artifactUri(loraJob, trial),
+        created != null ? created : objects.job(), // it existed already: the cache will tell
+        List.of(),
+        null,
+        now);
   }
 
   private static void setSuspended(

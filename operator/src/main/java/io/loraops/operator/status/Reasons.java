@@ -56,7 +56,6 @@ public final class Reasons {
   // Trial reasons
   public static final String WAITING_FOR_SLOT = "WaitingForSlot";
   public static final String WAITING_FOR_ADMISSION = "WaitingForAdmission";
-  public static final String CREATED = "Created";
   public static final String STARTING = "Starting";
   public static final String UNSCHEDULABLE = "Unschedulable";
   public static final String TRAINING = "Training";
