@@ -16,6 +16,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * A decoder-only transformer written as NDArray operations over weights held by Hugging Face name,
@@ -52,30 +53,38 @@ public abstract class CausalLM {
   private final DataType dtype; // of the frozen matmul weights and the activations
 
   /**
-   * @param weights float32, by Hugging Face name; with {@code dtype} BFLOAT16 all but the norm
-   *     weights ({@link #isNorm}) are replaced by bfloat16 copies
+   * @param weights by Hugging Face name, each loaded (float32) as the model is built; in mixed
+   *     precision all but the norm weights ({@link #isNorm}) are narrowed to {@code dtype} one at a
+   *     time as they load, so float32 copies of the whole model never exist at once (they would set
+   *     the process's peak memory, and the allocator keeps much of what is freed)
    */
   protected CausalLM(
-      ModelConfig config, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+      ModelConfig config,
+      NDManager manager,
+      Map<String, Supplier<NDArray>> weights,
+      DataType dtype) {
     this.config = config;
     this.manager = manager;
-    this.weights = weights;
     this.dtype = dtype;
     this.kernels = Kernels.load(manager);
-    if (dtype != DataType.FLOAT32) {
-      for (Map.Entry<String, NDArray> e : weights.entrySet()) {
-        if (!isNorm(e.getKey())) {
-          NDArray narrow = kernels.cast(e.getValue(), dtype);
-          e.getValue().close();
-          e.setValue(narrow);
-        }
+    this.weights = new LinkedHashMap<>();
+    for (Map.Entry<String, Supplier<NDArray>> e : weights.entrySet()) {
+      NDArray weight = e.getValue().get();
+      if (dtype != DataType.FLOAT32 && !isNorm(e.getKey())) {
+        NDArray narrow = kernels.cast(weight, dtype);
+        weight.close();
+        weight = narrow;
       }
+      this.weights.put(e.getKey(), weight);
     }
   }
 
-  /** Builds the model of {@code config}'s family over loaded float32 weights, in {@code dtype}. */
+  /** Builds the model of {@code config}'s family over float32 weights, in {@code dtype}. */
   public static CausalLM create(
-      ModelConfig config, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+      ModelConfig config,
+      NDManager manager,
+      Map<String, Supplier<NDArray>> weights,
+      DataType dtype) {
     if (dtype != DataType.FLOAT32 && dtype != DataType.BFLOAT16 && dtype != DataType.FLOAT16) {
       throw new IllegalArgumentException(
           "models run in FLOAT32, BFLOAT16 or FLOAT16, not " + dtype);

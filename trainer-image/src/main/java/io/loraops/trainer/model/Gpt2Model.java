@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import io.loraops.trainer.lora.LoraLinear;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * GPT-2 (Radford et al. 2019) as in Hugging Face {@code GPT2LMHeadModel}: learned positions,
@@ -22,7 +23,8 @@ final class Gpt2Model extends CausalLM {
   private final LoraLinear[] cFc;
   private final LoraLinear[] mlpProj;
 
-  Gpt2Model(ModelConfig c, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+  Gpt2Model(
+      ModelConfig c, NDManager manager, Map<String, Supplier<NDArray>> weights, DataType dtype) {
     super(c, manager, weights, dtype);
     int n = c.layers();
     cAttn = new LoraLinear[n];

@@ -9,6 +9,7 @@ import io.loraops.trainer.lora.LoraLinear;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * LLaMA (Touvron et al. 2023) as in Hugging Face {@code LlamaForCausalLM}: RMSNorm, rotary position
@@ -32,7 +33,8 @@ final class LlamaModel extends CausalLM {
   private final LoraLinear[] gateUp; // Phi-3: [gate; up] in one layer
   private final Map<String, NDArray> gemmaScales = new HashMap<>(); // norm weight -> 1 + w
 
-  LlamaModel(ModelConfig c, NDManager manager, Map<String, NDArray> weights, DataType dtype) {
+  LlamaModel(
+      ModelConfig c, NDManager manager, Map<String, Supplier<NDArray>> weights, DataType dtype) {
     super(c, manager, weights, dtype);
     int n = c.layers();
     q = new LoraLinear[n];

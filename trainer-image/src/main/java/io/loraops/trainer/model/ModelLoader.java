@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraops.trainer.TrainerException;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.Supplier;
 
 /**
  * Loads a Hugging Face model folder: {@code config.json} plus {@code model.safetensors} or a
@@ -103,15 +105,24 @@ public final class ModelLoader {
    */
   public static CausalLM load(Path dir, NDManager manager, DataType dtype) {
     Checkpoint c = open(dir);
-    Map<String, NDArray> weights = new LinkedHashMap<>();
+    Map<String, Supplier<NDArray>> weights = new LinkedHashMap<>();
+    c.stored()
+        .forEach(
+            (name, stored) ->
+                weights.put(
+                    name,
+                    () -> {
+                      try {
+                        return c.fileOf().get(stored).load(stored, manager);
+                      } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                      }
+                    }));
     try {
-      for (Map.Entry<String, String> e : c.stored().entrySet()) {
-        weights.put(e.getKey(), c.fileOf().get(e.getValue()).load(e.getValue(), manager));
-      }
-    } catch (IOException e) {
-      throw TrainerException.badConfig("baseModel " + dir + ": " + e.getMessage());
+      return CausalLM.create(c.config(), manager, weights, dtype);
+    } catch (UncheckedIOException e) {
+      throw TrainerException.badConfig("baseModel " + dir + ": " + e.getCause().getMessage());
     }
-    return CausalLM.create(c.config(), manager, weights, dtype);
   }
 
   /**
@@ -121,9 +132,9 @@ public final class ModelLoader {
    */
   public static CausalLM skeleton(Checkpoint c, NDManager manager) {
     NDArray zero = manager.zeros(new Shape());
-    Map<String, NDArray> weights = new LinkedHashMap<>();
+    Map<String, Supplier<NDArray>> weights = new LinkedHashMap<>();
     CausalLM.expectedShapes(c.config())
-        .forEach((name, shape) -> weights.put(name, zero.broadcast(shape)));
+        .forEach((name, shape) -> weights.put(name, () -> zero.broadcast(shape)));
     return CausalLM.create(c.config(), manager, weights, DataType.FLOAT32);
   }
 
