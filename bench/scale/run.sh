@@ -87,8 +87,8 @@ RSS_IDLE=$(rss VmRSS)
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$OPERATOR/stat"; }
 # The API server's count of write requests by kind, from its own metrics (apiserver_request_total),
 # before and after the operator's run: what the operator wrote per LoraJob (the Job controller's
-# writes in that time are counted too, under their own kinds).
-writes() { "$KUBECTL" get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PATCH|PUT)"/ {
+# writes in that time are counted too, under their own kinds). A server-side apply counts as APPLY.
+writes() { "$KUBECTL" get --raw /metrics | awk '/^apiserver_request_total\{/ && /verb="(POST|PATCH|PUT|APPLY)"/ {
   match($0, /group="[^"]*"/); g = substr($0, RSTART + 7, RLENGTH - 8)
   match($0, /[{,]resource="[^"]*"/); r = substr($0, RSTART + 11, RLENGTH - 12)
   s = ""; if (match($0, /subresource="[^"]+"/)) s = "/" substr($0, RSTART + 13, RLENGTH - 14)
@@ -121,7 +121,7 @@ OP=$(result operator)
 EVENTS=$(sed -n 's/^scale-bench-result: events //p' "$WORK/operator.out")
 python3 - "$WORK/metrics.txt" "$N" "$RAW" "$OP" "$EVENTS" "$CPU_RUN" "$RSS_IDLE" "$RSS_LOADED" "$RSS_PEAK" "$LIVE_HEAP" "$JVM_OPTIONS" "$MALLOC_ARENA_MAX" "$WORK/writes-before.txt" "$WORK/writes-after.txt" <<'EOF'
 import re, sys
-path, n, raw, op, events, cpu, idle, loaded, peak, live, jvm, arenas, before, after = sys.argv[1:]
+path, n, raw, op, events, cpu, idle, loaded, peak, live, jvm, arenas, writes_before, writes_after = sys.argv[1:]
 n, raw, op = int(n), float(raw), float(op)
 buckets = {}
 count = total = maximum = 0.0
@@ -177,12 +177,14 @@ def write_counts(path):
         counts[(verb, kind)] = counts.get((verb, kind), 0) + float(value)
     return counts
 
-w0, w1 = write_counts(before), write_counts(after)
+w0, w1 = write_counts(writes_before), write_counts(writes_after)
 delta = {k: w1.get(k, 0) - w0.get(k, 0) for k in w1}
 ours = [("POST", "loraops.io/lorajobs", "LoraJobs (the client)"), ("POST", "configmaps", "ConfigMaps"),
         ("POST", "batch/jobs", "Jobs (with the Job controller's: none)"),
+        ("APPLY", "loraops.io/lorajobs/status", "status writes (server-side apply)"),
         ("PATCH", "loraops.io/lorajobs/status", "status patches"), ("PUT", "loraops.io/lorajobs/status", "status updates"),
-        ("POST", "events", "core/v1 Events (the operator's; the Job controller's are events.k8s.io)")]
+        ("POST", "events", "core/v1 Events (the operator's, and the Job controller's for the pods it made meanwhile)"),
+        ("POST", "pods", "pods (the Job controller's)")]
 print("API server writes during the operator's run, per LoraJob: " + ", ".join(
     f"{delta.get((v, k), 0) / n:.2f} {label}" for v, k, label in ours if delta.get((v, k), 0)))
 if count:
