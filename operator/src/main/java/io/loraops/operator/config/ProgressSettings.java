@@ -9,9 +9,4 @@ import java.time.Duration;
  *     between two progress updates of a LoraJob's status
  * @param readers log reads in flight at once, over all LoraJobs
  */
-public record ProgressSettings(Duration pollInterval, int readers) {
-
-  public static ProgressSettings defaults() {
-    return new ProgressSettings(Duration.ofSeconds(10), 4);
-  }
-}
+public record ProgressSettings(Duration pollInterval, int readers) {}
