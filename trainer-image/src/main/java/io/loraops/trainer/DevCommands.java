@@ -240,10 +240,11 @@ final class DevCommands {
         }
         long t0 = System.nanoTime();
         // reading the loss waits for the forward and backward passes (CUDA runs asynchronously)
-        double loss =
+        Trainer.Accumulated accumulated =
             Trainer.accumulate(
                 engine, model, m, opt, List.of(b), s + 1, () -> {}, checkpointing, lossScale);
-        lossScale = lossScale.next(opt.step(1e-4, 1.0, lossScale.value()));
+        double loss = accumulated.loss();
+        lossScale = lossScale.next(opt.step(1e-4, 1.0, lossScale.value(), accumulated.gradNorm()));
         firstLoss = s == 0 ? loss : firstLoss;
         lastLoss = loss;
         if (gpu) {

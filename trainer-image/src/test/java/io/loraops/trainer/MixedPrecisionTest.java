@@ -189,10 +189,10 @@ class MixedPrecisionTest {
               0);
       int skipped = 0;
       while (true) {
-        double loss =
+        Trainer.Accumulated accumulated =
             Trainer.accumulate(engine, model, m, opt, List.of(batch()), 1, () -> {}, false, scale);
-        assertThat(loss).as("the forward pass does not overflow").isFinite();
-        double norm = opt.step(1e-2, 1.0, scale.value());
+        assertThat(accumulated.loss()).as("the forward pass does not overflow").isFinite();
+        double norm = opt.step(1e-2, 1.0, scale.value(), accumulated.gradNorm());
         if (!scale.overflowed(norm)) {
           break;
         }

@@ -108,26 +108,26 @@ public final class AdamW {
     }
   }
 
-  /** As {@link #step(double, double, double)} without loss scaling. */
+  /** As {@link #step(double, double, double, double)} without loss scaling, computing the norm. */
   public double step(double lr, double maxGradNorm) {
-    return step(lr, maxGradNorm, 1);
+    return step(lr, maxGradNorm, 1, gradNorm());
   }
 
   /**
    * Unscales and clips the gradients, updates every parameter in place and zeroes the gradients,
-   * with libtorch's multi-tensor ops ({@link Kernels#adamw}, one call per learning rate); the host
-   * waits for the GPU once, for the norm. Gradients with a non-finite norm (an overflow under
-   * {@link LossScale}) change nothing and are dropped, as {@code GradScaler.step} skips such a
-   * step; without loss scaling the trainer never gets here with one.
+   * with libtorch's multi-tensor ops ({@link Kernels#adamw}, one call per learning rate), never
+   * waiting for the GPU. Gradients with a non-finite norm (an overflow under {@link LossScale})
+   * change nothing and are dropped, as {@code GradScaler.step} skips such a step; without loss
+   * scaling the trainer never gets here with one.
    *
    * @param lossScale the factor the loss was multiplied by before the backward pass (1: none)
-   * @return the global norm of the unscaled gradients before clipping
+   * @param norm the global norm of the current gradients, unscaled ({@link #gradNorm()} / {@code
+   *     lossScale}: exact, the scale is a power of two), as the backward passes' caller read it
+   * @return {@code norm}
    */
-  public double step(double lr, double maxGradNorm, double lossScale) {
+  public double step(double lr, double maxGradNorm, double lossScale, double norm) {
     try (NDScope scope = new NDScope()) {
       scope.suppressNotUsedWarning();
-      List<NDArray> grads = gradients();
-      double norm = kernels.gradNorm(grads) / lossScale; // exact: the scale is a power of two
       if (!Double.isFinite(norm)) {
         zeroGradients();
         return norm;

@@ -231,7 +231,7 @@ public final class Trainer {
         }
         final long seedStep = step;
         // Dropout masks depend only on (seed, step), so a resumed run draws the same ones.
-        double loss =
+        Accumulated accumulated =
             accumulate(
                 engine,
                 model,
@@ -242,6 +242,7 @@ public final class Trainer {
                 () -> engine.setRandomSeed((int) (t.seed() * 1_000_003L + seedStep)),
                 t.gradientCheckpointing(),
                 lossScale);
+        double loss = accumulated.loss();
         if (!Double.isFinite(loss)) {
           throw new TrainerException(
               ExitCodes.OTHER,
@@ -260,7 +261,7 @@ public final class Trainer {
           }
           batchLog.flush();
         }
-        double gradNorm = opt.step(lr, t.maxGradNorm(), lossScale.value());
+        double gradNorm = opt.step(lr, t.maxGradNorm(), lossScale.value(), accumulated.gradNorm());
         boolean skipped = lossScale.overflowed(gradNorm);
         lossScale = lossScale.next(gradNorm);
         microBatch = firstMicroBatch + accum;
@@ -384,7 +385,7 @@ public final class Trainer {
    * seed), is computed again, up to {@link #MAX_ATTEMPTS} times. {@code reseed} restores the
    * dropout seed before each attempt.
    */
-  public static double accumulate(
+  public static Accumulated accumulate(
       Engine engine,
       CausalLM model,
       NDManager manager,
@@ -399,10 +400,11 @@ public final class Trainer {
   /**
    * As above; with {@code checkpointing}, blocks are recomputed in the backward pass, and the loss
    * is multiplied by {@code lossScale}'s value before it (the gradients are left scaled: {@link
-   * AdamW#step(double, double, double)} unscales them). Under dynamic loss scaling a non-finite
-   * gradient norm is an overflow, for the optimizer to skip, not a corrupt step to compute again.
+   * AdamW#step(double, double, double, double)} unscales them). Under dynamic loss scaling a
+   * non-finite gradient norm is an overflow, for the optimizer to skip, not a corrupt step to
+   * compute again.
    */
-  public static double accumulate(
+  public static Accumulated accumulate(
       Engine engine,
       CausalLM model,
       NDManager manager,
@@ -425,7 +427,7 @@ public final class Trainer {
       }
       double norm = opt.gradNorm() / lossScale.value();
       if (plausible(norm) || !Double.isFinite(lossSum) || lossScale.overflowed(norm)) {
-        return lossSum / micro.size();
+        return new Accumulated(lossSum / micro.size(), norm);
       }
       if (attempt == MAX_ATTEMPTS) {
         throw new TrainerException(
@@ -447,6 +449,13 @@ public final class Trainer {
       opt.zeroGradients();
     }
   }
+
+  /**
+   * What the backward passes of one optimizer step leave: the mean of the micro-batches' losses,
+   * and the global norm of the accumulated gradients, unscaled (the step's optimizer update takes
+   * it rather than computing it again: one read of it per step).
+   */
+  public record Accumulated(double loss, double gradNorm) {}
 
   /**
    * One micro-batch: forward, loss x lossScale / accum, backward (gradients accumulate). Returns
