@@ -36,9 +36,9 @@ public final class EventRecorder implements AutoCloseable {
   /**
    * Events waiting to be written, at most. client-go queues 1,000 per broadcaster (record's {@code
    * maxQueuedEvents}) and drops the rest; ours is larger because one of our bursts is bigger: every
-   * LoraJob of a large apply records its start within seconds (1,000 at the scale benchmark), and
-   * a sweep's trials ending together add one each (4 per LoraJob there). An Event is about 1 KiB
-   * on the heap, so a full queue holds about 10 MiB: bounded, and small beside the informers.
+   * LoraJob of a large apply records its start within seconds (1,000 at the scale benchmark), and a
+   * sweep's trials ending together add one each (4 per LoraJob there). An Event is about 1 KiB on
+   * the heap, so a full queue holds about 10 MiB: bounded, and small beside the informers.
    */
   static final int QUEUE_CAPACITY = 10_000;
 
