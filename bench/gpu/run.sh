@@ -11,7 +11,8 @@
 # PYTHON (python3): the interpreter whose torch both sides use. JAVA: the kit's jre/bin/java, else
 # java on PATH. WORK (./work): JNI build, DJL cache, generated model, logs. PEAK_TFLOPS overrides
 # the device's peak in the MFU. BENCH_CHECKPOINTING=1 runs both sides with gradient checkpointing
-# (transformers' use_reentrant=False on PEFT's side). SIDE_TIMEOUT (seconds, 0 = none) stops a side that runs longer, so
+# (transformers' use_reentrant=False on PEFT's side). BENCH_PROFILE=1 writes torch.profiler's table of
+# PEFT's timed steps (GPU kernel time per step, kernels by name) to $WORK/peft-profile.txt. SIDE_TIMEOUT (seconds, 0 = none) stops a side that runs longer, so
 # a slow side on a lent machine cannot use up its time before the table prints. On a machine without a GPU both sides run on the CPU (the kit's
 # own proof: --preset tiny-llama or llama-100m).
 set -euo pipefail
@@ -103,6 +104,7 @@ if [ "$ONLY" != java ]; then
   PEFT_ARGS=(--device "$DEVICE")
   PEFT_ARGS+=(--precision "$PRECISION")
   [ "${BENCH_CHECKPOINTING:-}" = 1 ] && PEFT_ARGS+=(--gradient-checkpointing)
+  [ "${BENCH_PROFILE:-}" = 1 ] && PEFT_ARGS+=(--profile "$WORK/peft-profile.txt")
   side peft "$WORK/peft.log" "$PYTHON" "$KIT/peft_bench.py" \
     "$MODEL" "$BATCH" "$SEQ" "$STEPS" "$TARGETS" "$RANK" "${PEFT_ARGS[@]}"
 fi

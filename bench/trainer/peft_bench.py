@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--lengths", help="file of example lengths (comma-separated): batches of that many"
                     " examples padded to the longest, as the standard dynamic-padding collator; tokens/s counts"
                     " real tokens only")
+    ap.add_argument("--profile", help="write torch.profiler's table of the timed steps' operators, by GPU"
+                    " (or CPU) time, to this file: where a step's time goes")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(3)
@@ -78,9 +80,16 @@ def main():
     cpu_start = 0.0
     losses = []
     peak_gpu = -1
+    profiler = None
     for s in range(2 + a.steps):
         if s == 2:
             cpu_start = time.process_time()
+            if a.profile:
+                activities = [torch.profiler.ProfilerActivity.CPU]
+                if cuda:
+                    activities.append(torch.profiler.ProfilerActivity.CUDA)
+                profiler = torch.profiler.profile(activities=activities)
+                profiler.__enter__()
         mask = None
         if lengths:
             batch = [lengths[(s * a.batch + i) % len(lengths)] for i in range(a.batch)]
@@ -121,6 +130,9 @@ def main():
         if s >= 2:
             times.append(time.perf_counter() - t0)
             real_tokens += tokens
+    if profiler:
+        profiler.__exit__(None, None, None)
+        write_profile(profiler, a.profile, a.steps, "cuda" if cuda else "cpu")
     total = sum(times)
     print(json.dumps({
         "impl": "python-peft",
@@ -141,6 +153,27 @@ def main():
             "torch_max_allocated_mb": torch.cuda.max_memory_allocated() / 2**20,
             "torch_max_reserved_mb": torch.cuda.max_memory_reserved() / 2**20} if cuda else {}),
     }))
+
+
+def write_profile(profiler, path, steps, device):
+    """Where a step's time goes: on a GPU, the kernels' total per step (against the step's wall time:
+    how busy the GPU was) and the kernels by name; then the operators by self time."""
+    with open(path, "w") as f:
+        if device == "cuda":
+            kernels = {}
+            for e in profiler.events():
+                if e.device_type == torch.autograd.DeviceType.CUDA:
+                    kernels.setdefault(e.name, []).append(e.time_range.elapsed_us())
+            total_us = sum(sum(times) for times in kernels.values())
+            f.write(f"steps profiled: {steps}; GPU kernel time per step: {total_us / steps / 1e3:.1f} ms,"
+                    f" {sum(len(t) for t in kernels.values()) / steps:.0f} kernels\n\n")
+            f.write("ms/step  share  calls/step  kernel\n")
+            for name, times in sorted(kernels.items(), key=lambda kv: -sum(kv[1]))[:60]:
+                f.write(f"{sum(times) / steps / 1e3:7.2f} {sum(times) / total_us:6.1%} {len(times) / steps:11.0f}"
+                        f"  {name[:150]}\n")
+            f.write("\n")
+        f.write(profiler.key_averages().table(sort_by=f"self_{device}_time_total", row_limit=40,
+                                              max_name_column_width=60))
 
 
 if __name__ == "__main__":

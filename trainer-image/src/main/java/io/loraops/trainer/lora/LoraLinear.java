@@ -3,6 +3,7 @@ package io.loraops.trainer.lora;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.loraops.trainer.model.Kernels;
 import io.loraops.trainer.model.Tensors;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -44,6 +45,7 @@ public final class LoraLinear {
   private final NDArray bias; // [out] or null, frozen
   private final UnaryOperator<NDArray>
       compute; // A and B -> the activations' dtype (mixed precision)
+  private final Kernels kernels; // the fused update; null for a layer that only merges
   private NDArray loraA; // [r, in], trainable
   private NDArray loraB; // [out, r], trainable
   private float scale;
@@ -68,12 +70,16 @@ public final class LoraLinear {
    * @param compute casts the float32 A and B to the dtype of W0 and the activations, with the
    *     gradient flowing back (the identity in fp32): in bf16 the adapter's matmuls run in bf16, as
    *     under autocast, while A, B, their gradients and the optimizer state stay float32
+   * @param kernels adds the adapter's update to the base output ({@link Kernels#loraAdd}); null for
+   *     a layer that is only merged, never run
    */
-  public LoraLinear(String path, NDArray weight, NDArray bias, UnaryOperator<NDArray> compute) {
+  public LoraLinear(
+      String path, NDArray weight, NDArray bias, UnaryOperator<NDArray> compute, Kernels kernels) {
     this.path = path;
     this.weight = weight;
     this.bias = bias;
     this.compute = compute;
+    this.kernels = kernels;
   }
 
   /** The module path, as in the adapter keys {@code base_model.model.<path>.lora_A.weight}. */
@@ -204,27 +210,31 @@ public final class LoraLinear {
     return merged;
   }
 
-  /** x [..., in] -> [..., out]. */
+  /**
+   * x [..., in] -> [..., out]. The rows are flattened to [N, in] so that the adapter's update is
+   * added into the base output in place ({@link Kernels#loraAdd}).
+   */
   public NDArray forward(NDArray x, boolean training) {
-    NDArray y = x.getNDArrayInternal().linear(x, weight(), bias).singletonOrThrow(); // [B, T, out]
-    if (active != null) {
-      y = y.add(loraPath(x, active.a(), active.b(), active.scale())); // inference, no dropout
+    Shape shape = x.getShape();
+    NDArray rows = x.reshape(-1, shape.get(shape.dimension() - 1)); // [N, in]
+    NDArray y =
+        rows.getNDArrayInternal().linear(rows, weight(), bias).singletonOrThrow(); // [N, out]
+    if (active != null) { // inference, no dropout
+      y = kernels.loraAdd(y, rows, active.a(), active.b(), scalar(x, active.scale()));
     }
-    if (loraA == null || merged) {
-      return y;
+    if (loraA != null && !merged) {
+      NDArray h = rows;
+      if (training && dropout > 0) {
+        h = rows.getNDArrayInternal().dropout(rows, dropout, true).singletonOrThrow(); // [N, in]
+      }
+      y = kernels.loraAdd(y, h, compute.apply(loraA), compute.apply(loraB), scalar(x, scale));
     }
-    NDArray h = x;
-    if (training && dropout > 0) {
-      h = x.getNDArrayInternal().dropout(x, dropout, true).singletonOrThrow(); // [B, T, in]
-    }
-    return y.add(loraPath(h, compute.apply(loraA), compute.apply(loraB), scale));
+    return y.reshape(shape.slice(0, shape.dimension() - 1).add(outFeatures())); // [..., out]
   }
 
-  /** scale·B(A·x): x [B, T, in] -> [B, T, r] -> [B, T, out]. */
-  private static NDArray loraPath(NDArray x, NDArray a, NDArray b, float scale) {
-    NDArray down = x.getNDArrayInternal().linear(x, a, null).singletonOrThrow(); // [B, T, r]
-    NDArray up = down.getNDArrayInternal().linear(down, b, null).singletonOrThrow(); // [B, T, out]
-    return up.mul(Tensors.scalar(x.getManager(), scale)); // op(Number) is unsafe in a graph
+  /** A 0-d host tensor: the kernel takes it as a value (op(Number) is unsafe in a graph). */
+  private static NDArray scalar(NDArray like, float value) {
+    return Tensors.scalar(like.getManager(), value);
   }
 
   /** scale·B·A [out, in], the weight update the adapter stands for. */

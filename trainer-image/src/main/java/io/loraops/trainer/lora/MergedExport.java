@@ -237,7 +237,12 @@ public final class MergedExport {
           try (NDManager m = manager.newSubManager()) {
             NDArray w0 = p.file().load(p.name(), m); // float32, widened exactly from BF16/F16
             LoraLinear layer =
-                new LoraLinear(p.module(), conv1d ? w0.transpose(1, 0) : w0, null, x -> x);
+                new LoraLinear(
+                    p.module(),
+                    conv1d ? w0.transpose(1, 0) : w0,
+                    null,
+                    x -> x,
+                    null); // merged only
             layer.setAdapter(ab[0], ab[1], scale, 0);
             layer.merge(); // W0 + scale·B·A in float32, [out, in]
             NDArray w = layer.weight(); // [out, in]

@@ -291,7 +291,7 @@ public abstract class CausalLM {
     }
     NDArray picked =
         h.reshape(-1, config.hidden()).get(Tensors.longs(manager, rows, new Shape(n))); // [N, D]
-    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training, kernels, dtype);
+    return ChunkedCrossEntropy.lossSum(picked, lmHead(), wanted, chunk, training, kernels);
   }
 
   /** ids [B, T] -> final normalised hidden states [B, T, D]. */
@@ -374,7 +374,7 @@ public abstract class CausalLM {
   }
 
   protected LoraLinear linear(String path, NDArray weightOutIn, NDArray bias) {
-    LoraLinear l = new LoraLinear(path, weightOutIn, bias, this::compute);
+    LoraLinear l = new LoraLinear(path, weightOutIn, bias, this::compute, kernels);
     linears.put(path, l);
     return l;
   }

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,24 +48,15 @@ final class ChunkedCrossEntropy {
    * @param targets N next-token ids
    * @param chunk rows per chunk
    * @param training whether a backward pass follows (else G is not computed)
-   * @param kernels casts and the float32 sum
-   * @param dtype of {@code hidden} and {@code head}: in mixed precision (BFLOAT16 or FLOAT16) the
-   *     logits go to float32 for the log-softmax, and (p - onehot) back to {@code dtype} for the
-   *     matmul with the head, so G is in {@code dtype}
+   * @param kernels each chunk's loss and gradient ({@link Kernels#crossEntropy}) and the float32
+   *     sum; in mixed precision (bfloat16 or float16 hidden states and head) the log-softmax is in
+   *     float32 and (p - onehot) in the head's dtype for the matmul with it, so G is in that dtype
    * @return float32 scalar: the sum of -log p(target); its gradient reaches {@code hidden}
    */
   static NDArray lossSum(
-      NDArray hidden,
-      NDArray head,
-      long[] targets,
-      int chunk,
-      boolean training,
-      Kernels kernels,
-      DataType dtype) {
+      NDArray hidden, NDArray head, long[] targets, int chunk, boolean training, Kernels kernels) {
     NDManager manager = hidden.getManager();
     NDArray h = hidden.stopGradient(); // [N, D], outside the graph
-    boolean mixed = dtype != DataType.FLOAT32;
-    int vocab = (int) head.getShape().get(0);
     // The loss stays on the device until the caller reads it: reading it per chunk would make the
     // host wait for the GPU once per chunk.
     NDArray loss = manager.zeros(new Shape()); // float32
@@ -76,23 +66,16 @@ final class ChunkedCrossEntropy {
       int to = Math.min(targets.length, from + chunk);
       NDArray rows = h.get(new NDIndex(from + ":" + to)); // [C, D]
       NDArray logits = rows.getNDArrayInternal().linear(rows, head, null).singletonOrThrow();
-      NDArray logits32 = mixed ? kernels.cast(logits, DataType.FLOAT32) : logits;
-      NDArray logp = logits32.logSoftmax(-1); // [C, V], float32
       NDArray target = allTargets.get(new NDIndex(from + ":" + to));
-      NDArray onehot = target.oneHot(vocab, DataType.FLOAT32); // [C, V]
-      NDArray picked = logp.mul(onehot);
-      NDArray chunkLoss = picked.sum();
-      loss.subi(chunkLoss);
+      // the loss sum, and (p - onehot) in the head's dtype: log-softmax in float32 either way
+      NDList out = kernels.crossEntropy(logits, target, training);
+      loss.addi(out.get(0));
       if (training) {
-        try (NDArray probs = logp.exp();
-            NDArray delta = probs.sub(onehot)) {
-          NDArray d = mixed ? kernels.cast(delta, dtype) : delta; // head's dtype
-          gradients.add(d.matMul(head)); // [C, D]
-          d.close();
-        }
+        gradients.add(out.get(1).matMul(head)); // [C, D]
       }
       // Freed now rather than with the step's scope: never more than one chunk of [C, V] alive.
-      for (NDArray a : List.of(rows, logits, logits32, logp, target, onehot, picked, chunkLoss)) {
+      out.close();
+      for (NDArray a : List.of(rows, logits, target)) {
         a.close();
       }
     }

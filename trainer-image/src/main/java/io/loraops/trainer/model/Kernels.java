@@ -37,6 +37,10 @@ import java.util.zip.ZipOutputStream;
  *       {@code NoGradGuard} (the gradient stops there), and its JNI has no bfloat16 code at all
  *       ({@code toType(BFLOAT16)} aborts the JVM), so half-precision tensors are made and read only
  *       through here;
+ *   <li>ops that do in one pass over memory what DJL's ops take several for: a LoRA layer's update
+ *       added into the base output by one matmul's epilogue, RMSNorm, and a cross-entropy chunk
+ *       with a gathered target (on a GPU a training step is mostly memory passes: at Llama 3.2 1B's
+ *       shape the matmuls were a third of an H100 step's kernel time);
  *   <li>a sum of a half-precision tensor as float32 ({@code torch.sum(x, dtype=torch.float32)}): a
  *       float16 sum of a large tensor overflows its 65,504 range, and the float32 copy a cast first
  *       would make is not needed;
@@ -91,6 +95,36 @@ public final class Kernels implements AutoCloseable {
         def sum_fp32(self: __torch__.Kernels,
           x: Tensor) -> Tensor:
           return torch.sum(x, dtype=6)
+        def lora_add(self: __torch__.Kernels,
+          y: Tensor,
+          x: Tensor,
+          a: Tensor,
+          b: Tensor,
+          scale: Tensor) -> Tensor:
+          down = torch.linear(x, a)
+          return torch.addmm_(y, down, torch.t(b), beta=1, alpha=float(scale))
+        def rms_norm(self: __torch__.Kernels,
+          x: Tensor,
+          w: Tensor,
+          eps: Tensor) -> Tensor:
+          _3 = torch.rms_norm(torch.to(x, 6), [torch.size(x, -1)], w, float(eps))
+          return _3
+        def ce_loss(self: __torch__.Kernels,
+          logits: Tensor,
+          target: Tensor) -> Tensor:
+          logp = torch.log_softmax(logits, -1, 6)
+          picked = torch.gather(logp, 1, torch.unsqueeze(target, 1))
+          return torch.neg(torch.sum(picked))
+        def ce_loss_and_delta(self: __torch__.Kernels,
+          logits: Tensor,
+          target: Tensor) -> Tuple[Tensor, Tensor]:
+          logp = torch.log_softmax(logits, -1, 6)
+          index = torch.unsqueeze(target, 1)
+          picked = torch.gather(logp, 1, index)
+          probs = torch.exp(logp)
+          _2 = torch.scatter_add_(probs, 1, index, torch.full_like(picked, -1.))
+          delta = torch.to(probs, ops.prim.dtype(logits))
+          return (torch.neg(torch.sum(picked)), delta)
         def grad_norm(self: __torch__.Kernels,
           grads: List[Tensor]) -> float:
           norms = torch._foreach_norm(grads, 2)
@@ -192,6 +226,51 @@ public final class Kernels implements AutoCloseable {
     };
   }
 
+  /**
+   * {@code y += scale · (x·Aᵀ)·Bᵀ} in place, a LoRA layer's update added to its base output: the
+   * scale and the sum are the epilogue of one matmul (the GEMM's alpha and beta), where the eager
+   * formula (PEFT's too) writes and reads the [N, out] update three more times (the up-projection,
+   * its scaling, the sum), and in backward scales the [N, out] gradient again.
+   *
+   * @param y [N, out] the base layer's output, not needed by its own backward
+   * @param x [N, in]
+   * @param a A [r, in]
+   * @param b B [out, r]
+   * @param scale 0-d
+   * @return y
+   */
+  public NDArray loraAdd(NDArray y, NDArray x, NDArray a, NDArray b, NDArray scale) {
+    return call("lora_add", y, x, a, b, scale);
+  }
+
+  /**
+   * {@code x · rsqrt(mean(x²) + eps) · w} over the last axis, computed in float32 and returned in
+   * float32, by libtorch's {@code rms_norm} (fused on GPUs where libtorch has the kernel): written
+   * out it is eight passes over x forward and more backward.
+   */
+  public NDArray rmsNorm(NDArray x, NDArray w, NDArray eps) {
+    return call("rms_norm", x, w, eps);
+  }
+
+  /**
+   * One chunk of the cross-entropy, outside autograd: the sum over rows of -log
+   * softmax(logits)[row, target] (float32, 0-d), and with {@code withDelta} also the loss's
+   * gradient with respect to the logits, softmax - onehot(target), in the logits' dtype. The
+   * log-softmax runs in float32 from logits of any dtype without a float32 copy first, and the
+   * target is gathered, not multiplied by a [C, V] one-hot: three passes over the chunk's [C, V]
+   * where the one-hot formula took about ten.
+   *
+   * @param logits [C, V]
+   * @param target C int64 ids
+   * @return the loss sum, then the gradient if {@code withDelta}
+   */
+  public NDList crossEntropy(NDArray logits, NDArray target, boolean withDelta) {
+    if (!withDelta) {
+      return new NDList(call("ce_loss", logits, target));
+    }
+    return callAll("ce_loss_and_delta", logits, target);
+  }
+
   /** The sum of every element of {@code x}, accumulated and returned as float32 (0-d). */
   public NDArray sumFloat32(NDArray x) {
     return call("sum_fp32", x);
@@ -255,6 +334,10 @@ public final class Kernels implements AutoCloseable {
   }
 
   private NDArray call(String method, NDArray... inputs) {
+    return callAll(method, inputs).singletonOrThrow();
+  }
+
+  private NDList callAll(String method, NDArray... inputs) {
     NDList in = new NDList(inputs.length + 1);
     for (NDArray a : inputs) {
       in.add(a);
@@ -262,7 +345,7 @@ public final class Kernels implements AutoCloseable {
     if (!method.equals("forward")) {
       in.add(selector(method));
     }
-    return IValueUtils.forward(module, in, true).singletonOrThrow();
+    return IValueUtils.forward(module, in, true);
   }
 
   /**

@@ -279,13 +279,12 @@ final class LlamaModel extends CausalLM {
   /**
    * x · rsqrt(mean(x²) + eps) · w, in float32 as Hugging Face's LlamaRMSNorm; Gemma scales by (1 +
    * w) instead (its weights are stored as offsets from 1). In bf16 the result is cast back after
-   * the scaling, as Gemma 3 does it (Llama casts before: one rounding apart).
+   * the scaling, as Gemma 3 does it (Llama casts before: one rounding apart). One op, {@link
+   * Kernels#rmsNorm}.
    */
   private NDArray rmsNorm(NDArray x, String weight) {
-    NDArray x32 = float32(x);
-    NDArray var = x32.square().mean(new int[] {-1}, true); // [B, T, 1]
-    NDArray normed = x32.div(var.add(Tensors.scalar(manager, (float) config.normEps())).sqrt());
-    return compute(normed.mul(config.gemmaNorms() ? gemmaScales.get(weight) : w(weight)));
+    NDArray w = config.gemmaNorms() ? gemmaScales.get(weight) : w(weight);
+    return compute(kernels.rmsNorm(x, w, Tensors.scalar(manager, (float) config.normEps())));
   }
 
   /**
