@@ -92,23 +92,23 @@ public final class ScaleClient {
               if (seen.add(job.getMetadata().getName()) && seen.size() == expected) {
                 allJobs.countDown();
               }
-            }))) {
-      Watch eventWatch =
-          raw
-              ? null
-              : client
-                  .v1()
-                  .events()
-                  .inNamespace(namespace)
-                  .watch(added((Event event) -> {
-                    if ("LoraJob".equals(event.getInvolvedObject().getKind())
-                        && withEvent.add(event.getInvolvedObject().getName())) {
-                      lastEventNanos.set(System.nanoTime());
-                      if (withEvent.size() == n) {
-                        allEvents.countDown();
+            }));
+        Watch eventWatch = // null (not watched) for the raw client, which records no Events
+            raw
+                ? null
+                : client
+                    .v1()
+                    .events()
+                    .inNamespace(namespace)
+                    .watch(added((Event event) -> {
+                      if ("LoraJob".equals(event.getInvolvedObject().getKind())
+                          && withEvent.add(event.getInvolvedObject().getName())) {
+                        lastEventNanos.set(System.nanoTime());
+                        if (withEvent.size() == n) {
+                          allEvents.countDown();
+                        }
                       }
-                    }
-                  }));
+                    }))) {
       long start = System.nanoTime();
       List<Future<?>> tasks = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
@@ -143,7 +143,6 @@ public final class ScaleClient {
       System.out.printf("scale-bench-result: %s %.3f%n", raw ? "raw" : "operator", total);
       if (eventWatch != null) {
         boolean all = allEvents.await(300, TimeUnit.SECONDS);
-        eventWatch.close();
         double last = (lastEventNanos.get() - start) / 1e9;
         System.out.printf(
             "scale-bench: %d of %d LoraJobs have an Event; the last appeared after %.1f s (%+.1f s"
